@@ -1,0 +1,5 @@
+import sys
+
+from stratbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""`stratbench verify`: every (op, strategy) held to the reference, as a table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import impls
+from stratbench import correctness
+
+
+def _checks(impl):
+    """Every (dtype, mode, axis) check of one impl: eager and in a caller's tf.function."""
+    for dtype in impl.dtypes:
+        for in_function in (False, True):
+            if impl.op == "spiky":
+                yield dtype, correctness.check(impl, correctness.spiky_mixed(), dtype, in_function=in_function)
+            else:
+                for axis in (0, -1):
+                    yield dtype, correctness.check(
+                        impl, correctness.softmax_rows(), dtype, axis=axis, in_function=in_function
+                    )
+
+
+def verify_one(impl) -> dict:
+    row = {"op": impl.op, "strategy": impl.strategy}
+    if not impl.available:
+        return row | {"forward": "unavailable", "gradient": "unavailable", "note": impl.reason}
+    fwd_err = grad_err = 0.0
+    failed = set()
+    forward_ok = gradient_ok = True
+    try:
+        for dtype, c in _checks(impl):
+            forward_ok &= c.forward_ok
+            gradient_ok &= c.gradient_ok
+            if not c.ok:
+                failed.add(dtype + (f" ({c.detail})" if c.detail else ""))
+            if dtype == "float32":
+                fwd_err, grad_err = max(fwd_err, c.forward_err), max(grad_err, c.gradient_err)
+    except Exception as e:  # a strategy that raises fails; the others are still verified
+        return row | {"forward": "FAIL", "gradient": "FAIL", "note": f"{type(e).__name__}: {str(e)[:200]}"}
+    note = "checked " + ",".join(impl.dtypes)
+    if failed:
+        note = "failed for " + ", ".join(sorted(failed))
+    return row | {
+        "forward": "pass" if forward_ok else "FAIL",
+        "gradient": "pass" if gradient_ok else "FAIL",
+        "max_err_forward_f32": fwd_err,
+        "max_err_gradient_f32": grad_err,
+        "note": note,
+    }
+
+
+def verify(pairs, progress=None) -> pd.DataFrame:
+    """One row per (op, strategy) in `pairs`; `progress` wraps the iteration (e.g. tqdm)."""
+    pairs = list(pairs)
+    rows = [verify_one(impls.get(op, s)) for op, s in (progress(pairs) if progress else pairs)]
+    columns = ["op", "strategy", "forward", "gradient", "max_err_forward_f32", "max_err_gradient_f32", "note"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def passed(table: pd.DataFrame) -> bool:
+    """True when something was verified and nothing failed."""
+    checked = table[table["forward"] != "unavailable"]
+    return len(checked) > 0 and bool(((checked["forward"] == "pass") & (checked["gradient"] == "pass")).all())
+
+
+def format_table(table: pd.DataFrame) -> str:
+    shown = table.copy()
+    for col in ("max_err_forward_f32", "max_err_gradient_f32"):
+        shown[col] = [("" if np.isnan(v) else f"{v:.1e}") for v in shown[col].astype(float)]
+    return shown.to_string(index=False)

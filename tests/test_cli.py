@@ -1,0 +1,64 @@
+"""`stratbench verify` and the project's own entry points."""
+
+import pathlib
+import re
+
+import pandas as pd
+import pytest
+
+import impls
+from stratbench import cli, verify
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_verify_passes_and_prints_the_table(capsys):
+    assert cli.main(["verify", "--ops", "spiky", "--strategies", "native,xla,custom_op"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"spiky\s+native\s+pass\s+pass", out)
+    assert re.search(r"spiky\s+custom_op\s+unavailable", out)
+
+
+def test_verify_fails_when_nothing_is_available(capsys):
+    assert cli.main(["verify", "--strategies", "custom_op"]) == 1
+
+
+def test_verify_reports_a_broken_impl_as_failed():
+    native = impls.get("spiky", "native")
+    broken = impls.Impl(**{**native.__dict__, "fn": lambda x: x})
+    row = verify.verify_one(broken)
+    assert row["forward"] == "FAIL"
+    assert not verify.passed(pd.DataFrame([row]))
+
+
+def test_verify_reports_a_raising_impl_as_failed():
+    native = impls.get("softmax", "native")
+
+    def boom(x, axis=-1):
+        raise RuntimeError("kernel exploded")
+
+    row = verify.verify_one(impls.Impl(**{**native.__dict__, "fn": boom}))
+    assert row["forward"] == "FAIL" and "kernel exploded" in row["note"]
+
+
+def test_unknown_names_are_refused_with_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["verify", "--ops", "relu"])
+    assert exit_.value.code == 2
+    assert "valid ops: spiky, softmax, softmax_nosg" in capsys.readouterr().err
+
+
+def test_help_explains_each_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "--help"])
+    assert "reference" in capsys.readouterr().out
+
+
+def test_ci_runs_the_readme_quickstart():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.strip().splitlines() if line.strip()]
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in commands:
+        assert command in ci
