@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pathlib
 import sys
+import time
 
-from impls import OPS, STRATEGIES  # impls imports TensorFlow only when an Impl is made
+from impls import FLOAT_DTYPES, OPS, STRATEGIES  # impls imports TensorFlow only when an Impl is made
+
+DIRECTIONS = ("forward", "backward", "forward_backward")
+DEVICES = ("CPU", "GPU")
 
 
 @contextlib.contextmanager
@@ -49,6 +54,79 @@ def _names(kind: str, valid: tuple[str, ...]):
         return names
 
     return parse
+
+
+def _sizes(text: str):
+    from stratbench.matrix import parse_size
+
+    try:
+        return [parse_size(t) for t in text.split(",") if t.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _progress():
+    from tqdm import tqdm
+
+    def wrap(items, desc):
+        return tqdm(items, desc=desc, unit="case" if desc == "measure" else "item", file=sys.stderr,
+                    dynamic_ncols=True, leave=desc == "measure")
+
+    return wrap
+
+
+def cmd_run(args) -> int:
+    import tensorflow as tf
+
+    from stratbench import matrix
+    from stratbench.run import Options, comparison, run
+    from stratbench.timing import Settings
+
+    devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
+    cases = matrix.cases(
+        ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
+        devices=devices, quick=args.quick, spiky_sizes=args.sizes, softmax_shapes=args.shapes,
+    )
+    settings = Settings(
+        target_sample_s=0.01 if args.quick else args.sample_time,
+        min_samples=args.samples,
+        case_budget_s=args.case_budget,
+    )
+    options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
+                      machine=args.machine, fresh=args.fresh, verbose=args.verbose)
+    print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}", file=sys.stderr)
+    started = time.perf_counter()
+    try:
+        table, directory = run(options, progress=_progress(), log=lambda m: print(m, file=sys.stderr))
+    except KeyboardInterrupt:
+        print("\nstratbench run: interrupted; every finished case is saved: rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    with pd_options():
+        print(comparison(table, baseline=args.baseline).to_string())
+    counts = table["status"].value_counts().to_dict()
+    print(f"\n{len(table)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print(f"wall time {time.perf_counter() - started:.0f} s; results in {directory}")
+    print("* fastest in its row   ~ noisy (IQR > 10% of median)   (Nx) speedup over " + args.baseline)
+    bad = table[~table["status"].isin(["ok", "skipped"])]
+    for _, r in bad.iterrows():
+        print(f"  {r['key']}: {r['status']}: {r['reason']}", file=sys.stderr)
+    return 0 if (table["status"] == "ok").any() else 1
+
+
+@contextlib.contextmanager
+def pd_options():
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None):
+        yield
 
 
 def cmd_verify(args) -> int:
@@ -101,11 +179,58 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated strategies (default: all of {','.join(STRATEGIES)})")
     verify.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     verify.set_defaults(func=cmd_verify)
+
+    run = sub.add_parser(
+        "run",
+        help="verify, then measure every case: time, throughput, roofline fraction, memory",
+        description=(
+            "The main job. Verifies each strategy against the reference (one that fails is not timed), "
+            "then measures every case of the matrix -- op x strategy x size x direction x dtype x device -- "
+            "each in a worker process: synchronised time (median and IQR over at least 5 samples), "
+            "elements/s and bytes/s, the fraction of a plain copy's bandwidth, TF allocator and process "
+            "peak memory, and tracing/compile time. Each finished case is written at once to "
+            "OUT/MACHINE/RUN_ID/cases.{csv,json}; rerunning the same command resumes. "
+            "Strategies run as in production: native eagerly, xla under tf.function(jit_compile=True), "
+            "the others inside one tf.function."
+        ),
+    )
+    run.add_argument("--ops", type=_names("op", OPS), help=f"comma-separated ops (default: all of {','.join(OPS)})")
+    run.add_argument("--strategies", type=_names("strategy", STRATEGIES),
+                     help="comma-separated strategies (default: every one that implements the op)")
+    run.add_argument("--directions", type=_names("direction", DIRECTIONS),
+                     help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both)")
+    run.add_argument("--dtypes", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
+                     help="comma-separated dtypes (default: float32)")
+    run.add_argument("--devices", type=_names("device", DEVICES),
+                     help="comma-separated devices (default: every device present); "
+                          "an absent device's cases are recorded as skipped")
+    run.add_argument("--sizes", type=_sizes, help="spiky element counts, e.g. 1e3,1e6,1.6e7 (default: 1e3 to 1.6e7)")
+    run.add_argument("--shapes", type=_sizes,
+                     help="softmax [rows x cols] shapes, e.g. 1024x1024,4096x2048 (default: 128x128 to 4096x2048)")
+    run.add_argument("--quick", action="store_true", help="smoke mode: small sizes, 10 ms samples")
+    run.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
+                     help="results folder (default: results)")
+    run.add_argument("--machine", help="machine name for the results folder (default: the host name)")
+    run.add_argument("--fresh", action="store_true", help="start a new run instead of resuming this commit's")
+    run.add_argument("--baseline", default="native", choices=STRATEGIES,
+                     help="strategy the speedups in the table are relative to (default: native, eager)")
+    run.add_argument("--samples", type=int, default=5, help="samples per case, at least 5 (default: 5)")
+    run.add_argument("--sample-time", type=_positive, default=0.1,
+                     help="seconds one sample should last; calls per sample follow (default: 0.1)")
+    run.add_argument("--case-budget", type=_positive, default=30.0,
+                     help="a case whose samples cannot fit in this many seconds is recorded too_slow (default: 30)")
+    run.add_argument("--case-timeout", type=_positive, default=300.0,
+                     help="a case still running after this many seconds is killed and recorded (default: 300)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "samples", 5) < 5:
+        parser.error("--samples must be at least 5")
     _import_tensorflow(args.verbose)
     try:
         return args.func(args)

@@ -1,0 +1,133 @@
+"""The one declaration of what gets measured: ops x strategies x sizes x direction x dtype x device.
+
+`stratbench run`, the asv suite and the pytest-benchmark suite all build their cases
+from `cases()` here; none of them lists a case of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import impls
+
+DIRECTIONS = ("forward", "backward", "forward_backward")
+DTYPES = impls.FLOAT_DTYPES
+DEVICES = ("CPU", "GPU")
+DEFAULT_DTYPES = ("float32",)
+
+# spiky: element counts; the softmaxes: [rows, cols], softmax along the last axis.
+SIZES = {
+    "spiky": ((1_000,), (10_000,), (100_000,), (1_000_000,), (16_000_000,)),
+    "softmax": ((128, 128), (1024, 1024), (4096, 2048)),
+}
+# The ablation stops at 1024x1024: XLA's compile time for its backward grows with the
+# shape (2 s at 256x1024, 6 s at 1024x1024, 46 s at 4096x2048 on the 2-core machine),
+# which alone would blow the default run's 5 minutes. --shapes 4096x2048 measures it.
+SIZES["softmax_nosg"] = SIZES["softmax"][:2]
+QUICK_SIZES = {"spiky": ((1_000,), (100_000,)), "softmax": ((64, 128),), "softmax_nosg": ((64, 128),)}
+
+# How each strategy runs in production: `native` is the eager baseline, `xla` is
+# compiled by XLA, everything else runs inside one tf.function.
+MODES = {"native": "eager", "xla": "xla"}
+DEFAULT_MODE = "tf.function"
+
+# The least traffic each (op, direction) must cause, in tensors of x's size and dtype:
+# forward reads x and writes y; backward reads x and dy and writes dx (a kernel can
+# recompute what it needs from x); forward_backward reads x, dy and writes y, dx.
+TENSORS_MOVED = {
+    (op, direction): n
+    for op in impls.OPS
+    for direction, n in (("forward", 2), ("backward", 3), ("forward_backward", 4))
+}
+ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Case:
+    op: str
+    strategy: str
+    direction: str
+    dtype: str
+    device: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def mode(self) -> str:
+        return MODES.get(self.strategy, DEFAULT_MODE)
+
+    @property
+    def bytes_moved(self) -> int:
+        return TENSORS_MOVED[(self.op, self.direction)] * self.size * ITEMSIZE[self.dtype]
+
+    @property
+    def shape_text(self) -> str:
+        return "x".join(map(str, self.shape))
+
+    @property
+    def key(self) -> str:
+        """A stable name for the case, used to resume runs and by the benchmark suites."""
+        return "/".join((self.op, self.strategy, self.direction, self.dtype, self.device, self.shape_text))
+
+
+def parse_size(text: str) -> tuple[int, ...]:
+    """'1e6' -> (1000000,), '4096x2048' -> (4096, 2048)."""
+    try:
+        shape = tuple(int(float(part)) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not an element count (e.g. 1e6) or a RxC shape (e.g. 4096x2048)") from None
+    if not shape or any(n < 0 for n in shape):
+        raise ValueError(f"size {text!r} has a negative or missing dimension")
+    return shape
+
+
+def _pick(kind: str, chosen, valid) -> tuple:
+    if chosen is None:
+        return tuple(valid)
+    bad = [c for c in chosen if c not in valid]
+    if bad:
+        raise ValueError(f"unknown {kind} {', '.join(map(repr, bad))}; valid {kind}s: {', '.join(valid)}")
+    return tuple(chosen)
+
+
+def sizes_for(op: str, quick: bool = False, spiky_sizes=None, softmax_shapes=None) -> tuple[tuple[int, ...], ...]:
+    if op == "spiky" and spiky_sizes:
+        return tuple((math.prod(s),) for s in spiky_sizes)
+    if op != "spiky" and softmax_shapes:
+        return tuple(softmax_shapes)
+    return (QUICK_SIZES if quick else SIZES)[op]
+
+
+def cases(
+    ops=None,
+    strategies=None,
+    directions=None,
+    dtypes=DEFAULT_DTYPES,
+    devices=("CPU",),
+    quick: bool = False,
+    spiky_sizes=None,
+    softmax_shapes=None,
+) -> list[Case]:
+    """Every case of the matrix that the choices select, grouped by (op, strategy)."""
+    ops = _pick("op", ops, impls.OPS)
+    strategies = _pick("strategy", strategies, impls.STRATEGIES)
+    directions = _pick("direction", directions, DIRECTIONS)
+    dtypes = _pick("dtype", dtypes, DTYPES)
+    devices = _pick("device", devices, DEVICES)
+    for shape in softmax_shapes or ():
+        if len(shape) != 2:
+            raise ValueError(f"softmax shape {'x'.join(map(str, shape))} must be RxC, e.g. 4096x2048")
+    return [
+        Case(op, strategy, direction, dtype, device, shape)
+        for op in ops
+        for strategy in impls.strategies_for(op)
+        if strategy in strategies
+        for device in devices
+        for dtype in dtypes
+        for shape in sizes_for(op, quick, spiky_sizes, softmax_shapes)
+        for direction in directions
+    ]

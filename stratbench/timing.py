@@ -1,0 +1,196 @@
+"""Measuring one case in this process: inputs, the step in its production mode,
+synchronised timing, TF allocator and RSS peaks, and the copy roofline.
+
+Used by `stratbench run` (inside a worker process) and by the asv and
+pytest-benchmark suites.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+import time
+
+import numpy as np
+import tensorflow as tf
+
+NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
+
+
+@dataclasses.dataclass
+class Settings:
+    target_sample_s: float = 0.1  # calls per sample are chosen so a sample lasts about this long
+    min_samples: int = 5
+    case_budget_s: float = 30.0  # a case whose calls cannot fit in this is reported too_slow
+
+
+class TooSlow(Exception):
+    """One call takes so long that the samples would not fit in the case budget."""
+
+
+def sync() -> None:
+    """Wait for every device to finish queued work (GPU kernels run asynchronously)."""
+    tf.test.experimental.sync_devices()
+
+
+def make_inputs(case, seed: int = 0):
+    """x and a real upstream gradient dy, made once on the case's device, outside timing."""
+    with tf.device(f"/{case.device}:0"):
+        rng = tf.random.Generator.from_seed(seed)
+        # spiky: values spread over several periods; softmax: ordinary logits.
+        scale = 8.0 if case.op == "spiky" else 3.0
+        x = tf.cast(rng.normal(case.shape, stddev=scale), case.dtype)
+        dy = tf.cast(rng.normal(case.shape), case.dtype)
+        x, dy = tf.identity(x), tf.identity(dy)
+    sync()
+    return x, dy
+
+
+def step_function(impl, case):
+    """The step for case.direction, taking (x, dy), run the way production runs it.
+
+    forward: y.  backward: dx alone, from x and dy (a strategy that cannot drop its
+    forward pays for it here).  forward_backward: (y, dx) from one call.
+    """
+    if impl.op == "spiky":
+        call = impl.fn
+    else:
+        def call(x):
+            return impl.fn(x, axis=-1)
+
+    def forward(x, dy):
+        return call(x)
+
+    def backward(x, dy):
+        return forward_backward(x, dy)[1]
+
+    def forward_backward(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = call(x)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    step = {"forward": forward, "backward": backward, "forward_backward": forward_backward}[case.direction]
+    if case.mode == "eager":
+        return step
+    return tf.function(step, jit_compile=case.mode == "xla")
+
+
+def time_step(step, args, settings: Settings) -> dict:
+    """Synchronised timing of step(*args): first call (tracing, compiling) on its own,
+    then warm-up, then samples of n calls each; per-call median and IQR."""
+    sync()
+    start = time.perf_counter()
+    step(*args)
+    sync()
+    first_call_s = time.perf_counter() - start  # tracing and compiling included
+
+    calls, start = 0, time.perf_counter()
+    while calls < 2 or time.perf_counter() - start < settings.target_sample_s / 2:
+        step(*args)
+        calls += 1
+        per_call = (time.perf_counter() - start) / calls
+        if per_call * (calls + settings.min_samples) > settings.case_budget_s:
+            raise TooSlow(
+                f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_samples} samples "
+                f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
+            )
+    sync()
+    per_call = (time.perf_counter() - start) / calls
+    n = max(1, round(settings.target_sample_s / per_call))
+
+    samples = []
+    for _ in range(settings.min_samples):
+        sync()
+        start = time.perf_counter()
+        for _ in range(n):
+            step(*args)
+        sync()
+        samples.append((time.perf_counter() - start) / n)
+    q1, median, q3 = np.percentile(samples, [25, 50, 75])
+    return {
+        "median_s": float(median),
+        "iqr_s": float(q3 - q1),
+        "samples": len(samples),
+        "calls_per_sample": n,
+        "noisy": bool(q3 - q1 > NOISY_IQR_FRACTION * median),
+        "compile_s": max(0.0, first_call_s - float(median)),
+    }
+
+
+def _proc_status(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            match = re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M)
+        return int(match.group(1)) * 1024 if match else None
+    except OSError:
+        return None
+
+
+def _reset_peak_rss() -> bool:
+    """Linux: set this process's peak RSS (VmHWM) back to its current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_memory(step, args, device: str) -> dict:
+    """Peaks of one call: TF's allocator above what was live before (the inputs), and
+    the process's resident set, which also sees NumPy's temporaries."""
+    name = f"{device}:0"
+    gc.collect()
+    sync()
+    tf.config.experimental.reset_memory_stats(name)
+    tf_before = tf.config.experimental.get_memory_info(name)["current"]
+    rss_reset = _reset_peak_rss()
+    rss_start = _proc_status("VmRSS")
+    out = step(*args)
+    sync()
+    peak_tf = tf.config.experimental.get_memory_info(name)["peak"] - tf_before
+    peak_rss = _proc_status("VmHWM") if rss_reset else None
+    del out
+    return {
+        "peak_tf_bytes": int(peak_tf),
+        "peak_rss_bytes": peak_rss,
+        "rss_start_bytes": rss_start,
+    }
+
+
+@tf.autograph.experimental.do_not_convert
+def _snapshot(x):
+    return tf.raw_ops.Snapshot(input=x)
+
+
+@tf.autograph.experimental.do_not_convert
+def _deep_copy(x):
+    return tf.raw_ops.DeepCopy(x=x)
+
+
+def copy_bandwidth(device: str, bytes_moved: int, settings: Settings) -> dict:
+    """Bytes/s of the fastest plain TF copy that moves `bytes_moved` (half read, half
+    written) on `device`: the roofline of an elementwise op moving the same bytes."""
+    elements = max(1, bytes_moved // 2 // 4)
+    with tf.device(f"/{device}:0"):
+        x = tf.identity(tf.random.uniform([elements]))
+    best = None
+    for copy in (_snapshot, _deep_copy):
+        step = tf.function(copy)
+        with tf.device(f"/{device}:0"):
+            timing = time_step(step, (x,), settings)
+        if best is None or timing["median_s"] < best["median_s"]:
+            best = timing | {"method": copy.__name__.strip("_")}
+    return best | {"bytes_per_s": elements * 8 / best["median_s"]}
+
+
+def run_case(impl, case, settings: Settings) -> dict:
+    """Time and memory of one case; raises TooSlow or whatever the step raises."""
+    x, dy = make_inputs(case)
+    step = step_function(impl, case)
+    with tf.device(f"/{case.device}:0"):
+        timing = time_step(step, (x, dy), settings)
+        memory = measure_memory(step, (x, dy), case.device)
+    return timing | memory

@@ -1,0 +1,111 @@
+"""A worker process that measures cases, so a crash, a hang or an out-of-memory
+kill costs one case, not the run.  A fresh worker starts for every (op, strategy),
+so each strategy's peak RSS is measured in a process of its own."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+
+STARTUP_TIMEOUT_S = 300  # importing TensorFlow on a busy 2-core machine
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class CaseTimeout(Exception):
+    pass
+
+
+def load_callable(spec: str):
+    """The function named by 'module:attr'."""
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def summary(error: BaseException, limit: int = 400) -> str:
+    """One line for a results table: the error's type and the lines that say what went
+    wrong, without the graph-construction traceback TensorFlow wraps around them."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    said = [line for line in lines if line and not line.startswith(("File ", "[[", "Detected at node", "Graph execution"))
+            and not line.endswith(":")]
+    text = f"{type(error).__name__}: " + " | ".join(dict.fromkeys(said[:1] + said[-2:]))
+    return text[:limit]
+
+
+def _serve(conn, resolve_spec: str, verbose: bool) -> None:
+    if not verbose:  # TensorFlow's C++ start-up lines and warnings; the parent reports what matters
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from stratbench import timing
+
+    if not verbose:
+        tf.get_logger().setLevel("ERROR")
+    resolve = load_callable(resolve_spec)
+    conn.send(("ready", None))
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        kind, payload, settings = message
+        try:
+            if kind == "case":
+                result = timing.run_case(resolve(payload.op, payload.strategy), payload, settings)
+            else:  # "copy": (device, bytes_moved)
+                result = timing.copy_bandwidth(*payload, settings)
+            conn.send(("ok", result))
+        except timing.TooSlow as e:
+            conn.send(("too_slow", str(e)))
+        except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+            conn.send(("oom", summary(e)))
+        except Exception as e:
+            conn.send(("error", summary(e)))
+
+
+class Worker:
+    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False):
+        context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose), daemon=True)
+        self.process.start()
+        child.close()
+        self._receive(STARTUP_TIMEOUT_S)
+
+    def _receive(self, timeout_s: float):
+        if not self.conn.poll(timeout_s):
+            self.close(kill=True)
+            raise CaseTimeout(f"no answer within {timeout_s:g} s")
+        try:
+            return self.conn.recv()
+        except (EOFError, ConnectionResetError):
+            self.process.join(5)
+            code = self.process.exitcode
+            hint = " (killed: likely out of memory)" if code == -9 else ""
+            raise WorkerDied(f"the worker process died with exit code {code}{hint}") from None
+
+    def ask(self, kind: str, payload, settings, timeout_s: float):
+        """(status, result) for one case or copy measurement, within timeout_s."""
+        self.conn.send((kind, payload, settings))
+        return self._receive(timeout_s)
+
+    def close(self, kill: bool = False) -> None:
+        if self.process.is_alive() and not kill:
+            try:
+                self.conn.send(None)
+                self.process.join(10)
+            except (BrokenPipeError, OSError):
+                pass
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()

@@ -1,0 +1,59 @@
+"""Impls that exist only in the tests: a slow one of known duration, and faulty ones.
+
+`stratbench run` resolves them through Options(resolve="fake_impls:get") in its
+worker processes; any other strategy name falls through to impls.get.
+"""
+
+import dataclasses
+import os
+import signal
+import time
+
+import tensorflow as tf
+
+import impls
+from impls import reference
+
+SLEEP_S = 0.02
+
+
+def _through_numpy(body):
+    def fn(x):
+        y = tf.numpy_function(lambda a: body(a).astype(a.dtype), [x], x.dtype, stateful=True)
+        y.set_shape(x.shape)
+        return y
+
+    return fn
+
+
+def _sleepy(a):
+    time.sleep(SLEEP_S)
+    return reference.spiky(a)
+
+
+def _hang(a):
+    time.sleep(3600)
+    return a
+
+
+def _crash(a):
+    os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does
+
+
+def _broken(x):
+    raise ValueError("broken on purpose")
+
+
+FAKES = {
+    "sleepy": _through_numpy(_sleepy),
+    "hang": _through_numpy(_hang),
+    "crash": _through_numpy(_crash),
+    "broken": _broken,
+    "wrong": tf.identity,  # fails the correctness gate
+}
+
+
+def get(op, strategy):
+    if strategy in FAKES:
+        return dataclasses.replace(impls.get(op, "graph"), strategy=strategy, fn=FAKES[strategy], xla_compatible=False)
+    return impls.get(op, strategy)
