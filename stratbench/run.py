@@ -57,13 +57,13 @@ def _skip_reason(case, resolve, devices_present, failed) -> str:
     return failed.get((case.op, case.strategy), "")
 
 
-def _verify_gate(pairs, resolve, progress) -> dict:
-    """(op, strategy) -> reason, for every pair that fails the correctness gate."""
+def _verify_gate(pairs, dtypes, resolve, progress) -> dict:
+    """(op, strategy) -> reason, for every pair that fails the correctness gate in the dtypes to be timed."""
     failed = {}
     for op, strategy in progress(pairs, "verify"):
         impl = resolve(op, strategy)
         if impl.available:
-            row = verify.verify_one(impl)
+            row = verify.verify_one(impl, [d for d in dtypes if d in impl.dtypes])
             if row["forward"] != "pass" or row["gradient"] != "pass":
                 failed[(op, strategy)] = f"failed verify: forward {row['forward']}, gradient {row['gradient']}: {row['note']}"
     return failed
@@ -87,7 +87,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
     pairs = sorted({(c.op, c.strategy) for c in todo})
-    failed = _verify_gate(pairs, resolve, progress) if options.verify else {}
+    dtypes = sorted({c.dtype for c in todo})
+    failed = _verify_gate(pairs, dtypes, resolve, progress) if options.verify else {}
 
     to_measure = []
     for case in todo:
@@ -99,8 +100,10 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             to_measure.append(case)
 
     rooflines = _measure_rooflines(to_measure, options, progress, log)
+    # One fresh worker per strategy: its peak RSS is its own, and start-ups stay few.
+    to_measure.sort(key=lambda c: impls.STRATEGIES.index(c.strategy) if c.strategy in impls.STRATEGIES else -1)
     bar = progress(to_measure, "measure")
-    for (op, strategy), group in itertools.groupby(bar, key=lambda c: (c.op, c.strategy)):
+    for strategy, group in itertools.groupby(bar, key=lambda c: c.strategy):
         worker = None
         for case in group:
             if hasattr(bar, "set_postfix_str"):

@@ -9,9 +9,9 @@ import impls
 from stratbench import correctness
 
 
-def _checks(impl):
+def _checks(impl, dtypes):
     """Every (dtype, mode, axis) check of one impl: eager and in a caller's tf.function."""
-    for dtype in impl.dtypes:
+    for dtype in dtypes:
         for in_function in (False, True):
             if impl.op == "spiky":
                 yield dtype, correctness.check(impl, correctness.spiky_mixed(), dtype, in_function=in_function)
@@ -22,7 +22,9 @@ def _checks(impl):
                     )
 
 
-def verify_one(impl) -> dict:
+def verify_one(impl, dtypes=None) -> dict:
+    """Values and gradients of impl against the reference, in `dtypes` (default: all it claims)."""
+    dtypes = impl.dtypes if dtypes is None else dtypes
     row = {"op": impl.op, "strategy": impl.strategy}
     if not impl.available:
         return row | {"forward": "unavailable", "gradient": "unavailable", "note": impl.reason}
@@ -30,7 +32,7 @@ def verify_one(impl) -> dict:
     failed = set()
     forward_ok = gradient_ok = True
     try:
-        for dtype, c in _checks(impl):
+        for dtype, c in _checks(impl, dtypes):
             forward_ok &= c.forward_ok
             gradient_ok &= c.gradient_ok
             if not c.ok:
@@ -39,7 +41,7 @@ def verify_one(impl) -> dict:
                 fwd_err, grad_err = max(fwd_err, c.forward_err), max(grad_err, c.gradient_err)
     except Exception as e:  # a strategy that raises fails; the others are still verified
         return row | {"forward": "FAIL", "gradient": "FAIL", "note": f"{type(e).__name__}: {str(e)[:200]}"}
-    note = "checked " + ",".join(impl.dtypes)
+    note = "checked " + ",".join(dtypes)
     if failed:
         note = "failed for " + ", ".join(sorted(failed))
     return row | {
