@@ -130,6 +130,19 @@ def pd_options():
         yield
 
 
+def cmd_build(args) -> int:
+    from impls.kernels import build
+
+    try:
+        path, with_cuda = build.build(force=args.force)
+    except build.BuildError as e:
+        print(f"stratbench build: the compiled op failed to build:\n{e}", file=sys.stderr)
+        return 1
+    kernels = "CPU and CUDA kernels" if with_cuda else "CPU kernels only (no nvcc with a CUDA runtime found)"
+    print(f"built {path}\n{kernels}; log: {path.parent / 'build.log'}")
+    return 0
+
+
 def cmd_verify(args) -> int:
     from tqdm import tqdm
 
@@ -180,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated strategies (default: all of {','.join(STRATEGIES)})")
     verify.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     verify.set_defaults(func=cmd_verify)
+
+    build = sub.add_parser(
+        "build",
+        help="build the compiled op (custom_op) against the TensorFlow installed here",
+        description=(
+            "Compile impls/kernels (C++ CPU kernels, and CUDA kernels when nvcc and a CUDA runtime are "
+            "found; STRATBENCH_CUDA=0 skips them) into a library cached under a key of source hash, "
+            "TensorFlow version, compiler and flags ($STRATBENCH_CACHE, default ~/.cache/stratbench). "
+            "Happens automatically on first use; this command does it up front or, with --force, again."
+        ),
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even if this key is cached (or failed before)")
+    build.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
+    build.set_defaults(func=cmd_build)
 
     run = sub.add_parser(
         "run",

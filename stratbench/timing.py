@@ -7,8 +7,8 @@ pytest-benchmark suites.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import gc
 import re
 import time
 
@@ -77,26 +77,28 @@ def step_function(impl, case):
     return tf.function(step, jit_compile=case.mode == "xla")
 
 
-def time_step(step, args, settings: Settings) -> dict:
-    """Synchronised timing of step(*args): first call (tracing, compiling) on its own,
-    then warm-up, then samples of n calls each; per-call median and IQR."""
+def time_step(step, args, settings: Settings, device: str | None = None) -> dict:
+    """Synchronised timing of step(*args): the first call (tracing, compiling) on its own,
+    then warm-up calls, then samples of n calls each; per-call median and IQR.  With a
+    device, the warm-up calls also give the memory peaks (see measure_memory)."""
     sync()
     start = time.perf_counter()
     step(*args)
     sync()
     first_call_s = time.perf_counter() - start  # tracing and compiling included
 
-    calls, start = 0, time.perf_counter()
-    while calls < 2 or time.perf_counter() - start < settings.target_sample_s / 2:
-        step(*args)
-        calls += 1
-        per_call = (time.perf_counter() - start) / calls
-        if per_call * (calls + settings.min_samples) > settings.case_budget_s:
-            raise TooSlow(
-                f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_samples} samples "
-                f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
-            )
-    sync()
+    with measure_memory(device) as memory:
+        calls, start = 0, time.perf_counter()
+        while calls < 1 or time.perf_counter() - start < settings.target_sample_s / 2:
+            step(*args)
+            calls += 1
+            per_call = (time.perf_counter() - start) / calls
+            if per_call * (calls + settings.min_samples) > settings.case_budget_s:
+                raise TooSlow(
+                    f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_samples} samples "
+                    f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
+                )
+        sync()
     per_call = (time.perf_counter() - start) / calls
     n = max(1, round(settings.target_sample_s / per_call))
 
@@ -109,7 +111,7 @@ def time_step(step, args, settings: Settings) -> dict:
         sync()
         samples.append((time.perf_counter() - start) / n)
     q1, median, q3 = np.percentile(samples, [25, 50, 75])
-    return {
+    return memory | {
         "median_s": float(median),
         "iqr_s": float(q3 - q1),
         "samples": len(samples),
@@ -138,26 +140,26 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def measure_memory(step, args, device: str) -> dict:
-    """Peaks of one call: TF's allocator above what was live before (the inputs), and
-    the process's resident set, which also sees NumPy's temporaries."""
+@contextlib.contextmanager
+def measure_memory(device: str | None):
+    """Peaks while the block runs, into the dict it yields: TF's allocator above what was
+    live before (the inputs), and the process's resident set, which also sees NumPy
+    temporaries that TF's allocator does not.  No device: measures nothing."""
+    peaks = {}
+    if device is None:
+        yield peaks
+        return
     name = f"{device}:0"
-    gc.collect()
     sync()
     tf.config.experimental.reset_memory_stats(name)
     tf_before = tf.config.experimental.get_memory_info(name)["current"]
     rss_reset = _reset_peak_rss()
     rss_start = _proc_status("VmRSS")
-    out = step(*args)
+    yield peaks
     sync()
-    peak_tf = tf.config.experimental.get_memory_info(name)["peak"] - tf_before
-    peak_rss = _proc_status("VmHWM") if rss_reset else None
-    del out
-    return {
-        "peak_tf_bytes": int(peak_tf),
-        "peak_rss_bytes": peak_rss,
-        "rss_start_bytes": rss_start,
-    }
+    peaks["peak_tf_bytes"] = int(tf.config.experimental.get_memory_info(name)["peak"] - tf_before)
+    peaks["peak_rss_bytes"] = _proc_status("VmHWM") if rss_reset else None
+    peaks["rss_start_bytes"] = rss_start
 
 
 @tf.autograph.experimental.do_not_convert
@@ -191,6 +193,4 @@ def run_case(impl, case, settings: Settings) -> dict:
     x, dy = make_inputs(case)
     step = step_function(impl, case)
     with tf.device(f"/{case.device}:0"):
-        timing = time_step(step, (x, dy), settings)
-        memory = measure_memory(step, (x, dy), case.device)
-    return timing | memory
+        return time_step(step, (x, dy), settings, device=case.device)

@@ -54,6 +54,9 @@ FAKES = {
 
 
 def get(op, strategy):
+    if strategy == "unbuilt":
+        return dataclasses.replace(impls.get(op, "graph"), strategy=strategy, available=False,
+                                   reason="the compiled op failed to build: error: on purpose")
     if strategy in FAKES:
         return dataclasses.replace(impls.get(op, "graph"), strategy=strategy, fn=FAKES[strategy], xla_compatible=False)
     return impls.get(op, strategy)

@@ -67,11 +67,3 @@ def test_strategy_without_that_op_lists_the_ops_strategies():
         impls.get("spiky", "builtin")
     with pytest.raises(ValueError, match="'pyfunc' does not implement op 'softmax_nosg'"):
         impls.get("softmax_nosg", "pyfunc")
-
-
-def test_unavailable_strategy_says_why():
-    impl = impls.get("spiky", "custom_op")
-    assert not impl.available and "compiled" in impl.reason
-    assert ("spiky", "custom_op") not in impls.available()
-    with pytest.raises(RuntimeError, match="unavailable"):
-        impl.fn(tf.constant([1.0]))

@@ -16,11 +16,18 @@ def test_verify_passes_and_prints_the_table(capsys):
     assert cli.main(["verify", "--ops", "spiky", "--strategies", "native,xla,custom_op"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"spiky\s+native\s+pass\s+pass", out)
-    assert re.search(r"spiky\s+custom_op\s+unavailable", out)
+    assert re.search(r"spiky\s+custom_op\s+pass\s+pass", out)
 
 
-def test_verify_fails_when_nothing_is_available(capsys):
-    assert cli.main(["verify", "--strategies", "custom_op"]) == 1
+def test_verify_fails_when_nothing_is_available():
+    unavailable = {"op": "spiky", "strategy": "custom_op", "forward": "unavailable", "gradient": "unavailable"}
+    assert not verify.passed(pd.DataFrame([unavailable]))
+    assert not verify.passed(pd.DataFrame(columns=["forward", "gradient"]))
+
+
+def test_verify_refuses_a_selection_with_nothing_in_it(capsys):
+    assert cli.main(["verify", "--ops", "softmax_nosg", "--strategies", "custom_op"]) == 2
+    assert "no strategy" in capsys.readouterr().err
 
 
 def test_verify_reports_a_broken_impl_as_failed():

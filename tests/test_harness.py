@@ -106,11 +106,11 @@ def test_faults_stay_local(tmp_path):
 
 
 def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(tmp_path):
-    cases = [spiky_case("wrong"), spiky_case("custom_op"), spiky_case("native", device="GPU")]
+    cases = [spiky_case("wrong"), spiky_case("unbuilt"), spiky_case("native", device="GPU")]
     table, _ = run(Options(cases=cases, out=tmp_path, resolve="fake_impls:get"))
     rows = {r["key"]: r for _, r in table.iterrows()}
     assert rows[cases[0].key]["status"] == "failed_verify" and "forward FAIL" in rows[cases[0].key]["reason"]
-    assert rows[cases[1].key]["status"] == "skipped" and "compiled" in rows[cases[1].key]["reason"]
+    assert rows[cases[1].key]["status"] == "skipped" and "failed to build" in rows[cases[1].key]["reason"]
     if "GPU" not in table["device"].unique() or rows[cases[2].key]["status"] == "skipped":
         assert "no GPU" in rows[cases[2].key]["reason"]
     assert table["median_s"].isna().all()

@@ -1,0 +1,158 @@
+"""Build the compiled op against the TensorFlow installed here, once per source version.
+
+The library is cached under a key of source hash + TF version + compiler + flags, so
+changed sources rebuild (which is how asv measures each commit's own op) and unchanged
+ones load at once.  A file lock makes concurrent builds safe: the first process builds,
+the others wait and load its result; the library appears by an atomic rename.  A
+failed build is remembered under its key with the compiler's message, so workers do
+not retry it; `stratbench build --force` does.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+SOURCES = ("stratbench_ops.cc", "gpu_kernels.cu", "gpu_kernels.h")
+LIBRARY = "stratbench_ops.so"
+# -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines; GCC
+# vectorises std::floor only with -fno-trapping-math.
+BASE_FLAGS = ["-O3", "-fPIC", "-shared", "-fno-trapping-math", "-fno-math-errno", "-Wno-deprecated-declarations"]
+X86_FLAGS = ["-mavx2", "-mfma", "-mf16c"]
+NVCC_ARCHS = ["-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
+              "-gencode=arch=compute_90,code=compute_90"]
+
+
+class BuildError(RuntimeError):
+    """The op could not be built; the message says why and what to do."""
+
+
+def cache_root() -> pathlib.Path:
+    default = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "stratbench"
+    return pathlib.Path(os.environ.get("STRATBENCH_CACHE", default))
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _cuda_home(nvcc: str | None) -> pathlib.Path | None:
+    """The CUDA toolkit, when nvcc and its static runtime are both there (STRATBENCH_CUDA=0 skips)."""
+    if not nvcc or os.environ.get("STRATBENCH_CUDA", "1") == "0":
+        return None
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                  pathlib.Path(nvcc).resolve().parent.parent, "/usr/local/cuda"]
+    for home in candidates:
+        if home and (pathlib.Path(home) / "lib64" / "libcudart_static.a").exists():
+            return pathlib.Path(home)
+    return None
+
+
+def plan() -> dict:
+    """Everything the build depends on, and the cache key made from it."""
+    import tensorflow as tf
+
+    cxx = os.environ.get("CXX", "g++")
+    cxx_path = shutil.which(cxx)
+    nvcc = shutil.which(os.environ.get("NVCC", "nvcc"))
+    cuda = _cuda_home(nvcc)
+    flags = BASE_FLAGS + (X86_FLAGS if {"avx2", "fma", "f16c"} <= _cpu_flags() else [])
+    if cuda:
+        flags = flags + ["-DSTRATBENCH_CUDA"]
+    described = {
+        "sources": {name: hashlib.sha256((HERE / name).read_bytes()).hexdigest() for name in SOURCES},
+        "tensorflow": tf.__version__,
+        "compiler": _version([cxx_path, "--version"]) if cxx_path else "",
+        "nvcc": _version([nvcc, "--version"]) if cuda else "",
+        "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
+    }
+    key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
+    return {"key": key, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
+            "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
+            "tf_include": tf.sysconfig.get_include()}
+
+
+def _run(cmd: list[str], log) -> None:
+    log.write("$ " + " ".join(cmd) + "\n")
+    log.flush()
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE)
+    log.write(result.stdout)
+    if result.returncode:
+        raise BuildError(_trim(result.stdout) or f"{cmd[0]} exited with status {result.returncode}")
+
+
+def _trim(text: str, lines: int = 12, chars: int = 1500) -> str:
+    """The compiler's first error lines, which say what went wrong."""
+    wanted = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines()
+    return "\n".join(wanted[:lines])[:chars]
+
+
+def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
+    """Compile and link into out_dir; True when the CUDA kernels are in. A CUDA step that
+    fails leaves a CPU-only library (its message stays in build.log)."""
+    flags, objects = p["flags"], []
+    if p["cuda"]:
+        obj = out_dir / "gpu_kernels.o"
+        try:
+            _run([p["nvcc"], "-O3", "-std=c++17", "-Xcompiler", "-fPIC", *NVCC_ARCHS, "-c",
+                  str(HERE / "gpu_kernels.cu"), "-o", str(obj)], log)
+            objects = [str(obj), f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
+        except BuildError:
+            log.write("\nCUDA kernels not built; building the CPU-only library\n")
+            flags = [f for f in flags if f != "-DSTRATBENCH_CUDA"]
+    _run([p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", str(HERE / "stratbench_ops.cc"),
+          "-o", str(out_dir / LIBRARY), *objects, *p["tf_link"]], log)
+    return bool(objects)
+
+
+def build(force: bool = False) -> tuple[pathlib.Path, bool]:
+    """(path of the library for the current sources, whether it has the CUDA kernels),
+    building it if needed."""
+    p = plan()
+    if not p["cxx"]:
+        raise BuildError(f"no C++ compiler ({p['cxx_name']}) found: install g++ "
+                         "(Debian/Ubuntu: apt-get install g++) or set CXX to one")
+    root = cache_root()
+    target = root / p["key"]
+    library, failed = target / LIBRARY, target / "FAILED"
+    target.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{p['key']}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process building the same key: wait for it
+        if force:
+            library.unlink(missing_ok=True)
+            failed.unlink(missing_ok=True)
+        info = target / "cuda"  # present when the library has the CUDA kernels
+        if library.exists():
+            return library, info.exists()
+        if failed.exists():
+            raise BuildError(failed.read_text())
+        with tempfile.TemporaryDirectory(dir=target) as tmp, open(target / "build.log", "w") as log:
+            try:
+                with_cuda = _compile(p, pathlib.Path(tmp), log)
+            except BuildError as e:
+                failed.write_text(str(e))
+                raise
+            if with_cuda:
+                info.touch()
+            os.replace(pathlib.Path(tmp) / LIBRARY, library)
+    return library, with_cuda

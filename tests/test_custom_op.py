@@ -1,0 +1,146 @@
+"""The compiled op: build, cache, failure, registration, SavedModel, kernels per device.
+
+Its values, gradients, dtypes, shapes, edge cases and bad input are held to the
+reference by test_impls.py and test_bad_input.py, like every other strategy."""
+
+import importlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import kernels
+
+import impls
+from impls import custom_op
+from impls.kernels import build
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OPS = ("Spiky", "SpikyGrad", "StableSoftmax", "StableSoftmaxGrad")
+
+
+def python(code: str, env=None, timeout=600):
+    """Run code in a fresh Python process; its stdout, or the test fails with its stderr."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=timeout, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_custom_op_is_available_here():
+    impl = impls.get("spiky", "custom_op")
+    assert impl.available, impl.reason
+    assert ("softmax", "custom_op") in impls.available()
+
+
+def test_gpu_kernels_are_registered_exactly_when_the_build_had_cuda():
+    impls.get("spiky", "custom_op")
+    for op in OPS:
+        devices = {k.device_type for k in kernels.get_registered_kernels_for_op(op).kernel}
+        assert devices == ({"CPU", "GPU"} if custom_op.built_with_cuda() else {"CPU"}), op
+    assert ("GPU" in custom_op.DEVICES) == custom_op.built_with_cuda()
+
+
+def test_reimport_registers_the_gradient_once():
+    importlib.reload(custom_op)  # would raise KeyError if the gradient were registered again
+    x = tf.constant([0.2, 0.7])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = custom_op.spiky(x)
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [1, 0])
+
+
+def test_backward_does_not_need_the_forward_output():
+    """The gradient ops recompute from x: a dx-only graph keeps no forward op."""
+    fn = tf.function(lambda x, dy: tf.gradients(custom_op.spiky(x), x, dy)[0])
+    graph = fn.get_concrete_function(tf.TensorSpec([8]), tf.TensorSpec([8])).graph
+    grad_inputs = [op.inputs[0].op.type for op in graph.get_operations() if op.type == "SpikyGrad"]
+    assert grad_inputs == ["Placeholder"]
+
+
+def test_savedmodel_loads_in_a_fresh_process(tmp_path):
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def __call__(self, x):
+            return impls.get("spiky", "custom_op").fn(x) + impls.get("softmax", "custom_op").fn(x, axis=0)
+
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32) * 3
+    expected = Module()(x).numpy()
+    tf.saved_model.save(Module(), str(tmp_path / "model"))
+    np.save(tmp_path / "x.npy", x)
+    out = python(f"""
+        import numpy as np, tensorflow as tf
+        import impls
+        impls.get("spiky", "custom_op")  # loads the library, as a loading process must
+        model = tf.saved_model.load({str(tmp_path / "model")!r})
+        np.save({str(tmp_path / "y.npy")!r}, model(np.load({str(tmp_path / "x.npy")!r})).numpy())
+        print("loaded")
+    """)
+    assert "loaded" in out
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+def _copy_sources(tmp_path):
+    sources = tmp_path / "kernels"
+    shutil.copytree(build.HERE, sources, ignore=shutil.ignore_patterns("__pycache__"))
+    return sources
+
+
+def test_cache_key_follows_the_sources(tmp_path, monkeypatch):
+    key = build.plan()["key"]
+    sources = _copy_sources(tmp_path)
+    monkeypatch.setattr(build, "HERE", sources)
+    assert build.plan()["key"] == key
+    with open(sources / "stratbench_ops.cc", "a") as f:
+        f.write("\n// changed\n")
+    assert build.plan()["key"] != key
+
+
+FAILING_COMPILER = "#!/bin/sh\necho 'stratbench_ops.cc:1:1: error: boom on purpose' >&2\nexit 1\n"
+
+
+@pytest.mark.parametrize("problem", ["no_compiler", "compile_error"])
+def test_failed_build_leaves_only_custom_op_unavailable(tmp_path, problem):
+    if problem == "no_compiler":
+        cxx, expected = str(tmp_path / "no-such-g++"), "no C++ compiler"
+    else:
+        cxx, expected = tmp_path / "failing-g++", "error: boom on purpose"
+        cxx.write_text(FAILING_COMPILER)
+        cxx.chmod(0o755)
+    out = python("""
+        import tensorflow as tf, impls
+        impl = impls.get("spiky", "custom_op")
+        print("available:", impl.available)
+        print("reason:", impl.reason)
+        print("native:", impls.get("spiky", "native").fn(tf.constant([1.2])).numpy())
+        print("pairs:", len(impls.available()))
+    """, env={"CXX": str(cxx), "STRATBENCH_CACHE": str(tmp_path / "cache"), "STRATBENCH_CUDA": "0"})
+    assert "available: False" in out
+    assert expected in out
+    assert "native: [0.20000005]" in out
+    assert "pairs: 14" in out
+
+
+def test_concurrent_builds_share_one_library(tmp_path):
+    """Two processes building the same sources into an empty cache: one builds, the other
+    waits on the lock and loads the same file."""
+    code = textwrap.dedent("""
+        import tensorflow as tf
+        from impls.kernels import build
+        path, _ = build.build()
+        tf.load_op_library(str(path))
+        print(path)
+    """)
+    env = {**os.environ, "STRATBENCH_CACHE": str(tmp_path), "STRATBENCH_CUDA": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    paths = {o[0].strip().splitlines()[-1] for o in outs}
+    assert len(paths) == 1
+    assert len(list(tmp_path.glob("*/stratbench_ops.so"))) == 1
