@@ -172,20 +172,53 @@ def _deep_copy(x):
     return tf.raw_ops.DeepCopy(x=x)
 
 
-def copy_bandwidth(device: str, bytes_moved: int, settings: Settings) -> dict:
-    """Bytes/s of the fastest plain TF copy that moves `bytes_moved` (half read, half
-    written) on `device`: the roofline of an elementwise op moving the same bytes."""
+def copy_step(device: str, bytes_moved: int, copy=_snapshot):
+    """(step, args): a plain TF copy that moves `bytes_moved` (half read, half written)."""
     elements = max(1, bytes_moved // 2 // 4)
     with tf.device(f"/{device}:0"):
         x = tf.identity(tf.random.uniform([elements]))
+    return tf.function(copy), (x,)
+
+
+def copy_bandwidth(device: str, bytes_moved: int, settings: Settings) -> dict:
+    """Bytes/s of the fastest plain TF copy that moves `bytes_moved` on `device`: the
+    roofline of an elementwise op moving the same bytes."""
     best = None
     for copy in (_snapshot, _deep_copy):
-        step = tf.function(copy)
+        step, args = copy_step(device, bytes_moved, copy)
         with tf.device(f"/{device}:0"):
-            timing = time_step(step, (x,), settings)
+            timing = time_step(step, args, settings)
         if best is None or timing["median_s"] < best["median_s"]:
             best = timing | {"method": copy.__name__.strip("_")}
-    return best | {"bytes_per_s": elements * 8 / best["median_s"]}
+    return best | {"bytes_per_s": args[0].shape[0] * 8 / best["median_s"]}
+
+
+def interleaved(steps: dict, rounds: int = 15, target_sample_s: float = 0.05) -> dict:
+    """Per-call sample times of several (step, args), measured in alternating order in one
+    process (round r runs them forwards, round r+1 backwards), so that ratios taken sample
+    by sample see the same machine state.  Returns name -> list of per-call seconds."""
+    calls = {}
+    for name, (step, args) in steps.items():
+        step(*args)  # trace and compile
+        sync()
+        start, n = time.perf_counter(), 0
+        while n < 2 or time.perf_counter() - start < target_sample_s:
+            step(*args)
+            n += 1
+        sync()
+        calls[name] = max(1, round(target_sample_s * n / (time.perf_counter() - start)))
+    samples = {name: [] for name in steps}
+    names = list(steps)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            step, args = steps[name]
+            sync()
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                step(*args)
+            sync()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return samples
 
 
 def run_case(impl, case, settings: Settings) -> dict:
