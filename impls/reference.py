@@ -14,6 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 
+# How close a strategy must come to this reference, per dtype, for values and gradients:
+# |got - ref| <= atol + rtol * |ref|, ref computed from the input as rounded to that dtype.
+# The 16-bit tolerances cover a softmax normalised over ~100 elements in that precision.
+TOLERANCES = {  # dtype: (rtol, atol)
+    "float64": (1e-10, 1e-12),
+    "float32": (2e-5, 1e-6),
+    "float16": (5e-3, 2e-3),
+    "bfloat16": (4e-2, 1.6e-2),
+}
+
+
 def _f64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 

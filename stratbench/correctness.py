@@ -15,14 +15,7 @@ import tensorflow as tf
 
 from impls import reference
 
-# (rtol, atol) per dtype, for values and for gradients: |got - ref| <= atol + rtol * |ref|.
-# 16-bit tolerances cover a softmax normalised over ~100 elements in that precision.
-TOLERANCES = {
-    "float64": (1e-10, 1e-12),
-    "float32": (2e-5, 1e-6),
-    "float16": (5e-3, 2e-3),
-    "bfloat16": (4e-2, 1.6e-2),
-}
+TOLERANCES = reference.TOLERANCES
 
 
 def edge_values() -> np.ndarray:
