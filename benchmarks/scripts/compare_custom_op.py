@@ -1,6 +1,6 @@
 """The compiled op against its rivals, as ratios measured pair by pair in one process.
 
-    python benchmarks/compare_custom_op.py [--rounds 15] [--out results/custom_op_cpu.csv]
+    python benchmarks/scripts/compare_custom_op.py [--rounds 15] [--out results/custom_op_cpu.csv]
 
 Each row compares custom_op with one rival on one case.  Both run in their production
 mode (custom_op and builtin inside one tf.function, xla under jit_compile=True, graph

@@ -1,8 +1,8 @@
 """Standalone GPU harness for the compiled op's CUDA kernels (no TensorFlow needed).
 
-    python benchmarks/gpu/harness.py [--sizes 1e3,1e4,...] [--dtypes float32,float16,bfloat16]
+    python benchmarks/scripts/gpu_harness.py [--sizes 1e3,1e4,...] [--dtypes float32,float16,bfloat16]
                                      [--out results/gpu/harness.csv]
-    compute-sanitizer --tool memcheck python benchmarks/gpu/harness.py --sizes 1e3,1e5 --reps 2
+    compute-sanitizer --tool memcheck python benchmarks/scripts/gpu_harness.py --sizes 1e3,1e5 --reps 2
 
 It compiles impls/kernels/gpu_kernels.cu -- the very file the TensorFlow op links --
 into a shared library with nvcc, calls its kernels through ctypes on CuPy arrays, checks

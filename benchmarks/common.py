@@ -1,0 +1,134 @@
+"""Binds the shared case matrix (stratbench/matrix.py) to asv's conventions.
+
+asv runs this suite against every commit it measures, so nothing here may assume that
+commit has a given strategy, op or harness function: what is missing raises
+NotImplementedError in setup, which asv records as a skip.  Modules import no
+TensorFlow at import time, so the track_* benchmarks, which only read values measured
+once in setup_cache, start fast.  STRATBENCH_QUICK=1 selects the matrix's quick sizes.
+"""
+
+import os
+
+try:
+    from stratbench import matrix
+except ImportError:  # a commit before the shared matrix: every case skips
+    matrix = None
+
+QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
+
+
+def params_for(op):
+    """[strategies, sizes, directions] of `op` from the shared matrix (one dtype and device: float32 on CPU)."""
+    if matrix is None:
+        return [[], [], []]
+    cases = [c for c in matrix.cases(ops=[op], quick=QUICK) if c.device == "CPU" and c.dtype == "float32"]
+    unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
+    return [unique(c.strategy for c in cases), unique(c.shape_text for c in cases), unique(c.direction for c in cases)]
+
+
+def case_for(op, strategy, shape_text, direction):
+    if matrix is None:
+        raise NotImplementedError("this commit has no stratbench.matrix")
+    return matrix.Case(op, strategy, direction, "float32", "CPU", matrix.parse_size(shape_text))
+
+
+def impl_for(case):
+    import impls
+
+    try:
+        impl = impls.get(case.op, case.strategy)
+    except ValueError as e:  # strategy or op absent at this commit
+        raise NotImplementedError(str(e)) from None
+    if not impl.available:
+        raise NotImplementedError(impl.reason)
+    return impl
+
+
+def make_suites(op):
+    """(Timing, Tracked) asv classes for `op`."""
+    params = params_for(op)
+    names = ["strategy", "size", "direction"]
+
+    class Timing:
+        """time_step: synchronised seconds per call; peakmem_step: the process's peak RSS."""
+
+        param_names = names
+        timeout = 600
+        warmup_time = 0.1
+        sample_time = 0.1
+
+        def setup(self, strategy, size, direction):
+            from stratbench import timing
+
+            self.case = case_for(op, strategy, size, direction)
+            impl = impl_for(self.case)
+            self.args = timing.make_inputs(self.case)
+            self.step = timing.step_function(impl, self.case)
+            self.sync = timing.sync
+            self.step(*self.args)  # tracing and compiling stay out of the timings
+            self.sync()
+
+        def time_step(self, strategy, size, direction):
+            self.step(*self.args)
+            self.sync()
+
+        def peakmem_step(self, strategy, size, direction):
+            self.step(*self.args)
+            self.sync()
+
+    Timing.params = params
+
+    class Tracked:
+        """Figures of `stratbench run`'s harness, measured once per commit in setup_cache."""
+
+        param_names = names
+        timeout = 3600
+
+        def setup_cache(self):
+            from stratbench import timing
+
+            figures = {}
+            copies = {}
+            for strategy, size, direction in ((s, z, d) for s in params[0] for z in params[1] for d in params[2]):
+                case = case_for(op, strategy, size, direction)
+                try:
+                    impl = impl_for(case)
+                    result = timing.run_case(impl, case, timing.Settings(target_sample_s=0.05, case_budget_s=20))
+                except Exception as e:  # unavailable, too slow or failing: reported as a skip
+                    figures[(strategy, size, direction)] = f"{type(e).__name__}: {e}"
+                    continue
+                if case.bytes_moved not in copies:
+                    copies[case.bytes_moved] = timing.copy_bandwidth("CPU", case.bytes_moved, timing.Settings(target_sample_s=0.05))
+                result["elements_per_s"] = case.size / result["median_s"]
+                result["roofline_fraction"] = case.bytes_moved / result["median_s"] / copies[case.bytes_moved]["bytes_per_s"]
+                figures[(strategy, size, direction)] = result
+            return figures
+
+        def setup(self, figures, strategy, size, direction):
+            found = figures.get((strategy, size, direction))
+            if not isinstance(found, dict):
+                raise NotImplementedError(found or "not measured")
+            self.figures = found
+
+        def track_elements_per_s(self, figures, strategy, size, direction):
+            return self.figures["elements_per_s"]
+
+        track_elements_per_s.unit = "elements/s"
+
+        def track_roofline_fraction(self, figures, strategy, size, direction):
+            return self.figures["roofline_fraction"]
+
+        track_roofline_fraction.unit = "fraction of copy bandwidth"
+
+        def track_peak_tf_bytes(self, figures, strategy, size, direction):
+            return self.figures["peak_tf_bytes"]
+
+        track_peak_tf_bytes.unit = "bytes"
+
+        def track_compile_s(self, figures, strategy, size, direction):
+            return self.figures["compile_s"]
+
+        track_compile_s.unit = "seconds"
+
+    Tracked.params = params
+    return Timing, Tracked
