@@ -2,5 +2,5 @@
 
 from .common import make_suites
 
-SoftmaxTime, SoftmaxTracked = make_suites("softmax")
-SoftmaxNosgTime, SoftmaxNosgTracked = make_suites("softmax_nosg")
+SoftmaxTime, SoftmaxTracked = make_suites("softmax", "Softmax")
+SoftmaxNosgTime, SoftmaxNosgTracked = make_suites("softmax_nosg", "SoftmaxNosg")

@@ -2,4 +2,4 @@
 
 from .common import make_suites
 
-SpikyTime, SpikyTracked = make_suites("spiky")
+SpikyTime, SpikyTracked = make_suites("spiky", "Spiky")

@@ -44,8 +44,8 @@ def impl_for(case):
     return impl
 
 
-def make_suites(op):
-    """(Timing, Tracked) asv classes for `op`."""
+def make_suites(op, prefix):
+    """(<prefix>Time, <prefix>Tracked) asv classes for `op`; asv names benchmarks by class name."""
     params = params_for(op)
     names = ["strategy", "size", "direction"]
 
@@ -131,4 +131,6 @@ def make_suites(op):
         track_compile_s.unit = "seconds"
 
     Tracked.params = params
+    for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):
+        cls.__name__ = cls.__qualname__ = prefix + suffix
     return Timing, Tracked
