@@ -1,0 +1,125 @@
+"""Results from asv and pytest-benchmark, as the same tidy table `stratbench run` writes
+(stratbench.results.COLUMNS), so every report works from any of the three sources."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import pathlib
+
+
+import numpy as np
+import pandas as pd
+
+from stratbench import matrix
+from stratbench.results import COLUMNS
+
+# asv benchmark name (the method) -> tidy column it fills
+ASV_METRICS = {
+    "time_step": "median_s",
+    "peakmem_step": "peak_rss_bytes",
+    "track_elements_per_s": "elements_per_s",
+    "track_roofline_fraction": "roofline_fraction",
+    "track_peak_tf_bytes": "peak_tf_bytes",
+    "track_compile_s": "compile_s",
+}
+KEY = ["commit", "op", "strategy", "direction", "shape"]
+
+
+def asv_class_prefix(op: str) -> str:
+    """The asv class name prefix of an op's suites: softmax_nosg -> SoftmaxNosg."""
+    return "".join(part.title() for part in op.split("_"))
+
+
+def _op_of_class(class_name: str) -> str | None:
+    return {asv_class_prefix(op) + suffix: op for op in matrix.impls.OPS for suffix in ("Time", "Tracked")}.get(class_name)
+
+
+def _finish(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in table:
+            table[col] = np.nan
+    case_bytes = [matrix.Case(r.op, r.strategy, r.direction, r.dtype, r.device, matrix.parse_size(r.shape)).bytes_moved
+                  for r in table.itertuples()]
+    table["size"] = [int(np.prod(matrix.parse_size(s))) for s in table["shape"]]
+    measured = table["median_s"].notna()
+    table.loc[measured, "bytes_per_s"] = np.array(case_bytes)[measured.to_numpy()] / table.loc[measured, "median_s"]
+    table.loc[measured & table["elements_per_s"].isna(), "elements_per_s"] = table["size"] / table["median_s"]
+    table["key"] = table["op"] + "/" + table["strategy"] + "/" + table["direction"] + "/" + table["dtype"] + "/" + \
+        table["device"] + "/" + table["shape"]
+    return table[COLUMNS]
+
+
+def load_asv(path) -> pd.DataFrame:
+    """asv result files (a results directory, a machine folder or one file) as the tidy table."""
+    path = pathlib.Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*.json") if p.name not in ("machine.json", "benchmarks.json")]
+    rows = {}
+    for file in files:
+        data = json.loads(file.read_text())
+        run_id = f"asv-{data['commit_hash'][:8]}-{data['env_name']}"
+        for name, values in data["results"].items():
+            module_class, method = name.rsplit(".", 1)
+            op, column = _op_of_class(module_class.rsplit(".", 1)[-1]), ASV_METRICS.get(method)
+            if op is None or column is None:
+                continue
+            result = dict(zip(data["result_columns"], values))
+            params = [[ast.literal_eval(p) for p in axis] for axis in result["params"]]
+            q25, q75 = result.get("stats_q_25") or [], result.get("stats_q_75") or []
+            for i, (strategy, shape, direction) in enumerate(itertools.product(*params)):
+                key = (data["commit_hash"], op, strategy, direction, shape)
+                row = rows.setdefault(key, {
+                    "op": op, "strategy": strategy, "direction": direction, "shape": shape, "dtype": "float32",
+                    "device": "CPU", "commit": data["commit_hash"], "machine": data["params"].get("machine"),
+                    "run_id": run_id, "status": "skipped", "reason": "skipped or failed in asv",
+                })
+                value = result["result"][i] if result["result"] else None
+                if value is None:
+                    continue
+                row[column] = value
+                if column == "median_s":
+                    row["status"], row["reason"] = "ok", ""
+                    if i < len(q25) and q25[i] is not None and q75[i] is not None:
+                        row["iqr_s"] = q75[i] - q25[i]
+    if not rows:
+        raise ValueError(f"no asv results of stratbench's suites under {path}")
+    return _finish(list(rows.values()))
+
+
+def load_pytest_benchmark(path) -> pd.DataFrame:
+    """A pytest-benchmark JSON file (--benchmark-json) of benchmarks/pytest_suite as the tidy table."""
+    data = json.loads(pathlib.Path(path).read_text())
+    commit = data.get("commit_info", {}).get("id", "unknown")
+    machine = data.get("machine_info", {}).get("node")
+    rows = []
+    for bench in data["benchmarks"]:
+        info, stats = bench["extra_info"], bench["stats"]
+        rows.append({
+            **{k: info[k] for k in ("op", "strategy", "direction", "dtype", "device", "shape", "mode") if k in info},
+            "median_s": stats["median"], "iqr_s": stats["iqr"], "samples": stats["rounds"],
+            "calls_per_sample": stats.get("iterations", 1), "noisy": stats["iqr"] > 0.10 * stats["median"],
+            "elements_per_s": info.get("elements_per_s"), "roofline_bytes_per_s": info.get("roofline_bytes_per_s"),
+            "roofline_fraction": info.get("roofline_fraction"), "status": "ok", "reason": "",
+            "commit": commit, "machine": machine, "run_id": f"pytest-benchmark-{data.get('datetime', '')}",
+        })
+    return _finish(rows)
+
+
+def load_any(path) -> pd.DataFrame:
+    """A `stratbench run` directory or file, asv results, or a pytest-benchmark JSON."""
+    from stratbench import results
+
+    path = pathlib.Path(path)
+    if path.is_file() and path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if "benchmarks" in data and "machine_info" in data:
+            return load_pytest_benchmark(path)
+        if "result_columns" in data:
+            return load_asv(path)
+    if path.is_dir() and not (path / "cases.json").exists() and list(path.rglob("machine.json")):
+        return load_asv(path)
+    return results.load(path)
+
+
