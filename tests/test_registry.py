@@ -28,3 +28,20 @@ def test_available_lists_the_usable_pairs():
     pairs = impls.available()
     assert ("spiky", "native") in pairs and ("softmax", "builtin") in pairs
     assert all(impls.get(op, s).available for op, s in pairs)
+
+
+def test_declared_ops_match_each_strategy_module():
+    import importlib
+
+    for strategy, ops in impls.IMPLEMENTS.items():
+        assert set(importlib.import_module(f"impls.{strategy}").FUNCTIONS) == set(ops), strategy
+
+
+def test_the_case_matrix_needs_no_tensorflow():
+    """asv imports the suite in a fresh process per benchmark: building the cases must stay cheap."""
+    import subprocess
+    import sys
+
+    code = "import sys; from stratbench import matrix; matrix.cases(); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
