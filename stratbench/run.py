@@ -103,7 +103,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     # One fresh worker per strategy: its peak RSS is its own, and start-ups stay few.
     to_measure.sort(key=lambda c: impls.STRATEGIES.index(c.strategy) if c.strategy in impls.STRATEGIES else -1)
     bar = progress(to_measure, "measure")
-    for strategy, group in itertools.groupby(bar, key=lambda c: c.strategy):
+    for _, group in itertools.groupby(bar, key=lambda c: c.strategy):
         worker = None
         for case in group:
             if hasattr(bar, "set_postfix_str"):
