@@ -108,6 +108,15 @@ void SpikyGradRange(const T* x, const T* dy, T* dx, int64_t begin, int64_t end) 
   }
 }
 
+// A last-axis op sees its input as [rows, cols].
+struct RowsCols {
+  int64_t rows, cols;
+  RowsCols(int64_t r, int64_t c) : rows(r), cols(c) {}
+  explicit RowsCols(const Tensor& x)
+      : rows(x.dim_size(x.dims() - 1) == 0 ? 0 : x.NumElements() / x.dim_size(x.dims() - 1)),
+        cols(x.dim_size(x.dims() - 1)) {}
+};
+
 constexpr int64_t kElementwiseCost = 8;  // cycles per element, for TF's sharder
 
 template <typename T>
@@ -156,6 +165,8 @@ using ConstRow = Eigen::Map<const Eigen::Array<C, Eigen::Dynamic, 1>>;
 // converted copy in a per-shard buffer.
 template <typename T, typename C = typename Math<T>::type>
 struct RowView {
+  // `slots` rows of scratch, needed only when T must be converted to C.
+  RowView(int64_t cols, int slots) : buffer(std::is_same_v<T, C> ? 0 : slots * cols) {}
   std::vector<C> buffer;
   const C* in(const T* row, int64_t cols, int slot) {
     if constexpr (std::is_same_v<T, C>) {
@@ -190,13 +201,11 @@ class StableSoftmaxCpu : public OpKernel {
     OP_REQUIRES(ctx, x.dims() >= 1, absl::InvalidArgumentError("StableSoftmax: x must have rank >= 1"));
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
-    const int64_t cols = x.dim_size(x.dims() - 1);
-    const int64_t rows = cols == 0 ? 0 : x.NumElements() / cols;
+    const auto [rows, cols] = RowsCols(x);
     const T* xp = x.flat<T>().data();
     T* yp = y->flat<T>().data();
     ParallelFor(ctx, rows, cols * 24, [&](int64_t begin, int64_t end) {
-      RowView<T> view;
-      view.buffer.resize(std::is_same_v<T, C> ? 0 : 2 * cols);
+      RowView<T> view(cols, 2);
       for (int64_t r = begin; r < end; ++r) {
         ConstRow<C> xr(view.in(xp + r * cols, cols, 0), cols);
         Row<C> yr(view.out(yp + r * cols, cols, 1), cols);
@@ -221,14 +230,12 @@ class StableSoftmaxGradCpu : public OpKernel {
                 absl::InvalidArgumentError("StableSoftmaxGrad: x and dy must have the same shape of rank >= 1"));
     Tensor* dx = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
-    const int64_t cols = x.dim_size(x.dims() - 1);
-    const int64_t rows = cols == 0 ? 0 : x.NumElements() / cols;
+    const auto [rows, cols] = RowsCols(x);
     const T* xp = x.flat<T>().data();
     const T* dyp = dy.flat<T>().data();
     T* dxp = dx->flat<T>().data();
     ParallelFor(ctx, rows, cols * 32, [&](int64_t begin, int64_t end) {
-      RowView<T> view;
-      view.buffer.resize(std::is_same_v<T, C> ? 0 : 3 * cols);
+      RowView<T> view(cols, 3);
       std::vector<C> e_buffer(cols);
       Row<C> e(e_buffer.data(), cols);
       for (int64_t r = begin; r < end; ++r) {
@@ -294,8 +301,7 @@ class GpuOp : public OpKernel {
     const void* dyp = grad ? ctx->input(1).data() : nullptr;
     void* op = out->data();
     const int64_t n = x.NumElements();
-    const int64_t cols = kind >= 2 ? x.dim_size(x.dims() - 1) : 0;
-    const int64_t rows = cols == 0 ? 0 : n / cols;
+    const auto [rows, cols] = kind >= 2 ? RowsCols(x) : RowsCols(0, 0);
     void* s = StreamOf(ctx);
     int code = 0;
     if (kind == 0) code = SpikyForwardGpu(kDType<T>, xp, op, n, s);
