@@ -10,9 +10,7 @@ import sys
 import time
 
 from impls import FLOAT_DTYPES, OPS, STRATEGIES  # impls imports TensorFlow only when an Impl is made
-
-DIRECTIONS = ("forward", "backward", "forward_backward")
-DEVICES = ("CPU", "GPU")
+from stratbench.matrix import DEVICES, DIRECTIONS
 
 
 @contextlib.contextmanager

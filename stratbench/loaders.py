@@ -24,7 +24,6 @@ ASV_METRICS = {
     "track_peak_tf_bytes": "peak_tf_bytes",
     "track_compile_s": "compile_s",
 }
-KEY = ["commit", "op", "strategy", "direction", "shape"]
 
 
 def asv_class_prefix(op: str) -> str:
