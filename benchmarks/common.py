@@ -21,7 +21,11 @@ def params_for(op):
     """[strategies, sizes, directions] of `op` from the shared matrix (one dtype and device: float32 on CPU)."""
     if matrix is None:
         return [[], [], []]
-    cases = [c for c in matrix.cases(ops=[op], quick=QUICK) if c.device == "CPU" and c.dtype == "float32"]
+    # The kernel directions only: train_step's sizes are batch sizes, which asv's product of
+    # parameters would cross with every kernel size.
+    directions = getattr(matrix, "KERNEL_DIRECTIONS", matrix.DIRECTIONS)
+    cases = [c for c in matrix.cases(ops=[op], directions=directions, quick=QUICK)
+             if c.device == "CPU" and c.dtype == "float32"]
     unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
     return [unique(c.strategy for c in cases), unique(c.shape_text for c in cases), unique(c.direction for c in cases)]
 

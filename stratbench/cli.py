@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import pathlib
 import sys
@@ -98,7 +99,8 @@ def cmd_run(args) -> int:
         case_budget_s=args.case_budget,
     )
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
-                      machine=args.machine, fresh=args.fresh, verbose=args.verbose)
+                      machine=args.machine, fresh=args.fresh, verbose=args.verbose,
+                      capabilities=not args.no_capabilities)
     print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}", file=sys.stderr)
     started = time.perf_counter()
     try:
@@ -115,6 +117,8 @@ def cmd_run(args) -> int:
     print("* fastest in its row   ~ noisy (IQR > 10% of median)   (Nx) speedup over " + args.baseline)
     for _, r in table[~table["status"].isin(["ok", "skipped"])].iterrows():
         print(f"  {r['key']}: {r['status']}: {r['reason']}", file=sys.stderr)
+    if not args.no_report:
+        _report(directory, None, args.baseline, publish=False)
     # Failing the gate or breaking is an error; a case too slow for its budget is not.
     broken = table["status"].isin(["failed_verify", "error", "crashed", "timeout", "oom"]).any()
     return 0 if (table["status"] == "ok").any() and not broken else 1
@@ -126,6 +130,77 @@ def pd_options():
 
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None):
         yield
+
+
+def _report(source, out, baseline, publish) -> None:
+    from stratbench import capabilities, report
+
+    table, env, caps, default_out = report.source_of(source)
+    out = out or default_out
+    written = report.write(table, out, env, caps, baseline, log=lambda m: print(m, file=sys.stderr))
+    if caps:
+        with pd_options():
+            print("\ncapability matrix (- = skipped; details in capabilities.json):")
+            print(capabilities.table(caps).to_string())
+    if publish:
+        if env is None:
+            raise ValueError("--publish needs a `stratbench run` directory (with environment.json), not asv or "
+                             "pytest-benchmark results")
+        results_readme = pathlib.Path(source).resolve().parents[1] / "README.md"
+        top = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+        command = f"stratbench report {source} --publish"
+        report.publish(pathlib.Path(source), written, table, env, caps, results_readme, top if top.exists() else None,
+                       baseline, command)
+        print(f"published {results_readme}" + (f" and the headline block of {top}" if top.exists() else ""))
+
+
+def cmd_report(args) -> int:
+    from stratbench import report
+
+    source = args.source or report.latest_run(pathlib.Path("results"))
+    if source is None:
+        print("stratbench report: no stored results under results/; run `stratbench run` first, or name a "
+              "run directory, an asv results folder or a pytest-benchmark JSON", file=sys.stderr)
+        return 2
+    if not pathlib.Path(source).exists():
+        print(f"stratbench report: {source} does not exist", file=sys.stderr)
+        return 2
+    try:
+        _report(source, args.out, args.baseline, args.publish)
+    except ValueError as e:
+        print(f"stratbench report: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from stratbench import recommend
+
+    shape = str(math.prod(args.size)) if args.op == "spiky" else "x".join(map(str, args.size))
+    try:
+        print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype))
+    except recommend.NoResult as e:
+        print(f"stratbench recommend: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _needs(text: str):
+    from stratbench import recommend
+
+    try:
+        return recommend.parse_needs(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _one_size(text: str):
+    from stratbench.matrix import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_build(args) -> int:
@@ -247,8 +322,58 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a case whose samples cannot fit in this many seconds is recorded too_slow (default: 30)")
     run.add_argument("--case-timeout", type=_positive, default=300.0,
                      help="a case still running after this many seconds is killed and recorded (default: 300)")
+    run.add_argument("--no-capabilities", action="store_true",
+                     help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
+    run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
     run.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser(
+        "report",
+        help="figures and tables from stored results (run at the end of `stratbench run` too)",
+        description=(
+            "Reads a `stratbench run` directory, an asv results folder (results/asv) or a pytest-benchmark "
+            "JSON and writes, per op: throughput against size with IQR bands and the copy roofline, speedup "
+            "at the largest size, TF allocator and process peak memory, compile time (PNG and SVG); per op "
+            "and direction a Markdown and a CSV table with strategies as columns; the MLP training step. "
+            "--publish also regenerates results/README.md and the headline block of the top-level README."
+        ),
+    )
+    report.add_argument("source", nargs="?", type=pathlib.Path,
+                        help="results to read (default: the newest run directory under results/)")
+    report.add_argument("--out", type=pathlib.Path,
+                        help="folder for the figures and tables (default: SOURCE/report for a run directory)")
+    report.add_argument("--baseline", default="native", choices=STRATEGIES,
+                        help="strategy the speedups are relative to (default: native)")
+    report.add_argument("--publish", action="store_true",
+                        help="also write results/README.md and the top-level README's headline block from this run")
+    report.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
+    report.set_defaults(func=cmd_report)
+
+    recommend = sub.add_parser(
+        "recommend",
+        help="the fastest strategy for one case that meets your needs, from stored results",
+        description=(
+            "Picks, from the newest stored `stratbench run` that measured the case, the fastest strategy "
+            "whose capability cells say yes to every --needs, and says by how much it wins, over what, "
+            "with what spread, and what it gives up. Example: stratbench recommend --op spiky --size 16e6 "
+            "--direction backward --needs savedmodel"
+        ),
+    )
+    recommend.add_argument("--op", required=True, choices=OPS)
+    recommend.add_argument("--size", required=True, type=_one_size,
+                           help="spiky: element count (16e6); softmax: RxC shape (4096x2048)")
+    recommend.add_argument("--direction", default="forward_backward", choices=DIRECTIONS,
+                           help="forward, backward, forward_backward (default) or train_step (size = batch)")
+    recommend.add_argument("--device", default="CPU", choices=DEVICES)
+    recommend.add_argument("--dtype", default="float32", choices=FLOAT_DTYPES)
+    recommend.add_argument("--needs", type=_needs, default=[],
+                           help="comma-separated: xla (jit_compile), savedmodel, keras, gpu, threads, "
+                                "thread_scaling, eager, tf_function")
+    recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
+                           help="a run directory or a folder of runs (default: results)")
+    recommend.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
+    recommend.set_defaults(func=cmd_recommend)
     return parser
 
 
@@ -257,7 +382,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "samples", 5) < 5:
         parser.error("--samples must be at least 5")
-    _import_tensorflow(args.verbose)
+    if args.command in ("run", "verify", "build"):  # report and recommend only read files
+        _import_tensorflow(args.verbose)
     try:
         return args.func(args)
     except KeyboardInterrupt:

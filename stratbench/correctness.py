@@ -62,8 +62,9 @@ def call(impl, x, axis=-1):
     return impl.fn(x) if impl.op == "spiky" else impl.fn(x, axis=axis)
 
 
-def value_and_grad(impl, x, dy, axis=-1, in_function=False):
-    """(y, dx) of impl at x for upstream gradient dy, eagerly or inside a caller's tf.function."""
+def value_and_grad(impl, x, dy, axis=-1, in_function=False, jit_compile=False):
+    """(y, dx) of impl at x for upstream gradient dy, eagerly or inside a caller's
+    tf.function (with jit_compile: one XLA-compiled tf.function)."""
 
     def step(x, dy):
         with tf.GradientTape() as tape:
@@ -71,6 +72,8 @@ def value_and_grad(impl, x, dy, axis=-1, in_function=False):
             y = call(impl, x, axis)
         return y, tape.gradient(y, x, output_gradients=dy)
 
+    if jit_compile:
+        return tf.function(step, jit_compile=True)(x, dy)
     return (tf.function(step) if in_function else step)(x, dy)
 
 
@@ -99,7 +102,7 @@ def _compare(got, want, dtype) -> tuple[bool, float]:
     return ok, err
 
 
-def check(impl, values: np.ndarray, dtype: str, axis: int = -1, in_function=False, seed=1) -> Check:
+def check(impl, values: np.ndarray, dtype: str, axis: int = -1, in_function=False, seed=1, jit_compile=False) -> Check:
     """Compare impl's values and gradient at `values` (cast to dtype) with the reference."""
     x = to_tensor(values, dtype)
     dy = to_tensor(np.random.default_rng(seed).normal(size=values.shape), dtype)
@@ -108,7 +111,7 @@ def check(impl, values: np.ndarray, dtype: str, axis: int = -1, in_function=Fals
     want_y = forward(xr) if impl.op == "spiky" else forward(xr, axis)
     want_dx = vjp(xr, dyr) if impl.op == "spiky" else vjp(xr, dyr, axis)
 
-    y, dx = value_and_grad(impl, x, dy, axis, in_function)
+    y, dx = value_and_grad(impl, x, dy, axis, in_function, jit_compile)
     problems = []
     for name, t in (("value", y), ("gradient", dx)):
         if t is None:

@@ -44,7 +44,8 @@ def _finish(rows: list[dict]) -> pd.DataFrame:
                   for r in table.itertuples()]
     table["size"] = [int(np.prod(matrix.parse_size(s))) for s in table["shape"]]
     measured = table["median_s"].notna()
-    table.loc[measured, "bytes_per_s"] = np.array(case_bytes)[measured.to_numpy()] / table.loc[measured, "median_s"]
+    table["bytes_per_s"] = pd.to_numeric(pd.Series(case_bytes, index=table.index, dtype=object), errors="coerce") \
+        / table["median_s"]
     table.loc[measured & table["elements_per_s"].isna(), "elements_per_s"] = table["size"] / table["median_s"]
     table["key"] = table["op"] + "/" + table["strategy"] + "/" + table["direction"] + "/" + table["dtype"] + "/" + \
         table["device"] + "/" + table["shape"]

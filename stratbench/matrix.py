@@ -11,7 +11,11 @@ import math
 
 import impls
 
-DIRECTIONS = ("forward", "backward", "forward_backward")
+KERNEL_DIRECTIONS = ("forward", "backward", "forward_backward")
+# train_step: one training step (forward, loss, gradient, Adam update) of the small MLP in
+# impls/keras.py that uses the op; its sizes are batch sizes, so elements/s is samples/s.
+TRAIN_STEP = "train_step"
+DIRECTIONS = KERNEL_DIRECTIONS + (TRAIN_STEP,)
 DTYPES = impls.FLOAT_DTYPES
 DEVICES = ("CPU", "GPU")
 DEFAULT_DTYPES = ("float32",)
@@ -26,6 +30,7 @@ SIZES = {
 # which alone would blow the default run's 5 minutes. --shapes 4096x2048 measures it.
 SIZES["softmax_nosg"] = SIZES["softmax"][:2]
 QUICK_SIZES = {"spiky": ((1_000,), (100_000,)), "softmax": ((64, 128),), "softmax_nosg": ((64, 128),)}
+TRAIN_BATCHES, QUICK_TRAIN_BATCHES = ((256,), (4096,)), ((64,),)
 
 # How each strategy runs in production: `native` is the eager baseline, `xla` is
 # compiled by XLA, everything else runs inside one tf.function.
@@ -39,7 +44,7 @@ TENSORS_MOVED = {
     (op, direction): n
     for op in impls.OPS
     for direction, n in (("forward", 2), ("backward", 3), ("forward_backward", 4))
-}
+}  # train_step has none: its time goes to matmuls and the optimizer as well
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 
@@ -61,8 +66,10 @@ class Case:
         return MODES.get(self.strategy, DEFAULT_MODE)
 
     @property
-    def bytes_moved(self) -> int:
-        return TENSORS_MOVED[(self.op, self.direction)] * self.size * ITEMSIZE[self.dtype]
+    def bytes_moved(self) -> int | None:
+        """The least bytes the step must move; None for train_step (no roofline)."""
+        tensors = TENSORS_MOVED.get((self.op, self.direction))
+        return tensors and tensors * self.size * ITEMSIZE[self.dtype]
 
     @property
     def shape_text(self) -> str:
@@ -94,7 +101,10 @@ def _pick(kind: str, chosen, valid) -> tuple:
     return tuple(chosen)
 
 
-def sizes_for(op: str, quick: bool = False, spiky_sizes=None, softmax_shapes=None) -> tuple[tuple[int, ...], ...]:
+def sizes_for(op: str, quick: bool = False, spiky_sizes=None, softmax_shapes=None,
+              direction: str = "forward") -> tuple[tuple[int, ...], ...]:
+    if direction == TRAIN_STEP:
+        return QUICK_TRAIN_BATCHES if quick else TRAIN_BATCHES
     if op == "spiky" and spiky_sizes:
         return tuple((math.prod(s),) for s in spiky_sizes)
     if op != "spiky" and softmax_shapes:
@@ -128,6 +138,6 @@ def cases(
         if strategy in strategies
         for device in devices
         for dtype in dtypes
-        for shape in sizes_for(op, quick, spiky_sizes, softmax_shapes)
         for direction in directions
+        for shape in sizes_for(op, quick, spiky_sizes, softmax_shapes, direction)
     ]

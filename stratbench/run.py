@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import environment, matrix, verify
+from stratbench import capabilities, environment, matrix, verify
 from stratbench.results import RunStore
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
@@ -26,6 +26,7 @@ class Options:
     fresh: bool = False
     verify: bool = True
     verbose: bool = False
+    capabilities: bool = True  # also fill the run's capability matrix (stratbench/capabilities.py)
     resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
 
 
@@ -37,8 +38,9 @@ def _row(case, env, run_id, status="ok", reason="", **measured) -> dict:
         "machine": env["machine"], "key": case.key,
     } | measured
     if status == "ok":
-        row["elements_per_s"] = case.size / row["median_s"]
-        row["bytes_per_s"] = case.bytes_moved / row["median_s"]
+        row["elements_per_s"] = case.size / row["median_s"]  # samples/s for train_step
+        if case.bytes_moved:
+            row["bytes_per_s"] = case.bytes_moved / row["median_s"]
         if row.get("roofline_bytes_per_s"):
             row["roofline_fraction"] = row["bytes_per_s"] / row["roofline_bytes_per_s"]
     return row
@@ -126,6 +128,9 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 store.add(_row(case, env, run_id, status, result))
         if worker:
             worker.close()
+    if options.capabilities:
+        pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
+        capabilities.measure(pairs, store.directory, log, progress, options.verbose, options.resolve)
     return store.table(), store.directory
 
 
@@ -149,7 +154,7 @@ def _projected_too_slow(case, store, settings) -> str:
 
 def _measure_rooflines(cases, options, progress, log) -> dict:
     """(device, bytes) -> copy bytes/s, measured once per run in a worker of its own."""
-    needed = sorted({(c.device, c.bytes_moved) for c in cases})
+    needed = sorted({(c.device, c.bytes_moved) for c in cases if c.bytes_moved})
     if not needed:
         return {}
     rooflines = {}

@@ -15,6 +15,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from stratbench.matrix import TRAIN_STEP
+
 NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
 
 
@@ -35,9 +37,16 @@ def sync() -> None:
 
 
 def make_inputs(case, seed: int = 0):
-    """x and a real upstream gradient dy, made once on the case's device, outside timing."""
+    """x and a real upstream gradient dy, made once on the case's device, outside timing;
+    for train_step, a batch of features and its class labels."""
     with tf.device(f"/{case.device}:0"):
         rng = tf.random.Generator.from_seed(seed)
+        if case.direction == TRAIN_STEP:
+            from impls.keras import MLP_CLASSES, MLP_FEATURES
+
+            features = tf.cast(rng.normal((case.size, MLP_FEATURES)), case.dtype)
+            labels = rng.uniform((case.size,), maxval=MLP_CLASSES, dtype=tf.int32)
+            return tf.identity(features), tf.identity(labels)
         # spiky: values spread over several periods; softmax: ordinary logits.
         scale = 8.0 if case.op == "spiky" else 3.0
         x = tf.cast(rng.normal(case.shape, stddev=scale), case.dtype)
@@ -71,10 +80,33 @@ def step_function(impl, case):
             y = call(x)
         return y, tape.gradient(y, x, output_gradients=dy)
 
-    step = {"forward": forward, "backward": backward, "forward_backward": forward_backward}[case.direction]
+    step = {"forward": forward, "backward": backward, "forward_backward": forward_backward,
+            TRAIN_STEP: train_step_of(impl, case)}[case.direction]
     if case.mode == "eager":
         return step
     return tf.function(step, jit_compile=case.mode == "xla")
+
+
+def train_step_of(impl, case):
+    """A step(features, labels) that trains the small MLP of impls/keras.py once: forward,
+    loss, gradient, Adam update (what a model using the op feels); None unless train_step."""
+    if case.direction != TRAIN_STEP:
+        return None
+    import keras
+
+    from impls.keras import mlp, mlp_loss
+
+    model, loss_fn = mlp(impl.op, impl.strategy), mlp_loss(impl.op)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)  # its slots exist before any tf.function traces
+
+    def train_step(features, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(features, training=True))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss
+
+    return train_step
 
 
 def time_step(step, args, settings: Settings, device: str | None = None) -> dict:

@@ -57,6 +57,10 @@ def _serve(conn, resolve_spec: str, verbose: bool) -> None:
         try:
             if kind == "case":
                 result = timing.run_case(resolve(payload.op, payload.strategy), payload, settings)
+            elif kind == "capabilities":  # (op, strategy, scratch directory)
+                from stratbench import capabilities
+
+                result = capabilities.check_pair(*payload, resolve=resolve)
             else:  # "copy": (device, bytes_moved)
                 result = timing.copy_bandwidth(*payload, settings)
             conn.send(("ok", result))

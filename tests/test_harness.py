@@ -34,11 +34,16 @@ def test_default_matrix_covers_the_design():
     cases = matrix.cases()
     assert {c.op for c in cases} == set(impls.OPS)
     assert {c.direction for c in cases} == set(matrix.DIRECTIONS)
-    spiky_sizes = sorted({c.size for c in cases if c.op == "spiky"})
+    spiky_sizes = sorted({c.size for c in cases if c.op == "spiky" and c.direction != matrix.TRAIN_STEP})
     assert spiky_sizes[0] == 1_000 and spiky_sizes[-1] == 16_000_000
     assert (4096, 2048) in {c.shape for c in cases if c.op == "softmax"}
     assert {c.strategy for c in cases if c.op == "softmax_nosg"} == {"native", "graph", "xla"}
     assert len({c.key for c in cases}) == len(cases)
+    # the training step runs at batch sizes, for every strategy of every op, and has no roofline
+    train = [c for c in cases if c.direction == matrix.TRAIN_STEP]
+    assert {c.shape for c in train} == set(matrix.TRAIN_BATCHES)
+    assert {(c.op, c.strategy) for c in train} == {(c.op, c.strategy) for c in cases}
+    assert all(c.bytes_moved is None for c in train)
 
 
 def test_bytes_moved_is_written_down_per_op_and_direction():
@@ -88,7 +93,7 @@ def test_too_slow_is_refused_before_sampling():
 # --- runs through worker processes -------------------------------------------------
 def test_known_time_measures_as_that(tmp_path):
     table, _ = run(Options(cases=[spiky_case("sleepy")], out=tmp_path, settings=FAST,
-                           resolve="fake_impls:get", verify=False))
+                           resolve="fake_impls:get", verify=False, capabilities=False))
     row = by_strategy(table)["sleepy"]
     assert row["status"] == "ok", row["reason"]
     assert 0.019 <= row["median_s"] < 0.04
@@ -97,7 +102,7 @@ def test_known_time_measures_as_that(tmp_path):
 def test_faults_stay_local(tmp_path):
     cases = [spiky_case(s) for s in ("broken", "hang", "crash")] + [spiky_case("native")]
     table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=5,
-                           resolve="fake_impls:get", verify=False))
+                           resolve="fake_impls:get", verify=False, capabilities=False))
     rows = by_strategy(table)
     assert rows["broken"]["status"] == "error" and "broken on purpose" in rows["broken"]["reason"]
     assert rows["hang"]["status"] == "timeout" and "5 s" in rows["hang"]["reason"]
@@ -107,7 +112,7 @@ def test_faults_stay_local(tmp_path):
 
 def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(tmp_path):
     cases = [spiky_case("wrong"), spiky_case("unbuilt"), spiky_case("native", device="GPU")]
-    table, _ = run(Options(cases=cases, out=tmp_path, resolve="fake_impls:get"))
+    table, _ = run(Options(cases=cases, out=tmp_path, resolve="fake_impls:get", capabilities=False))
     rows = {r["key"]: r for _, r in table.iterrows()}
     assert rows[cases[0].key]["status"] == "failed_verify" and "forward FAIL" in rows[cases[0].key]["reason"]
     assert rows[cases[1].key]["status"] == "skipped" and "failed to build" in rows[cases[1].key]["reason"]

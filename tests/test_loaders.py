@@ -74,4 +74,4 @@ def test_asv_params_come_from_the_matrix():
     strategies, sizes, directions = common.params_for("softmax")
     assert strategies == list(impls.strategies_for("softmax"))
     assert "4096x2048" in sizes or common.QUICK
-    assert directions == list(matrix.DIRECTIONS)
+    assert directions == list(matrix.KERNEL_DIRECTIONS)

@@ -44,11 +44,13 @@ def test_case(benchmark, case):
     if benchmark.disabled:
         return
     median = benchmark.stats.stats.median
+    benchmark.extra_info["elements_per_s"] = case.size / median  # samples/s for train_step
+    if not case.bytes_moved:
+        return
     if case.bytes_moved not in _copies:
         _copies[case.bytes_moved] = timing.copy_bandwidth(case.device, case.bytes_moved,
                                                           timing.Settings(target_sample_s=0.05))["bytes_per_s"]
     benchmark.extra_info.update(
-        elements_per_s=case.size / median,
         bytes_per_s=case.bytes_moved / median,
         roofline_bytes_per_s=_copies[case.bytes_moved],
         roofline_fraction=case.bytes_moved / median / _copies[case.bytes_moved],

@@ -1,0 +1,94 @@
+"""`stratbench recommend`: the fastest strategy for one case that meets the user's needs,
+from stored `stratbench run` results and their capability matrix."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pandas as pd
+
+from stratbench import capabilities, results
+
+# what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
+NEEDS = {"xla": "jit_compile"} | {name: name for name in capabilities.CHECKS if name not in ("forward", "gradient", "dtypes")}
+
+
+class NoResult(Exception):
+    """No stored run covers the request; the message says how to make one."""
+
+
+def parse_needs(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in NEEDS]
+    if bad:
+        raise ValueError(f"unknown need {', '.join(map(repr, bad))}; accepted: {', '.join(NEEDS)}")
+    return [NEEDS[n] for n in names]
+
+
+def _runs(root: pathlib.Path):
+    """Run directories under root (or root itself), newest first."""
+    found = [root] if (root / "cases.json").exists() else [p.parent for p in root.glob("**/cases.json")]
+    return sorted(found, key=lambda p: (p / "cases.json").stat().st_mtime, reverse=True)
+
+
+def _fmt(s: float) -> str:
+    from stratbench.report import _fmt_seconds
+
+    return _fmt_seconds(s)
+
+
+def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32") -> str:
+    """The recommendation as text; NoResult when nothing stored covers the request."""
+    root = pathlib.Path(root)
+    command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
+               + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}"))
+    for run_dir in _runs(root):
+        table = results.load(run_dir)
+        rows = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
+                     & (table["dtype"] == dtype) & (table["shape"].astype(str) == shape)]
+        if (rows["status"] == "ok").any():
+            break
+    else:
+        raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}).\n"
+                       f"Measure it with:\n  {command}")
+    caps = capabilities.load(run_dir)
+    if needs and caps is None:
+        raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"
+                       f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
+    env = json.loads((run_dir / "environment.json").read_text())
+    ok = rows[rows["status"] == "ok"].sort_values("median_s")
+
+    def lacks(strategy) -> list[str]:
+        cells = (caps or {}).get(f"{op}/{strategy}", {})
+        return [n for n in needs if cells.get(n, {}).get("status") != capabilities.YES]
+
+    eligible = ok[[not lacks(s) for s in ok["strategy"]]]
+    lines = [f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(needs)}" if needs else ""),
+             f"From: {run_dir} (machine {env.get('machine')}, TensorFlow {env.get('tensorflow')}, "
+             f"commit {str(env.get('commit'))[:8]})", ""]
+    if eligible.empty:
+        lines.append("No measured strategy meets every need:")
+        lines += [f"  {r.strategy}: lacks {', '.join(lacks(r.strategy))}" for r in ok.itertuples()]
+        return "\n".join(lines)
+    best = eligible.iloc[0]
+    spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
+    lines.append(f"Use {best.strategy}: {_fmt(best.median_s)} per call ({spread}), "
+                 f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
+                 + (f", {best.roofline_fraction:.2f} of a copy's bandwidth" if pd.notna(best.roofline_fraction) else ""))
+    for r in eligible.iloc[1:].itertuples():
+        clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2
+        verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
+        lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.strategy} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
+    faster = ok[(ok["median_s"] < best.median_s)]
+    for r in faster.itertuples():
+        lines.append(f"  gives up {r.strategy}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
+                     f"which lacks {', '.join(lacks(r.strategy))}")
+    if caps:
+        missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
+                   if cell["status"] == capabilities.NO]
+        lines.append(f"  {best.strategy} cannot: " + ("; ".join(missing) if missing else "nothing checked fails"))
+    others = rows[rows["status"] != "ok"]
+    if len(others):
+        lines.append("  not measured here: " + ", ".join(f"{r.strategy} ({r.status})" for r in others.itertuples()))
+    return "\n".join(lines)
