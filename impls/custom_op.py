@@ -71,9 +71,12 @@ def softmax(x, axis=-1):
     """The kernel runs along the last axis; any other axis is moved there and back."""
     library = _load()[0]
     rank = x.shape.rank
-    axis = axis % rank
-    if axis == rank - 1:
+    if axis == -1 or (rank is not None and axis % rank == rank - 1):
         return library.stable_softmax(x)
+    if rank is None:  # e.g. a SavedModel signature of unknown rank
+        raise ValueError(f"softmax (custom_op strategy): axis {axis} needs an input of known rank; "
+                         "accepted with unknown rank: axis=-1")
+    axis = axis % rank
     perm = [d for d in range(rank) if d != axis] + [axis]
     inverse = [perm.index(d) for d in range(rank)]
     return tf.transpose(library.stable_softmax(tf.transpose(x, perm)), inverse)

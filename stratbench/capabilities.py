@@ -88,7 +88,7 @@ def _gpu(impl) -> Cell:
         return _cell(_check(impl, in_function=True))
 
 
-def _saved_model_step(impl):
+def _saved_model_step(impl, rank: int):
     import tensorflow as tf
 
     from stratbench import correctness
@@ -96,7 +96,7 @@ def _saved_model_step(impl):
     module = tf.Module()
     module.value_and_grad = tf.function(
         lambda x, dy: correctness.value_and_grad(impl, x, dy),
-        input_signature=[tf.TensorSpec(None, tf.float32)] * 2,
+        input_signature=[tf.TensorSpec([None] * rank, tf.float32)] * 2,  # any batch size
     )
     return module
 
@@ -129,7 +129,7 @@ def _save(impl, directory: pathlib.Path) -> dict:
     np.savez(f"{stem}-inputs.npz", x=values.astype(np.float32), dy=dy.astype(np.float32))
     import tensorflow as tf
 
-    tf.saved_model.save(_saved_model_step(impl), str(stem))
+    tf.saved_model.save(_saved_model_step(impl, values.ndim), str(stem))
     return {"op": impl.op, "strategy": impl.strategy, "path": str(stem),
             "inputs": f"{stem}-inputs.npz", "outputs": f"{stem}-outputs.npz"}
 

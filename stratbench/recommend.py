@@ -4,11 +4,12 @@ from stored `stratbench run` results and their capability matrix."""
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, results
+from stratbench import capabilities, matrix, results
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
 NEEDS = {"xla": "jit_compile"} | {name: name for name in capabilities.CHECKS if name not in ("forward", "gradient", "dtypes")}
@@ -43,15 +44,20 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     root = pathlib.Path(root)
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
                + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}"))
+    stored = set()
     for run_dir in _runs(root):
         table = results.load(run_dir)
+        series = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
+                       & (table["dtype"] == dtype) & (table["status"] == "ok")]
+        stored |= set(series["shape"].astype(str))
         rows = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
                      & (table["dtype"] == dtype) & (table["shape"].astype(str) == shape)]
         if (rows["status"] == "ok").any():
             break
     else:
-        raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}).\n"
-                       f"Measure it with:\n  {command}")
+        have = f"stored sizes for it: {', '.join(sorted(stored, key=lambda t: math.prod(matrix.parse_size(t))))}. " if stored else ""
+        raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}); "
+                       f"{have}Measure it with:\n  {command}")
     caps = capabilities.load(run_dir)
     if needs and caps is None:
         raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"

@@ -230,6 +230,8 @@ def memory_figure(table, op, env, out, direction="forward_backward"):
         for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
             s = s[s[column] > 0]
             ax.plot(s["size"], s[column] / 1e6, marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
+        if not (rows[column] > 0).any():  # nothing to draw on a log axis (small sizes: TF reuses its pool)
+            yscale = "linear"
         ylabel = "MB (zero, at small sizes, not shown)" if yscale == "log" else "MB"
         ax.set(xscale="log", yscale=yscale, xlabel="elements per call", ylabel=ylabel, title=f"{op} {direction}: {label}")
         ax.title.set_fontsize(10)

@@ -136,7 +136,10 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
 
 def _projected_too_slow(case, store, settings) -> str:
     """Why `case` cannot fit its budget, judged from the same series' largest smaller
-    case measured in this run (time scales at least linearly with size); else ''."""
+    case measured in this run (time scales at least linearly with size); else ''.
+    Not for train_step, whose fixed per-step costs do not scale with the batch."""
+    if case.direction == matrix.TRAIN_STEP:
+        return ""
     smaller = [
         r for r in store.rows.values()
         if r["status"] == "ok" and r["size"] < case.size and r["key"].rsplit("/", 1)[0] == case.key.rsplit("/", 1)[0]

@@ -1,0 +1,147 @@
+"""Choosing a strategy: Keras layers, the train_step case, the capability matrix,
+`stratbench report` and `stratbench recommend`, on real runs and real checks."""
+
+import json
+import pathlib
+import shutil
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import impls
+from impls.keras import Spiky, StableSoftmax, mlp
+from stratbench import capabilities, cli, matrix, recommend, report, results, timing
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# A real default `stratbench run` of commit 042ace3, committed by an earlier session.
+STORED_RUN = ROOT / "results" / "vm" / "042ace3415-f9b83230"
+
+
+# --- Keras layers -----------------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["native", "xla", "pyfunc", "custom_op"])
+def test_spiky_layer_matches_the_op_and_says_if_xla_can_compile_it(strategy):
+    layer = Spiky(strategy)
+    x = tf.constant([0.2, 0.7, 1.2, 1.7])
+    np.testing.assert_array_equal(layer(x).numpy(), impls.get("spiky", strategy).fn(x).numpy())
+    assert layer.supports_jit is impls.get("spiky", strategy).xla_compatible
+    assert Spiky.from_config(layer.get_config()).strategy == strategy
+
+
+def test_softmax_layer_runs_along_its_axis_and_rejects_unknown_ops():
+    x = tf.random.normal([3, 5])
+    y = StableSoftmax("graph", axis=0)(x)
+    np.testing.assert_allclose(y.numpy().sum(axis=0), np.ones(5), rtol=1e-6)
+    with pytest.raises(ValueError, match="softmax_nosg"):
+        StableSoftmax("native", op="spiky")
+    with pytest.raises(ValueError, match="strategies for softmax_nosg"):
+        StableSoftmax("builtin", op="softmax_nosg")
+
+
+def test_train_step_trains_the_mlp():
+    case = matrix.Case("spiky", "graph", matrix.TRAIN_STEP, "float32", "CPU", (128,))
+    features, labels = timing.make_inputs(case)
+    step = timing.step_function(impls.get("spiky", "graph"), case)
+    losses = [float(step(features, labels)) for _ in range(30)]
+    assert losses[-1] < losses[0]  # the same batch 30 times: Adam must fit it
+    assert features.shape == (128, impls.keras.MLP_FEATURES) and labels.dtype == tf.int32
+
+
+# --- the capability matrix -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """Real capability cells of spiky under native and pyfunc, SavedModels reloaded by a fresh process."""
+    scratch = tmp_path_factory.mktemp("capabilities")
+    pairs = {}
+    for strategy in ("native", "pyfunc"):
+        cells = capabilities.check_pair("spiky", strategy, str(scratch))
+        job = cells.pop("_savedmodel_job")
+        cells["savedmodel"] = capabilities.dataclasses.asdict(capabilities.reload_in_fresh_process([job])["spiky"])
+        pairs[f"spiky/{strategy}"] = cells
+    return pairs
+
+
+def test_capabilities_are_found_by_exercising_them(checked):
+    native, pyfunc = checked["spiky/native"], checked["spiky/pyfunc"]
+    assert set(native) == set(capabilities.CHECKS)
+    for name in ("forward", "gradient", "eager", "tf_function", "jit_compile", "savedmodel", "keras", "threads"):
+        assert native[name]["status"] == "yes", (name, native[name])
+    assert pyfunc["jit_compile"]["status"] == "no" and "PyFunc" in pyfunc["jit_compile"]["detail"]
+    assert pyfunc["savedmodel"]["status"] == "no" and "callback" in pyfunc["savedmodel"]["detail"]
+    assert pyfunc["keras"]["status"] == "yes"  # .keras rebuilds the layer from Python: it survives
+    assert native["dtypes"]["detail"] == "float16,bfloat16,float32,float64"
+    expected_gpu = "yes" if tf.config.list_physical_devices("GPU") else "skipped"
+    assert native["gpu"]["status"] == expected_gpu
+    table = capabilities.table(checked)
+    assert table.loc[("spiky", "pyfunc"), "savedmodel"] == "no"
+    assert table.loc[("spiky", "native"), "thread_scaling"].endswith("x")
+
+
+# --- report --------------------------------------------------------------------------
+def test_report_writes_figures_and_tables_from_a_real_run(tmp_path):
+    table, env, caps, default_out = report.source_of(STORED_RUN)
+    assert default_out == STORED_RUN / "report"
+    written = report.write(table, tmp_path, env, caps, log=lambda m: None)
+    names = {p.name for p in written["figures"]}
+    for op in impls.OPS:
+        for kind in ("throughput", "speedup", "memory", "compile"):
+            assert {f"{kind}_{op}.png", f"{kind}_{op}.svg"} <= names
+    assert all(p.stat().st_size > 1000 for p in written["figures"])
+    numbers = pd.read_csv(tmp_path / "tables" / "spiky_backward.csv", index_col=[0, 1])
+    run = table[(table["op"] == "spiky") & (table["direction"] == "backward") & (table["status"] == "ok")]
+    xla = run[(run["strategy"] == "xla") & (run["size"] == 16_000_000)].iloc[0]
+    native = run[(run["strategy"] == "native") & (run["size"] == 16_000_000)].iloc[0]
+    assert numbers.loc[(16000000, "speedup over native"), "xla"] == pytest.approx(native.median_s / xla.median_s)
+    text = (tmp_path / "tables" / "spiky_backward.md").read_text()
+    assert "too_slow" in text  # pyfunc_seed at 16M is recorded, not dropped
+
+
+def test_headline_marks_the_fastest_and_the_noisy():
+    table = results.load(STORED_RUN)
+    head = report.headline(table)
+    row = head.loc[("spiky", "backward", "16000000")]
+    assert row["xla"].startswith("7.72x*") and row["native"].startswith("1.00x")
+    largest = table[(table["op"] == "spiky") & (table["size"] == 16_000_000) & (table["status"] == "ok")]
+    for r in largest.itertuples():
+        assert head.loc[("spiky", r.direction, "16000000"), r.strategy].endswith("~") == bool(r.noisy)
+
+
+def test_publish_rewrites_only_the_marked_block(tmp_path):
+    table, env, caps, _ = report.source_of(STORED_RUN)
+    written = report.write(table, tmp_path / "report", env, caps, log=lambda m: None)
+    top = tmp_path / "README.md"
+    top.write_text(f"# title\n\nbefore\n\n{report.README_BEGIN}\nold\n{report.README_END}\n\nafter\n")
+    report.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
+    text = top.read_text()
+    assert text.startswith("# title\n\nbefore") and text.endswith("after\n") and "old" not in text
+    assert "7.72x*" in text and "throughput_spiky.png" in text
+    assert "## Environment" in (tmp_path / "results.md").read_text()
+    top.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        report.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
+
+
+# --- recommend -----------------------------------------------------------------------
+def test_recommend_picks_the_fastest_and_respects_needs(tmp_path, checked):
+    run = tmp_path / "vm" / "run"
+    shutil.copytree(STORED_RUN, run, ignore=shutil.ignore_patterns("report"))
+    text = recommend.recommend(tmp_path, "spiky", "CPU", "16000000", "backward")
+    assert text.splitlines()[3].startswith("Use xla:")
+    # with capabilities where native survives SavedModel and pyfunc does not
+    (run / capabilities.FILE).write_text(json.dumps({"checks": capabilities.CHECKS, "pairs": checked}))
+    text = recommend.recommend(tmp_path, "spiky", "CPU", "16000000", "backward", ["savedmodel"])
+    assert "Use native:" in text and "gives up xla" in text
+    with pytest.raises(recommend.NoResult, match="stratbench run --ops spiky"):
+        recommend.recommend(tmp_path, "spiky", "CPU", "123", "backward")
+    with pytest.raises(ValueError, match="accepted: xla"):
+        recommend.parse_needs("savedmodel,warp")
+    assert recommend.parse_needs("xla,keras") == ["jit_compile", "keras"]
+
+
+def test_cli_report_and_recommend_explain_bad_input(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["recommend", "--op", "spiky", "--size", "77", "--results", str(tmp_path)]) == 1
+    assert "Measure it with" in capsys.readouterr().err
