@@ -86,10 +86,12 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2
         verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
         lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.strategy} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
-    faster = ok[(ok["median_s"] < best.median_s)]
-    for r in faster.itertuples():
-        lines.append(f"  gives up {r.strategy}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
-                     f"which lacks {', '.join(lacks(r.strategy))}")
+    for r in ok[[bool(lacks(s)) for s in ok["strategy"]]].itertuples():
+        if r.median_s < best.median_s:
+            lines.append(f"  gives up {r.strategy}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
+                         f"which lacks {', '.join(lacks(r.strategy))}")
+        else:
+            lines.append(f"  excluded by --needs: {r.strategy} (lacks {', '.join(lacks(r.strategy))})")
     if caps:
         missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
                    if cell["status"] == capabilities.NO]
