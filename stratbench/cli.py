@@ -195,12 +195,10 @@ def _needs(text: str):
 
 
 def _one_size(text: str):
-    from stratbench.matrix import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    sizes = _sizes(text)
+    if len(sizes) != 1:
+        raise argparse.ArgumentTypeError(f"give one size, got {text!r}")
+    return sizes[0]
 
 
 def cmd_build(args) -> int:

@@ -34,9 +34,7 @@ def _runs(root: pathlib.Path):
 
 
 def _fmt(s: float) -> str:
-    from stratbench.report import _fmt_seconds
-
-    return _fmt_seconds(s)
+    return results.format_seconds(s)
 
 
 def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32") -> str:

@@ -21,18 +21,12 @@ import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
 from stratbench import capabilities, matrix  # noqa: E402
+from stratbench.results import format_seconds  # noqa: E402
 
 COLORS = dict(zip(impls.STRATEGIES, plt.get_cmap("tab10").colors))
 FIGURE_FORMATS = ("png", "svg")
 README_BEGIN = "<!-- stratbench report --publish: begin (generated; do not edit by hand) -->"
 README_END = "<!-- stratbench report --publish: end -->"
-
-
-def _fmt_seconds(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s * 1e9:.3g} ns"
 
 
 def _fmt_count(n: float, unit: str) -> str:
@@ -64,7 +58,7 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
             cells = {}
             if r.status == "ok":
                 cells = {
-                    "median time": (r.median_s, _fmt_seconds(r.median_s) + ("~" if r.noisy else "")),
+                    "median time": (r.median_s, format_seconds(r.median_s) + ("~" if r.noisy else "")),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
                     f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, None) if len(base) else (np.nan, None)),
                     "roofline fraction": (r.roofline_fraction, None),

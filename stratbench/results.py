@@ -75,6 +75,13 @@ class RunStore:
         _write_atomic(self.directory / "cases.csv", self.table().to_csv(index=False))
 
 
+def format_seconds(s: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
 def load(path) -> pd.DataFrame:
     """A results table from a run directory, its cases.json or its cases.csv."""
     path = pathlib.Path(path)

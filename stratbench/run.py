@@ -11,7 +11,7 @@ import pandas as pd
 
 import impls
 from stratbench import capabilities, environment, matrix, verify
-from stratbench.results import RunStore
+from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
 
@@ -175,13 +175,6 @@ def _measure_rooflines(cases, options, progress, log) -> dict:
     return rooflines
 
 
-def _format_seconds(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s * 1e9:.3g} ns"
-
-
 def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     """Rows are cases, columns strategies; each cell the median with its speedup over
     `baseline`, '*' on the fastest in the row, '~' on a noisy one (IQR > 10% of median)."""
@@ -202,7 +195,7 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
             if r["status"] != "ok":
                 row[r["strategy"]] = r["status"]
                 continue
-            text = _format_seconds(r["median_s"])
+            text = format_seconds(r["median_s"])
             if len(base):
                 text += f" ({float(base.iloc[0]) / r['median_s']:.2f}x)"
             text += ("*" if r["median_s"] == best else "") + ("~" if r["noisy"] else "")
