@@ -66,12 +66,54 @@ def test_asv_suite_names_match_the_loader():
 
 
 def test_asv_params_come_from_the_matrix():
+    common = _benchmarks_common()
+    strategies, sizes, directions = common.params_for("softmax")
+    assert strategies == list(impls.strategies_for("softmax"))
+    assert "4096x2048" in sizes or common.QUICK
+    assert directions == list(matrix.KERNEL_DIRECTIONS)
+
+
+def _benchmarks_common():
     sys.path.insert(0, str(ROOT))
     try:
         from benchmarks import common
     finally:
         sys.path.remove(str(ROOT))
-    strategies, sizes, directions = common.params_for("softmax")
-    assert strategies == list(impls.strategies_for("softmax"))
-    assert "4096x2048" in sizes or common.QUICK
-    assert directions == list(matrix.KERNEL_DIRECTIONS)
+    return common
+
+
+def test_asv_skips_a_case_too_slow_for_the_case_budget():
+    import time
+    import types
+
+    from stratbench.timing import Settings
+
+    calls = []
+
+    def step(seconds):
+        calls.append(seconds)
+        time.sleep(seconds)
+
+    harness = types.SimpleNamespace(Settings=lambda: Settings(case_budget_s=0.7, min_samples=5), sync=lambda: None)
+    common = _benchmarks_common()
+    common.skip_if_too_slow(step, (0.0,), harness)  # limit 0.1 s per call
+    assert calls == [0.0]  # a fast case pays one call, as its tracing call
+    with pytest.raises(NotImplementedError, match="too slow: a warm call takes 0.2 s"):
+        common.skip_if_too_slow(step, (0.2,), harness)
+    assert calls == [0.0, 0.2, 0.2]  # a slow first call (compiling?) gets a second, warm one
+
+
+def test_pytest_benchmark_json_lands_in_a_folder_that_did_not_exist(tmp_path):
+    import os
+    import subprocess
+
+    out = tmp_path / "results" / "pytest-benchmark" / "run.json"
+    env = dict(os.environ, STRATBENCH_QUICK="1", TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/pytest_suite", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+         "-k", "spiky and native and forward and not backward and 1000 and not 100000", "--benchmark-json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = loaders.load_any(out)
+    assert table["key"].tolist() == ["spiky/native/forward/float32/CPU/1000"]
+    assert table["median_s"].iloc[0] > 0
