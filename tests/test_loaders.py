@@ -6,6 +6,7 @@ tests/fixtures/pytest_benchmark_spiky.json from `STRATBENCH_QUICK=1 pytest
 benchmarks/pytest_suite --benchmark-only -k "spiky and forward/ and CPU/1000"
 --benchmark-json ...`, both on the 2-core development machine."""
 
+import importlib
 import pathlib
 import sys
 
@@ -17,6 +18,15 @@ from stratbench.results import COLUMNS
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _benchmarks(module):
+    """benchmarks/<module>.py, imported as asv imports it (the repository root on sys.path)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module(f"benchmarks.{module}")
+    finally:
+        sys.path.remove(str(ROOT))
 
 
 def test_asv_results_become_the_tidy_table():
@@ -52,12 +62,7 @@ def test_run_directories_still_load(tmp_path):
 
 
 def test_asv_suite_names_match_the_loader():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from benchmarks import bench_softmax, bench_spiky
-    finally:
-        sys.path.remove(str(ROOT))
-    for module in (bench_spiky, bench_softmax):
+    for module in (_benchmarks("bench_spiky"), _benchmarks("bench_softmax")):
         for name in dir(module):
             cls = getattr(module, name)
             if isinstance(cls, type) and name.endswith(("Time", "Tracked")):
@@ -66,20 +71,11 @@ def test_asv_suite_names_match_the_loader():
 
 
 def test_asv_params_come_from_the_matrix():
-    common = _benchmarks_common()
+    common = _benchmarks("common")
     strategies, sizes, directions = common.params_for("softmax")
     assert strategies == list(impls.strategies_for("softmax"))
     assert "4096x2048" in sizes or common.QUICK
     assert directions == list(matrix.KERNEL_DIRECTIONS)
-
-
-def _benchmarks_common():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from benchmarks import common
-    finally:
-        sys.path.remove(str(ROOT))
-    return common
 
 
 def test_asv_skips_a_case_too_slow_for_the_case_budget():
@@ -95,7 +91,7 @@ def test_asv_skips_a_case_too_slow_for_the_case_budget():
         time.sleep(seconds)
 
     harness = types.SimpleNamespace(Settings=lambda: Settings(case_budget_s=0.7, min_samples=5), sync=lambda: None)
-    common = _benchmarks_common()
+    common = _benchmarks("common")
     common.skip_if_too_slow(step, (0.0,), harness)  # limit 0.1 s per call
     assert calls == [0.0]  # a fast case pays one call, as its tracing call
     with pytest.raises(NotImplementedError, match="too slow: a warm call takes 0.2 s"):
