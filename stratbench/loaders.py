@@ -73,10 +73,14 @@ def load_asv(path) -> pd.DataFrame:
                 row = rows.setdefault(key, {
                     "op": op, "strategy": strategy, "direction": direction, "shape": shape, "dtype": "float32",
                     "device": "CPU", "commit": data["commit_hash"], "machine": data["params"].get("machine"),
-                    "run_id": run_id, "status": "skipped", "reason": "skipped or failed in asv",
+                    "run_id": run_id, "status": "skipped", "reason": "not timed in asv",
                 })
                 value = result["result"][i] if result["result"] else None
-                if value is None:
+                if value is None or value != value:  # asv writes None for a failure, NaN for a skip
+                    if column == "median_s":
+                        row["status"], row["reason"] = (
+                            ("error", "failed in asv") if value is None else
+                            ("skipped", "skipped in asv: unavailable, absent at this commit, or too slow"))
                     continue
                 row[column] = value
                 if column == "median_s":
