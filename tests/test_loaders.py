@@ -126,3 +126,13 @@ def test_asv_skips_and_the_full_run_of_the_published_commit():
     assert (skipped["status"] == "skipped").all() and skipped["median_s"].isna().all()
     ok = table[table["status"] == "ok"]
     assert (ok["median_s"] > 0).all() and (ok["peak_rss_bytes"] > 100e6).all() and (ok["compile_s"] >= 0).all()
+
+
+def test_asv_setup_reuses_the_warm_case_across_samples():
+    # asv_runner re-runs setup before every timed sample; the step must not be traced again.
+    spiky_time, _ = _benchmarks("common").make_suites("spiky", "Spiky")
+    first, second = spiky_time(), spiky_time()
+    first.setup("native", "1000", "forward")
+    second.setup("native", "1000", "forward")
+    assert second.step is first.step and second.args is first.args
+    first.time_step("native", "1000", "forward")
