@@ -93,7 +93,7 @@ def make_suites(op, prefix):
         sample_time = 0.1
         # asv spawns a process per round and parameter set, and each pays a ~6 s TensorFlow
         # import here: one round (not asv's default two) keeps a full-size run of a commit
-        # near 50 min on 2 cores.  `asv run -a rounds=2` restores the default.
+        # under 50 min on 2 cores.  `asv run -a rounds=2` restores the default.
         rounds = 1
 
         def setup(self, strategy, size, direction):
