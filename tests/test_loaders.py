@@ -7,8 +7,12 @@ benchmarks/pytest_suite --benchmark-only -k "spiky and forward/ and CPU/1000"
 --benchmark-json ...`, both on the 2-core development machine."""
 
 import importlib
+import os
 import pathlib
+import subprocess
 import sys
+import time
+import types
 
 import pytest
 
@@ -79,10 +83,7 @@ def test_asv_params_come_from_the_matrix():
 
 
 def test_asv_skips_a_case_too_slow_for_the_case_budget():
-    import time
-    import types
-
-    from stratbench.timing import Settings
+    from stratbench.timing import Settings  # imports TensorFlow: only in the test that needs it
 
     calls = []
 
@@ -100,9 +101,6 @@ def test_asv_skips_a_case_too_slow_for_the_case_budget():
 
 
 def test_pytest_benchmark_json_lands_in_a_folder_that_did_not_exist(tmp_path):
-    import os
-    import subprocess
-
     out = tmp_path / "results" / "pytest-benchmark" / "run.json"
     env = dict(os.environ, STRATBENCH_QUICK="1", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
