@@ -290,10 +290,12 @@ def _combined(eager, function, part) -> Cell:
     return next((c for c in cells if c.status != YES), Cell(YES))
 
 
-def measure(pairs, run_directory, log=print, progress=None, verbose=False, resolve_spec="impls:get") -> dict:
+def measure(pairs, run_directory, log=print, progress=None, verbose=False, resolve_spec="impls:get",
+            env: str = "default") -> dict:
     """Fills run_directory/capabilities.json for `pairs` of (op, strategy), one worker
-    per strategy and one fresh reloading process per strategy; pairs already in the
-    file are kept (a rerun resumes).  Returns {"op/strategy": {check: cell}}."""
+    per strategy (under environment setting `env`) and one fresh reloading process per
+    strategy; pairs already in the file are kept (a rerun resumes).  Returns
+    {"op/strategy": {check: cell}}."""
     from stratbench.results import _write_atomic
     from stratbench.worker import CaseTimeout, Worker, WorkerDied
 
@@ -308,7 +310,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, resol
             for op in [op for op, s in todo if s == strategy]:
                 next(bar, None)
                 try:
-                    worker = worker if worker and worker.alive else Worker(resolve_spec, verbose)
+                    worker = worker if worker and worker.alive else Worker(resolve_spec, verbose, env)
                     status, result = worker.ask("capabilities", (op, strategy, scratch), None, 600)
                 except (CaseTimeout, WorkerDied) as e:
                     status, result = "error", f"{type(e).__name__}: {e}"
@@ -324,7 +326,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, resol
                 cells[op]["savedmodel"] = dataclasses.asdict(cell)
         for op, result in cells.items():
             found[f"{op}/{strategy}"] = {check: result[check] for check in CHECKS}
-        _write_atomic(path, json.dumps({"checks": CHECKS, "pairs": found}, indent=1))
+        _write_atomic(path, json.dumps({"checks": CHECKS, "env": env, "pairs": found}, indent=1))
     return found
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 from impls import FLOAT_DTYPES, OPS, STRATEGIES  # impls imports TensorFlow only when an Impl is made
+from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import DEVICES, DIRECTIONS
 
 
@@ -44,11 +45,11 @@ def _import_tensorflow(verbose: bool):
 
 def _names(kind: str, valid: tuple[str, ...]):
     def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
+        names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
         bad = [n for n in names if n not in valid]
         if bad or not names:
             raise argparse.ArgumentTypeError(
-                f"unknown {kind} {', '.join(map(repr, bad)) or '(none given)'}; valid {kind}s: {', '.join(valid)}"
+                f"unknown {kind} {', '.join(map(repr, bad)) or '(none given)'}; accepted: {', '.join(valid)}"
             )
         return names
 
@@ -91,7 +92,7 @@ def cmd_run(args) -> int:
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
     cases = matrix.cases(
         ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
-        devices=devices, quick=args.quick, spiky_sizes=args.sizes, softmax_shapes=args.shapes,
+        devices=devices, quick=args.quick, spiky_sizes=args.sizes, softmax_shapes=args.shapes, envs=args.env,
     )
     settings = Settings(
         target_sample_s=0.01 if args.quick else args.sample_time,
@@ -101,7 +102,8 @@ def cmd_run(args) -> int:
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
                       machine=args.machine, fresh=args.fresh, verbose=args.verbose,
                       capabilities=not args.no_capabilities)
-    print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}", file=sys.stderr)
+    print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}, environment setting "
+          f"{', '.join(args.env)}", file=sys.stderr)
     started = time.perf_counter()
     try:
         table, directory = run(options, progress=_progress(), log=lambda m: print(m, file=sys.stderr))
@@ -306,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sizes", type=_sizes, help="spiky element counts, e.g. 1e3,1e6,1.6e7 (default: 1e3 to 1.6e7)")
     run.add_argument("--shapes", type=_sizes,
                      help="softmax [rows x cols] shapes, e.g. 1024x1024,4096x2048 (default: 128x128 to 4096x2048)")
+    run.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
+                     help="comma-separated environment settings, each measured in workers of its own, with its "
+                          "own copy roofline (default: default). "
+                          + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
     run.add_argument("--quick", action="store_true", help="smoke mode: the smallest sizes, 10 ms samples (a couple of minutes)")
     run.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                      help="results folder (default: results)")

@@ -1,4 +1,10 @@
-"""What a run was measured on: recorded with every run, and part of its resume key."""
+"""What a run was measured on: recorded with every run, and part of its resume key.
+
+Also the named environment settings a worker can be started under (`stratbench run
+--env`): on CPU, whether TensorFlow uses oneDNN and which allocator it takes memory
+from change the figures more than most strategies do, so they are chosen, recorded
+with every row, and read back from what TensorFlow actually does in the worker.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,100 @@ import os
 import platform
 import subprocess
 import sys
+
+
+# Environment variables of each setting; a worker sets them before importing TensorFlow.
+# TF enables oneDNN by default only on CPUs with AVX-512 VNNI, AMX or similar; without it
+# the CPU allocator is TF's plain one (no statistics, fresh pages from the OS for every
+# large tensor) unless TF_CPU_ALLOCATOR_USE_BFC asks for its BFC pool.
+ENV_SETTINGS = {
+    "default": {},  # what this shell exports: TensorFlow's own choice for this CPU
+    "plain": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPU_ALLOCATOR_USE_BFC": "false"},
+    "bfc": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPU_ALLOCATOR_USE_BFC": "true"},
+    "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPU_ALLOCATOR_USE_BFC": "false"},
+}
+ENV_HELP = {
+    "default": "the variables this shell exports (TensorFlow's own defaults for this CPU)",
+    "plain": "oneDNN off, TF's plain CPU allocator: what a CPU without AVX-512 VNNI/AMX gets by default",
+    "bfc": "oneDNN off, TF's BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true): a caching pool",
+    "onednn": "oneDNN ops on (TF_ENABLE_ONEDNN_OPTS=1) with oneDNN's caching CPU allocator",
+}
+# Variables that change what TensorFlow does on CPU, recorded with every run.
+TF_CPU_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY",
+                    "ONEDNN_MAX_CPU_ISA", "LD_PRELOAD")
+# Vector ISA levels, best last, by /proc/cpuinfo flag.
+ISA_LEVELS = (("sse4_2", "sse4_2"), ("avx", "avx"), ("avx2", "avx2"), ("avx512f", "avx512f"),
+              ("avx512_vnni", "avx512_vnni"), ("amx", "amx_tile"))
+
+
+def check_env_names(names) -> list[str]:
+    """The setting names, or ValueError naming the accepted ones."""
+    names = list(names)
+    bad = [n for n in names if n not in ENV_SETTINGS]
+    if bad or not names:
+        raise ValueError(f"unknown environment setting {', '.join(map(repr, bad)) or '(none given)'}; "
+                         f"accepted: {', '.join(ENV_SETTINGS)}")
+    return names
+
+
+def cpu_isa(flags: str) -> str:
+    """The best vector ISA level in a /proc/cpuinfo flags line ('baseline' if none)."""
+    have = set(flags.split())
+    return next((name for name, flag in reversed(ISA_LEVELS) if flag in have), "baseline")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true")
+
+
+def _preloaded_malloc() -> str:
+    """tcmalloc, jemalloc or mimalloc when one is mapped into this process (LD_PRELOAD), else ''."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return ""
+    return next((name for name in ("tcmalloc", "jemalloc", "mimalloc") if f"lib{name}" in maps), "")
+
+
+def tf_allocator_stats(device: str = "CPU") -> str:
+    """'' when TensorFlow's allocator on `device` keeps statistics (peaks can be read),
+    else why not.  Resets the device's peak as a side effect."""
+    import tensorflow as tf
+
+    try:
+        tf.config.experimental.reset_memory_stats(f"{device}:0")
+        tf.config.experimental.get_memory_info(f"{device}:0")
+        return ""
+    except (ValueError, tf.errors.OpError) as e:
+        reason = f"{type(e).__name__}: {e}"
+        if device == "CPU":
+            reason = ("TF's plain CPU allocator keeps no statistics (oneDNN off and TF_CPU_ALLOCATOR_USE_BFC "
+                      "unset); `--env bfc` or `--env onednn` measures TF peaks")
+        return reason
+
+
+def effective() -> dict:
+    """What TensorFlow does in this process, read from TensorFlow itself (imports it):
+    whether oneDNN ops are on, which CPU allocator it uses, whether that allocator keeps
+    statistics, a preloaded malloc, and the thread settings."""
+    import tensorflow as tf
+    from tensorflow.python.util import _pywrap_util_port
+
+    onednn = bool(_pywrap_util_port.IsMklEnabled())
+    # TF's ProcessState takes the BFC pool when asked; otherwise the highest-priority CPU
+    # allocator factory: oneDNN's when oneDNN is on, else the plain one.
+    allocator = "bfc" if _truthy(os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")) else "onednn" if onednn else "plain"
+    malloc = _preloaded_malloc()
+    return {
+        "onednn": onednn,
+        "cpu_allocator": allocator + (f"+{malloc}" if malloc else ""),
+        "tf_allocator_stats": tf_allocator_stats("CPU") or "yes",
+        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),  # 0: TF's default
+        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "variables": {k: os.environ[k] for k in TF_CPU_VARIABLES if k in os.environ},
+    }
 
 
 def _git(*args: str) -> str | None:
@@ -73,6 +173,7 @@ def capture() -> dict:
     import tensorflow as tf
 
     build = tf.sysconfig.get_build_info()
+    cpu = _cpu()
     return {
         "machine": platform.node(),
         "platform": platform.platform(),
@@ -82,20 +183,33 @@ def capture() -> dict:
         "tf_cuda_build": bool(build.get("is_cuda_build", False)),
         "cuda_version": build.get("cuda_version", ""),
         "cudnn_version": build.get("cudnn_version", ""),
-        **_cpu(),
+        **cpu,
+        "cpu_isa": cpu_isa(cpu["cpu_flags"]),
         "cpu_count": os.cpu_count(),
-        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),  # 0: TF's default
-        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        **effective(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+        "custom_op_build": _custom_op_build(),
         "gpus": _gpus(tf),
         **git_state(),
     }
 
 
+def _custom_op_build() -> dict:
+    """The compiled op's target ISA and flags as `impls/kernels/build.py` would choose them here."""
+    from impls.kernels import build
+
+    try:
+        p = build.plan()
+    except Exception as e:  # recorded, never fatal: the run still measures everything else
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {"isa": p["isa"], "flags": " ".join(p["flags"]), "key": p["key"]}
+
+
 def fingerprint(env: dict) -> str:
-    """Hash of what makes two runs comparable: software, hardware, threads (not the commit)."""
-    keys = ("machine", "python", "numpy", "tensorflow", "cpu_model", "cpu_count",
-            "tf_intra_op_threads", "tf_inter_op_threads", "omp_num_threads", "gpus")
+    """Hash of what makes two runs comparable: software, hardware, threads, oneDNN and the
+    allocator of the launching process ('default' setting) -- not the commit."""
+    keys = ("machine", "python", "numpy", "tensorflow", "cpu_model", "cpu_count", "onednn", "cpu_allocator",
+            "variables", "tf_intra_op_threads", "tf_inter_op_threads", "omp_num_threads", "gpus")
     return hashlib.sha256(json.dumps({k: env.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()[:8]
 
 

@@ -47,8 +47,9 @@ def _finish(rows: list[dict]) -> pd.DataFrame:
     table["bytes_per_s"] = pd.to_numeric(pd.Series(case_bytes, index=table.index, dtype=object), errors="coerce") \
         / table["median_s"]
     table.loc[measured & table["elements_per_s"].isna(), "elements_per_s"] = table["size"] / table["median_s"]
+    table["env"] = table["env"].fillna("default")  # asv and pytest-benchmark run in the shell's environment
     table["key"] = table["op"] + "/" + table["strategy"] + "/" + table["direction"] + "/" + table["dtype"] + "/" + \
-        table["device"] + "/" + table["shape"]
+        table["device"] + "/" + table["env"] + "/" + table["shape"]
     return table[COLUMNS]
 
 

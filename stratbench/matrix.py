@@ -1,4 +1,5 @@
-"""The one declaration of what gets measured: ops x strategies x sizes x direction x dtype x device.
+"""The one declaration of what gets measured: ops x strategies x sizes x direction x dtype x device
+x environment setting (oneDNN and the CPU allocator, stratbench/environment.py).
 
 `stratbench run`, the asv suite and the pytest-benchmark suite all build their cases
 from `cases()` here; none of them lists a case of its own.
@@ -10,6 +11,7 @@ import dataclasses
 import math
 
 import impls
+from stratbench.environment import ENV_SETTINGS
 
 KERNEL_DIRECTIONS = ("forward", "backward", "forward_backward")
 # train_step: one training step (forward, loss, gradient, Adam update) of the small MLP in
@@ -56,6 +58,7 @@ class Case:
     dtype: str
     device: str
     shape: tuple[int, ...]
+    env: str = "default"  # the environment setting its worker runs under (ENV_SETTINGS)
 
     @property
     def size(self) -> int:
@@ -76,9 +79,14 @@ class Case:
         return "x".join(map(str, self.shape))
 
     @property
+    def series(self) -> str:
+        """The case without its size: the sizes of one series share everything else."""
+        return "/".join((self.op, self.strategy, self.direction, self.dtype, self.device, self.env))
+
+    @property
     def key(self) -> str:
         """A stable name for the case, used to resume runs and by the benchmark suites."""
-        return "/".join((self.op, self.strategy, self.direction, self.dtype, self.device, self.shape_text))
+        return f"{self.series}/{self.shape_text}"
 
 
 def parse_size(text: str) -> tuple[int, ...]:
@@ -97,7 +105,7 @@ def _pick(kind: str, chosen, valid) -> tuple:
         return tuple(valid)
     bad = [c for c in chosen if c not in valid]
     if bad:
-        raise ValueError(f"unknown {kind} {', '.join(map(repr, bad))}; valid {kind}s: {', '.join(valid)}")
+        raise ValueError(f"unknown {kind} {', '.join(map(repr, bad))}; accepted: {', '.join(valid)}")
     return tuple(chosen)
 
 
@@ -121,18 +129,21 @@ def cases(
     quick: bool = False,
     spiky_sizes=None,
     softmax_shapes=None,
+    envs=("default",),
 ) -> list[Case]:
-    """Every case of the matrix that the choices select, grouped by (op, strategy)."""
+    """Every case of the matrix that the choices select, grouped by (env, op, strategy)."""
     ops = _pick("op", ops, impls.OPS)
     strategies = _pick("strategy", strategies, impls.STRATEGIES)
     directions = _pick("direction", directions, DIRECTIONS)
     dtypes = _pick("dtype", dtypes, DTYPES)
     devices = _pick("device", devices, DEVICES)
+    envs = _pick("environment setting", envs, ENV_SETTINGS)
     for shape in softmax_shapes or ():
         if len(shape) != 2:
             raise ValueError(f"softmax shape {'x'.join(map(str, shape))} must be RxC, e.g. 4096x2048")
     return [
-        Case(op, strategy, direction, dtype, device, shape)
+        Case(op, strategy, direction, dtype, device, shape, env)
+        for env in envs
         for op in ops
         for strategy in impls.strategies_for(op)
         if strategy in strategies

@@ -18,11 +18,15 @@ import pandas as pd
 
 COLUMNS = [
     "op", "strategy", "direction", "device", "dtype", "size", "shape", "mode",
+    # the environment setting the case ran under, and what TensorFlow did in its worker
+    "env", "onednn", "cpu_allocator",
     "median_s", "iqr_s", "samples", "calls_per_sample", "noisy",
     "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction",
     "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
-    "status", "reason", "commit", "run_id", "machine", "key",
+    "status", "reason", "unmeasured", "commit", "run_id", "machine", "key",
 ]
+# unmeasured: "metric: why" for each figure this case could not measure here (it is empty,
+# never a failure of the case)
 # status values: ok | skipped | failed_verify | too_slow | timeout | oom | error | crashed
 MEASURED = "ok"
 
@@ -56,7 +60,12 @@ class RunStore:
         if cases_json.exists():
             for row in json.loads(cases_json.read_text())["rows"]:
                 self.rows[row["key"]] = row
-        _write_atomic(self.directory / "environment.json", json.dumps(environment, indent=1, sort_keys=True))
+        self.update_environment()
+
+    def update_environment(self, **fields) -> None:
+        """Adds fields (e.g. what each environment setting did) to environment.json."""
+        self.environment.update(fields)
+        _write_atomic(self.directory / "environment.json", json.dumps(self.environment, indent=1, sort_keys=True))
 
     def measured(self) -> set[str]:
         """Keys of the cases already measured in this run (status ok)."""
@@ -88,5 +97,8 @@ def load(path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "cases.json"
     if path.suffix == ".json":
-        return pd.DataFrame(json.loads(path.read_text())["rows"], columns=COLUMNS)
-    return pd.read_csv(path)
+        table = pd.DataFrame(json.loads(path.read_text())["rows"], columns=COLUMNS)
+    else:
+        table = pd.read_csv(path).reindex(columns=COLUMNS)
+    table["env"] = table["env"].fillna("default")  # runs from before settings were recorded
+    return table

@@ -30,10 +30,12 @@ class Options:
     resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
 
 
-def _row(case, env, run_id, status="ok", reason="", **measured) -> dict:
+def _row(case, env, run_id, status="ok", reason="", effective=None, **measured) -> dict:
+    effective = effective or {}
     row = {
         "op": case.op, "strategy": case.strategy, "direction": case.direction, "device": case.device,
         "dtype": case.dtype, "size": case.size, "shape": case.shape_text, "mode": case.mode,
+        "env": case.env, "onednn": effective.get("onednn"), "cpu_allocator": effective.get("cpu_allocator"),
         "status": status, "reason": reason, "commit": env["commit"], "run_id": run_id,
         "machine": env["machine"], "key": case.key,
     } | measured
@@ -41,8 +43,11 @@ def _row(case, env, run_id, status="ok", reason="", **measured) -> dict:
         row["elements_per_s"] = case.size / row["median_s"]  # samples/s for train_step
         if case.bytes_moved:
             row["bytes_per_s"] = case.bytes_moved / row["median_s"]
-        if row.get("roofline_bytes_per_s"):
-            row["roofline_fraction"] = row["bytes_per_s"] / row["roofline_bytes_per_s"]
+            if row.get("roofline_bytes_per_s"):
+                row["roofline_fraction"] = row["bytes_per_s"] / row["roofline_bytes_per_s"]
+            else:
+                note = "roofline_fraction: the copy of the same bytes was not measured (see the run's log)"
+                row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
     return row
 
 
@@ -56,18 +61,36 @@ def _skip_reason(case, resolve, devices_present, failed) -> str:
         return f"{case.strategy} does not run on {case.device}"
     if case.dtype not in impl.dtypes:
         return f"{case.strategy} does not support {case.dtype}"
-    return failed.get((case.op, case.strategy), "")
+    return failed.get((case.env, case.op, case.strategy), "")
 
 
-def _verify_gate(pairs, dtypes, resolve, progress) -> dict:
-    """(op, strategy) -> reason, for every pair that fails the correctness gate in the dtypes to be timed."""
+def _verify_gate(cases, options, resolve, progress, effective) -> dict:
+    """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
+    dtypes to be timed, checked in a worker of each environment setting (oneDNN replaces
+    some of TensorFlow's kernels, so a pair correct under one setting is checked under each)."""
     failed = {}
-    for op, strategy in progress(pairs, "verify"):
-        impl = resolve(op, strategy)
-        if impl.available:
-            row = verify.verify_one(impl, [d for d in dtypes if d in impl.dtypes])
-            if row["forward"] != "pass" or row["gradient"] != "pass":
-                failed[(op, strategy)] = f"failed verify: forward {row['forward']}, gradient {row['gradient']}: {row['note']}"
+    wanted = {}
+    for c in cases:
+        wanted.setdefault((c.env, c.op, c.strategy), set()).add(c.dtype)
+    for env_name in dict.fromkeys(env_name for env_name, _, _ in wanted):
+        worker = None
+        pairs = [(op, s) for e, op, s in wanted if e == env_name and resolve(op, s).available]
+        for op, strategy in progress(pairs, f"verify ({env_name})"):
+            impl = resolve(op, strategy)
+            dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
+            try:
+                worker = worker if worker and worker.alive else Worker(options.resolve, options.verbose, env_name)
+                effective[env_name] = worker.environment
+                status, row = worker.ask("verify", (op, strategy, dtypes), None, options.case_timeout_s)
+            except (CaseTimeout, WorkerDied) as e:
+                status, row = "error", f"{type(e).__name__}: {e}"
+            if status != "ok":
+                failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
+            elif row["forward"] != "pass" or row["gradient"] != "pass":
+                failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
+                                                    f"gradient {row['gradient']}: {row['note']}")
+        if worker:
+            worker.close()
     return failed
 
 
@@ -88,49 +111,57 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         log(f"resuming run {run_id}: {len(options.cases) - len(todo)} of {len(options.cases)} cases already measured")
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
-    pairs = sorted({(c.op, c.strategy) for c in todo})
-    dtypes = sorted({c.dtype for c in todo})
-    failed = _verify_gate(pairs, dtypes, resolve, progress) if options.verify else {}
+    effective = {}  # env setting -> what TensorFlow did in its workers (environment.effective)
+    failed = _verify_gate(todo, options, resolve, progress, effective) if options.verify else {}
 
     to_measure = []
     for case in todo:
         reason = _skip_reason(case, resolve, devices_present, failed)
         if reason:
             status = "failed_verify" if reason.startswith("failed verify") else "skipped"
-            store.add(_row(case, env, run_id, status, reason))
+            store.add(_row(case, env, run_id, status, reason, effective.get(case.env)))
         else:
             to_measure.append(case)
 
-    rooflines = _measure_rooflines(to_measure, options, progress, log)
-    # One fresh worker per strategy: its peak RSS is its own, and start-ups stay few.
-    to_measure.sort(key=lambda c: impls.STRATEGIES.index(c.strategy) if c.strategy in impls.STRATEGIES else -1)
+    rooflines = _measure_rooflines(to_measure, options, progress, log, effective)
+    # One fresh worker per (setting, strategy): its peak RSS is its own, and start-ups stay few.
+    envs = list(dict.fromkeys(c.env for c in options.cases))
+    to_measure.sort(key=lambda c: (envs.index(c.env),
+                                   impls.STRATEGIES.index(c.strategy) if c.strategy in impls.STRATEGIES else -1))
     bar = progress(to_measure, "measure")
-    for _, group in itertools.groupby(bar, key=lambda c: c.strategy):
+    for (env_name, _), group in itertools.groupby(bar, key=lambda c: (c.env, c.strategy)):
         worker = None
         for case in group:
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(case.key, refresh=True)
             projected = _projected_too_slow(case, store, options.settings)
             if projected:
-                store.add(_row(case, env, run_id, "too_slow", projected))
+                store.add(_row(case, env, run_id, "too_slow", projected, effective.get(env_name)))
                 continue
-            worker = worker if worker and worker.alive else Worker(options.resolve, options.verbose)
-            roofline = rooflines.get((case.device, case.bytes_moved))
+            roofline = rooflines.get((case.env, case.device, case.bytes_moved))
             try:
+                worker = worker if worker and worker.alive else Worker(options.resolve, options.verbose, env_name)
+                effective[env_name] = worker.environment
                 status, result = worker.ask("case", case, options.settings, options.case_timeout_s)
             except CaseTimeout:
                 status, result = "timeout", f"still running after the {options.case_timeout_s:g} s case limit; killed"
             except WorkerDied as e:
                 status, result = "crashed", str(e)
             if status == "ok":
-                store.add(_row(case, env, run_id, roofline_bytes_per_s=roofline, **result))
+                store.add(_row(case, env, run_id, effective=effective[env_name], roofline_bytes_per_s=roofline,
+                               **result))
             else:
-                store.add(_row(case, env, run_id, status, result))
+                store.add(_row(case, env, run_id, status, result, effective.get(env_name)))
         if worker:
             worker.close()
+    store.update_environment(settings={
+        name: {"variables": environment.ENV_SETTINGS[name], "help": environment.ENV_HELP[name],
+               "effective": effective.get(name)}
+        for name in envs
+    })
     if options.capabilities:
         pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
-        capabilities.measure(pairs, store.directory, log, progress, options.verbose, options.resolve)
+        capabilities.measure(pairs, store.directory, log, progress, options.verbose, options.resolve, env=envs[0])
     return store.table(), store.directory
 
 
@@ -142,7 +173,7 @@ def _projected_too_slow(case, store, settings) -> str:
         return ""
     smaller = [
         r for r in store.rows.values()
-        if r["status"] == "ok" and r["size"] < case.size and r["key"].rsplit("/", 1)[0] == case.key.rsplit("/", 1)[0]
+        if r["status"] == "ok" and r["size"] < case.size and r["key"].rsplit("/", 1)[0] == case.series
     ]
     if not smaller:
         return ""
@@ -155,23 +186,29 @@ def _projected_too_slow(case, store, settings) -> str:
             f"(raise --case-budget to measure it)")
 
 
-def _measure_rooflines(cases, options, progress, log) -> dict:
-    """(device, bytes) -> copy bytes/s, measured once per run in a worker of its own."""
-    needed = sorted({(c.device, c.bytes_moved) for c in cases if c.bytes_moved})
-    if not needed:
-        return {}
+def _measure_rooflines(cases, options, progress, log, effective) -> dict:
+    """(env, device, bytes) -> copy bytes/s, measured once per run and setting, in a worker
+    of its own: the allocator changes a copy as much as the op (page faults)."""
+    needed = sorted({(c.env, c.device, c.bytes_moved) for c in cases if c.bytes_moved})
     rooflines = {}
     copy_settings = dataclasses.replace(options.settings, target_sample_s=min(0.05, options.settings.target_sample_s))
-    worker = Worker("impls:get", options.verbose)
-    try:
-        for device, nbytes in progress(needed, "copy roofline"):
-            status, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
-            if status == "ok":
-                rooflines[(device, nbytes)] = result["bytes_per_s"]
-            else:
-                log(f"copy roofline for {nbytes} bytes on {device} not measured: {result}")
-    finally:
-        worker.close()
+    for env_name in dict.fromkeys(e for e, _, _ in needed):
+        worker = None
+        try:
+            for _, device, nbytes in progress([n for n in needed if n[0] == env_name], f"copy roofline ({env_name})"):
+                try:
+                    worker = worker if worker and worker.alive else Worker("impls:get", options.verbose, env_name)
+                    effective[env_name] = worker.environment
+                    status, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
+                except (CaseTimeout, WorkerDied) as e:
+                    status, result = "error", f"{type(e).__name__}: {e}"
+                if status == "ok":
+                    rooflines[(env_name, device, nbytes)] = result["bytes_per_s"]
+                else:
+                    log(f"copy roofline for {nbytes} bytes on {device} ({env_name}) not measured: {result}")
+        finally:
+            if worker:
+                worker.close()
     return rooflines
 
 
@@ -181,6 +218,8 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame()
     index = ["op", "direction", "device", "dtype", "shape"]
+    if table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
+        index.insert(3, "env")
     table = table.assign(
         op_order=table["op"].map(impls.OPS.index),
         direction_order=table["direction"].map(matrix.DIRECTIONS.index),

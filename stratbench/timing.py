@@ -176,22 +176,34 @@ def _reset_peak_rss() -> bool:
 def measure_memory(device: str | None):
     """Peaks while the block runs, into the dict it yields: TF's allocator above what was
     live before (the inputs), and the process's resident set, which also sees NumPy
-    temporaries that TF's allocator does not.  No device: measures nothing."""
+    temporaries that TF's allocator does not.  No device: measures nothing.  A peak that
+    cannot be read here is None, and `unmeasured` says why: a missing metric never fails
+    a case (TF's plain CPU allocator, oneDNN off, keeps no statistics)."""
+    from stratbench.environment import tf_allocator_stats
+
     peaks = {}
     if device is None:
         yield peaks
         return
     name = f"{device}:0"
     sync()
-    tf.config.experimental.reset_memory_stats(name)
-    tf_before = tf.config.experimental.get_memory_info(name)["current"]
+    why_no_tf_peak = tf_allocator_stats(device)  # resets the peak when it can
+    tf_before = None if why_no_tf_peak else tf.config.experimental.get_memory_info(name)["current"]
     rss_reset = _reset_peak_rss()
     rss_start = _proc_status("VmRSS")
     yield peaks
     sync()
-    peaks["peak_tf_bytes"] = int(tf.config.experimental.get_memory_info(name)["peak"] - tf_before)
+    unmeasured = []
+    peaks["peak_tf_bytes"] = None
+    if why_no_tf_peak:
+        unmeasured.append(f"peak_tf_bytes: {why_no_tf_peak}")
+    else:
+        peaks["peak_tf_bytes"] = int(tf.config.experimental.get_memory_info(name)["peak"] - tf_before)
     peaks["peak_rss_bytes"] = _proc_status("VmHWM") if rss_reset else None
+    if peaks["peak_rss_bytes"] is None:
+        unmeasured.append("peak_rss_bytes: this system has no /proc/self/clear_refs and VmHWM (Linux only)")
     peaks["rss_start_bytes"] = rss_start
+    peaks["unmeasured"] = "; ".join(unmeasured)
 
 
 @tf.autograph.experimental.do_not_convert

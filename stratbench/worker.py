@@ -1,6 +1,8 @@
 """A worker process that measures cases, so a crash, a hang or an out-of-memory
 kill costs one case, not the run.  A fresh worker starts for every (op, strategy),
-so each strategy's peak RSS is measured in a process of its own."""
+so each strategy's peak RSS is measured in a process of its own.  A worker runs under
+one environment setting (stratbench.environment.ENV_SETTINGS), set before it imports
+TensorFlow, and reports what TensorFlow then actually does (`Worker.environment`)."""
 
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ def summary(error: BaseException, limit: int = 400) -> str:
     return text[:limit]
 
 
-def _serve(conn, resolve_spec: str, verbose: bool) -> None:
+def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
+    os.environ.update(variables)  # before TensorFlow reads them at import
     if not verbose:  # TensorFlow's C++ start-up lines and warnings; the parent reports what matters
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -43,12 +46,12 @@ def _serve(conn, resolve_spec: str, verbose: bool) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from stratbench import timing
+    from stratbench import environment, timing
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
     resolve = load_callable(resolve_spec)
-    conn.send(("ready", None))
+    conn.send(("ready", environment.effective()))
     while True:
         message = conn.recv()
         if message is None:
@@ -61,6 +64,11 @@ def _serve(conn, resolve_spec: str, verbose: bool) -> None:
                 from stratbench import capabilities
 
                 result = capabilities.check_pair(*payload, resolve=resolve)
+            elif kind == "verify":  # (op, strategy, dtypes): the correctness gate under this setting
+                from stratbench import verify
+
+                op, strategy, dtypes = payload
+                result = verify.verify_one(resolve(op, strategy), dtypes)
             else:  # "copy": (device, bytes_moved)
                 result = timing.copy_bandwidth(*payload, settings)
             conn.send(("ok", result))
@@ -73,13 +81,17 @@ def _serve(conn, resolve_spec: str, verbose: bool) -> None:
 
 
 class Worker:
-    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False):
+    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False, env: str = "default"):
+        from stratbench.environment import ENV_SETTINGS
+
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose), daemon=True)
+        self.env = env
+        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose, ENV_SETTINGS[env]),
+                                       daemon=True)
         self.process.start()
         child.close()
-        self._receive(STARTUP_TIMEOUT_S)
+        _, self.environment = self._receive(STARTUP_TIMEOUT_S)  # what TensorFlow does in it
 
     def _receive(self, timeout_s: float):
         if not self.conn.poll(timeout_s):

@@ -24,7 +24,15 @@ LIBRARY = "stratbench_ops.so"
 # -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines; GCC
 # vectorises std::floor only with -fno-trapping-math.
 BASE_FLAGS = ["-O3", "-fPIC", "-shared", "-fno-trapping-math", "-fno-math-errno", "-Wno-deprecated-declarations"]
-X86_FLAGS = ["-mavx2", "-mfma", "-mf16c"]
+# Target ISAs, by what the CPU must have and the flags that use it.  "generic" is the
+# compiler's default target (x86-64: SSE2), which runs on any CPU TensorFlow runs on.
+# STRATBENCH_CPU_ISA picks one by name; by default the best one that both this CPU
+# (/proc/cpuinfo) and this compiler support, so the library never holds an instruction
+# the machine that built it cannot run.
+ISAS = {
+    "avx2": ({"avx2", "fma", "f16c"}, ["-mavx2", "-mfma", "-mf16c"]),
+    "generic": (set(), []),
+}
 NVCC_ARCHS = ["-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
               "-gencode=arch=compute_90,code=compute_90"]
 
@@ -56,6 +64,33 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+def _compiler_accepts(cxx: str, flags: list[str]) -> bool:
+    if not flags:
+        return True
+    try:
+        return subprocess.run([cxx, *flags, "-x", "c++", "-fsyntax-only", "-"], input="int main(){}",
+                              capture_output=True, text=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def target_isa(cxx: str | None) -> str:
+    """The ISA to build for: STRATBENCH_CPU_ISA, or the best one this CPU and compiler support."""
+    asked = os.environ.get("STRATBENCH_CPU_ISA", "").strip()
+    if asked:
+        if asked not in ISAS:
+            raise BuildError(f"STRATBENCH_CPU_ISA={asked!r} is not a known target; accepted: {', '.join(ISAS)}")
+        missing = ISAS[asked][0] - _cpu_flags()
+        if missing:  # the library would die of an illegal instruction here
+            raise BuildError(f"STRATBENCH_CPU_ISA={asked} needs CPU features this machine lacks: "
+                             f"{', '.join(sorted(missing))}; accepted here: "
+                             f"{', '.join(n for n, (needs, _) in ISAS.items() if needs <= _cpu_flags())}")
+        return asked
+    cpu = _cpu_flags()
+    return next(name for name, (needs, flags) in ISAS.items()
+                if needs <= cpu and (cxx is None or _compiler_accepts(cxx, flags)))
+
+
 def _cuda_home(nvcc: str | None) -> pathlib.Path | None:
     """The CUDA toolkit, when nvcc and its static runtime are both there (STRATBENCH_CUDA=0 skips)."""
     if not nvcc or os.environ.get("STRATBENCH_CUDA", "1") == "0":
@@ -76,7 +111,8 @@ def plan() -> dict:
     cxx_path = shutil.which(cxx)
     nvcc = shutil.which(os.environ.get("NVCC", "nvcc"))
     cuda = _cuda_home(nvcc)
-    flags = BASE_FLAGS + (X86_FLAGS if {"avx2", "fma", "f16c"} <= _cpu_flags() else [])
+    isa = target_isa(cxx_path)
+    flags = BASE_FLAGS + ISAS[isa][1]
     if cuda:
         flags = flags + ["-DSTRATBENCH_CUDA"]
     described = {
@@ -87,7 +123,7 @@ def plan() -> dict:
         "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
     }
     key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
-    return {"key": key, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
+    return {"key": key, "isa": isa, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
             "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
             "tf_include": tf.sysconfig.get_include()}
 
