@@ -180,7 +180,8 @@ def cmd_recommend(args) -> int:
 
     shape = str(math.prod(args.size)) if args.op == "spiky" else "x".join(map(str, args.size))
     try:
-        print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype))
+        print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype,
+                                  args.env))
     except recommend.NoResult as e:
         print(f"stratbench recommend: {e}", file=sys.stderr)
         return 1
@@ -374,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--needs", type=_needs, default=[],
                            help="comma-separated: xla (jit_compile), savedmodel, keras, gpu, threads, "
                                 "thread_scaling, eager, tf_function")
+    recommend.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)),
+                           help="comma-separated environment settings to choose among, when the stored run measured "
+                                "several (default: all of them; each (strategy, setting) is a candidate)")
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
     recommend.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")

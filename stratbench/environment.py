@@ -83,8 +83,8 @@ def tf_allocator_stats(device: str = "CPU") -> str:
     except (ValueError, tf.errors.OpError) as e:
         reason = f"{type(e).__name__}: {e}"
         if device == "CPU":
-            reason = ("TF's plain CPU allocator keeps no statistics (oneDNN off and TF_CPU_ALLOCATOR_USE_BFC "
-                      "unset); `--env bfc` or `--env onednn` measures TF peaks")
+            reason = ("TF's plain CPU allocator keeps no statistics (oneDNN off, TF_CPU_ALLOCATOR_USE_BFC "
+                      "unset): `--env bfc` or `--env onednn` measures TF peaks")
         return reason
 
 

@@ -37,14 +37,21 @@ def _fmt(s: float) -> str:
     return results.format_seconds(s)
 
 
-def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32") -> str:
-    """The recommendation as text; NoResult when nothing stored covers the request."""
+def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32",
+              envs=None) -> str:
+    """The recommendation as text; NoResult when nothing stored covers the request.  When the
+    run measured several environment settings (`stratbench run --env`), each (strategy,
+    setting) is a candidate, e.g. "xla under bfc" against "custom_op under plain"; `envs`
+    keeps only those settings."""
     root = pathlib.Path(root)
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
-               + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}"))
+               + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}")
+               + (f" --env {','.join(envs)}" if envs else ""))
     stored = set()
     for run_dir in _runs(root):
         table = results.load(run_dir)
+        if envs:
+            table = table[table["env"].isin(envs)]
         series = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
                        & (table["dtype"] == dtype) & (table["status"] == "ok")]
         stored |= set(series["shape"].astype(str))
@@ -62,6 +69,8 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
                        f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
     env = json.loads((run_dir / "environment.json").read_text())
     ok = rows[rows["status"] == "ok"].sort_values("median_s")
+    several = ok["env"].nunique() > 1
+    ok = ok.assign(label=[f"{r.strategy} under {r.env}" if several else r.strategy for r in ok.itertuples()])
 
     def lacks(strategy) -> list[str]:
         cells = (caps or {}).get(f"{op}/{strategy}", {})
@@ -73,28 +82,29 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
              f"commit {str(env.get('commit'))[:8]})", ""]
     if eligible.empty:
         lines.append("No measured strategy meets every need:")
-        lines += [f"  {r.strategy}: lacks {', '.join(lacks(r.strategy))}" for r in ok.itertuples()]
+        lines += [f"  {r.label}: lacks {', '.join(lacks(r.strategy))}" for r in ok.itertuples()]
         return "\n".join(lines)
     best = eligible.iloc[0]
     spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
-    lines.append(f"Use {best.strategy}: {_fmt(best.median_s)} per call ({spread}), "
+    lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({spread}), "
                  f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
                  + (f", {best.roofline_fraction:.2f} of a copy's bandwidth" if pd.notna(best.roofline_fraction) else ""))
     for r in eligible.iloc[1:].itertuples():
         clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2
         verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
-        lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.strategy} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
+        lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.label} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
     for r in ok[[bool(lacks(s)) for s in ok["strategy"]]].itertuples():
         if r.median_s < best.median_s:
-            lines.append(f"  gives up {r.strategy}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
+            lines.append(f"  gives up {r.label}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
                          f"which lacks {', '.join(lacks(r.strategy))}")
         else:
-            lines.append(f"  excluded by --needs: {r.strategy} (lacks {', '.join(lacks(r.strategy))})")
+            lines.append(f"  excluded by --needs: {r.label} (lacks {', '.join(lacks(r.strategy))})")
     if caps:
         missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
                    if cell["status"] == capabilities.NO]
         lines.append(f"  {best.strategy} cannot: " + ("; ".join(missing) if missing else "nothing checked fails"))
     others = rows[rows["status"] != "ok"]
     if len(others):
-        lines.append("  not measured here: " + ", ".join(f"{r.strategy} ({r.status})" for r in others.itertuples()))
+        lines.append("  not measured here: " + ", ".join(f"{r.strategy} under {r.env} ({r.status})" if several
+                                                          else f"{r.strategy} ({r.status})" for r in others.itertuples()))
     return "\n".join(lines)

@@ -62,7 +62,8 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
                     f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, None) if len(base) else (np.nan, None)),
                     "roofline fraction": (r.roofline_fraction, None),
-                    "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6 if pd.notna(r.peak_tf_bytes) else np.nan, None),
+                    "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
+                    else (np.nan, "not measured"),  # the table's footer says why
                 }
             else:
                 cells = {"median time": (np.nan, r.status)}
@@ -102,14 +103,28 @@ def headline(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
 # ---------------------------------------------------------------- figures
 
 
+def describe_setting(env: dict, name: str) -> str:
+    """'bfc: oneDNN off, bfc allocator' from what the run's workers found TensorFlow doing."""
+    found = ((env.get("settings") or {}).get(name) or {}).get("effective") or (env if name == "default" else {})
+    if "onednn" not in found:
+        return name
+    return f"{name}: oneDNN {'on' if found['onednn'] else 'off'}, {found.get('cpu_allocator', '?')} allocator"
+
+
 def caption(env: dict) -> str:
     where = env.get("machine", "unknown machine")
     if env.get("cpu_model"):
-        where += f" ({env['cpu_model']}, {env.get('cpu_count', '?')} cores"
-        where += f", GPU {', '.join(env['gpus'])})" if env.get("gpus") else ", no GPU)"
+        isa = f", {env['cpu_isa']}" if env.get("cpu_isa") else ""
+        where += f" ({env['cpu_model']}{isa}, {env.get('cpu_count', '?')} cores"
+        where += f", GPU {', '.join(map(str, env['gpus']))})" if env.get("gpus") else ", no GPU)"
     parts = [where]
     if env.get("tensorflow"):
         parts.append(f"TensorFlow {env['tensorflow']}, Python {env.get('python', '?')}")
+    if env.get("setting"):
+        parts.append("setting " + describe_setting(env, env["setting"]))
+    if "tf_intra_op_threads" in env:
+        parts.append(f"TF threads intra {env['tf_intra_op_threads'] or 'default'}, "
+                     f"inter {env.get('tf_inter_op_threads') or 'default'}")
     if env.get("commit"):
         parts.append(f"commit {env['commit'][:8]}")
     return "; ".join(parts) + ". Medians of at least 5 samples; bands and error bars span the IQR."
@@ -120,7 +135,7 @@ def _finish(fig, env: dict, out: pathlib.Path, name: str) -> list[pathlib.Path]:
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
     paths = []
     for fmt in FIGURE_FORMATS:
-        path = out / f"{name}.{fmt}"
+        path = out / f"{name}{env.get('name_suffix', '')}.{fmt}"
         fig.savefig(path, dpi=110)
         paths.append(path)
     plt.close(fig)
@@ -282,27 +297,129 @@ def _markdown(frame: pd.DataFrame) -> str:
     return flat.to_markdown(index=False)
 
 
+def settings_of(table: pd.DataFrame) -> list[str]:
+    """The environment settings in a table, in the order they were run."""
+    return list(dict.fromkeys(table["env"].fillna("default")))
+
+
+def headline_setting(table: pd.DataFrame, env: dict | None) -> str:
+    """The setting a user of this machine gets without changing anything: 'default' when
+    measured, else the one whose oneDNN and allocator match the launching process's."""
+    names = settings_of(table)
+    if "default" in names or not env:
+        return "default" if "default" in names else names[0]
+    for name in names:
+        found = ((env.get("settings") or {}).get(name) or {}).get("effective") or {}
+        if found and found.get("onednn") == env.get("onednn") and found.get("cpu_allocator") == env.get("cpu_allocator"):
+            return name
+    return names[0]
+
+
+def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """What each environment setting does to each strategy, at the largest size of every
+    (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
+    median and its speedup over the same strategy under `reference`.  The copy of the same
+    bytes (the roofline), measured under each setting too, is a row of its own."""
+    ok = _ordered(table[table["status"] == "ok"])
+    names = settings_of(table)
+    cells = {}
+    for (op, direction), group in ok.groupby(["op", "direction"], sort=False):
+        largest = group[group["size"] == group["size"].max()]
+        shape = largest["shape"].iloc[0]
+        times = {(r.strategy, r.env): (r.median_s, r.noisy) for r in largest.itertuples()}
+        for r in largest.dropna(subset=["roofline_bytes_per_s"]).itertuples():
+            times.setdefault(("copy (same bytes)", r.env), (r.bytes_per_s * r.median_s / r.roofline_bytes_per_s, False))
+        for strategy in dict.fromkeys(k[0] for k in times):
+            ref = times.get((strategy, reference))
+            row = {}
+            for name in names:
+                if (strategy, name) not in times:
+                    continue
+                median, noisy = times[(strategy, name)]
+                row[name] = format_seconds(median) + ("~" if noisy else "") + \
+                    (f" ({ref[0] / median:.2f}x)" if ref else "")
+            cells[(op, direction, shape, strategy)] = row
+    out = pd.DataFrame.from_dict(cells, orient="index", columns=names)
+    out.index.names = ["op", "direction", "shape", "strategy"]
+    return out.fillna("")
+
+
+def settings_figure(table, op, env, out, reference, direction="forward_backward"):
+    """Median time per strategy under each setting, at the largest size of `direction`."""
+    rows = _ok(table, op, direction)
+    if rows.empty or rows["env"].nunique() < 2:
+        return []
+    rows = rows[rows["size"] == rows["size"].max()]
+    values = rows.pivot(index="strategy", columns="env", values="median_s") * 1e3
+    values = values.reindex(index=[s for s in impls.STRATEGIES if s in values.index],
+                            columns=[n for n in settings_of(table) if n in values.columns])
+    copy = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("env").set_index("env")
+    fig, ax = plt.subplots(figsize=(9, 4.4))
+    width = 0.8 / len(values.columns)
+    x = np.arange(len(values.index))
+    for i, name in enumerate(values.columns):
+        ax.bar(x + (i - (len(values.columns) - 1) / 2) * width, values[name], width,
+               label=describe_setting(env, name), color=plt.get_cmap("Set2").colors[i % 8])
+        if name in copy.index:
+            c = copy.loc[name]
+            ax.axhline(c["bytes_per_s"] * c["median_s"] / c["roofline_bytes_per_s"] * 1e3, ls="--", lw=1,
+                       color=plt.get_cmap("Set2").colors[i % 8])
+    ax.set_xticks(x, values.index)
+    ax.set(yscale="log", ylabel="ms per call (lower is better, log scale)",
+           title=f"{op} {direction} at {rows['shape'].iloc[0]}: each strategy under each environment setting\n"
+                 "(dashed: a plain copy of the same bytes under that setting)")
+    ax.title.set_fontsize(10)
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend(fig, ax)
+    return _finish(fig, env, out, f"settings_{op}")
+
+
+def unmeasured_notes(table: pd.DataFrame) -> list[str]:
+    """Each distinct 'metric: why' of the figures left empty, with how many cases it hit."""
+    notes = table.loc[table["status"] == "ok", "unmeasured"].dropna()
+    counts = pd.Series([n for text in notes for n in str(text).split("; ") if n]).value_counts()
+    return [f"{note} ({count} cases)" for note, count in counts.items()]
+
+
 def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None = None,
           baseline: str = "native", log=print) -> dict:
-    """Writes every figure and table for `table` into `out`; returns {"figures": [...],
-    "tables": {(op, direction): path of the .md}, "capabilities": path or None}."""
+    """Writes every figure and table for `table` into `out`; with several environment
+    settings, one set per setting (names end in _<setting>) and the settings comparison.
+    Returns {"figures": [...], "tables": {(op, direction, setting): path of the .md},
+    "capabilities": path or None, "settings": path or None}."""
     out = pathlib.Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     env = env or {"machine": ", ".join(sorted(map(str, table["machine"].dropna().unique()))) or "unknown",
                   "commit": str(table["commit"].dropna().iloc[0]) if table["commit"].notna().any() else ""}
-    written = {"figures": [], "tables": {}, "capabilities": None}
-    for op in [o for o in impls.OPS if o in set(table["op"])]:
-        for figure in (throughput_figure, speedup_figure, memory_figure, compile_figure):
-            kwargs = {"baseline": baseline} if figure is speedup_figure else {}
-            written["figures"] += figure(table, op, env, out, **kwargs)
-        for direction in [d for d in matrix.DIRECTIONS if d in set(table.loc[table["op"] == op, "direction"])]:
-            numbers, text = metric_table(table, op, direction, baseline)
-            stem = out / "tables" / f"{op}_{direction}"
-            numbers.to_csv(f"{stem}.csv")
-            pathlib.Path(f"{stem}.md").write_text(_markdown(text) + "\n")
-            written["tables"][(op, direction)] = pathlib.Path(f"{stem}.md")
-    written["figures"] += train_figure(table, env, out)
-    headline(table, baseline).to_csv(out / "tables" / "headline.csv")
+    table = table.assign(env=table["env"].fillna("default"))
+    names = settings_of(table)
+    written = {"figures": [], "tables": {}, "capabilities": None, "settings": None}
+    for name in names:
+        part = table[table["env"] == name]
+        suffix = f"_{name}" if len(names) > 1 else ""
+        part_env = env | {"setting": name, "name_suffix": suffix}
+        notes = unmeasured_notes(part)
+        for op in [o for o in impls.OPS if o in set(part["op"])]:
+            for figure in (throughput_figure, speedup_figure, memory_figure, compile_figure):
+                kwargs = {"baseline": baseline} if figure is speedup_figure else {}
+                written["figures"] += figure(part, op, part_env, out, **kwargs)
+            for direction in [d for d in matrix.DIRECTIONS if d in set(part.loc[part["op"] == op, "direction"])]:
+                numbers, text = metric_table(part, op, direction, baseline)
+                stem = out / "tables" / f"{op}_{direction}{suffix}"
+                numbers.to_csv(f"{stem}.csv")
+                footer = "".join(f"\n\nNot measured here: {n}" for n in notes) if notes else ""
+                pathlib.Path(f"{stem}.md").write_text(_markdown(text) + footer + "\n")
+                written["tables"][(op, direction, name)] = pathlib.Path(f"{stem}.md")
+        written["figures"] += train_figure(part, part_env, out)
+    preferred = headline_setting(table, env)
+    headline(table[table["env"] == preferred], baseline).to_csv(out / "tables" / "headline.csv")
+    if len(names) > 1:
+        settings = settings_table(table, preferred)
+        settings.to_csv(out / "tables" / "settings.csv")
+        (out / "tables" / "settings.md").write_text(_markdown(settings) + "\n")
+        written["settings"] = out / "tables" / "settings.md"
+        for op in [o for o in impls.OPS if o in set(table["op"])]:
+            written["figures"] += settings_figure(table, op, env, out, preferred)
     if caps:
         caps_table = capabilities.table(caps)
         caps_table.to_csv(out / "tables" / "capabilities.csv")
@@ -335,9 +452,22 @@ def latest_run(results: pathlib.Path) -> pathlib.Path | None:
 
 
 def _environment_table(env: dict) -> str:
-    keys = ["machine", "cpu_model", "cpu_count", "gpus", "platform", "python", "tensorflow", "numpy",
-            "tf_cuda_build", "commit", "dirty"]
-    return pd.DataFrame({"value": [str(env.get(k, "")) for k in keys]}, index=keys).rename_axis("field").to_markdown()
+    keys = ["machine", "cpu_model", "cpu_isa", "cpu_count", "gpus", "platform", "python", "tensorflow", "numpy",
+            "tf_cuda_build", "onednn", "cpu_allocator", "tf_allocator_stats", "tf_intra_op_threads",
+            "tf_inter_op_threads", "omp_num_threads", "variables", "custom_op_build", "commit", "dirty"]
+    return pd.DataFrame({"value": [str(env.get(k, "")).replace("|", "/") for k in keys]},
+                        index=keys).rename_axis("field").to_markdown()
+
+
+def _settings_lines(table, env, preferred: str) -> list[str]:
+    """The settings measured, how each was made, and what TensorFlow did under it."""
+    lines = []
+    for name in settings_of(table):
+        variables = ((env.get("settings") or {}).get(name) or {}).get("variables")
+        made = ", ".join(f"`{k}={v}`" for k, v in (variables or {}).items()) or "the shell's own variables"
+        mark = " (what this machine gets by default)" if name == preferred else ""
+        lines.append(f"- **{describe_setting(env, name)}**{mark}: {made}")
+    return lines
 
 
 def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_readme: pathlib.Path,
@@ -345,33 +475,58 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     """results/README.md from the run, and the headline block of the top-level README."""
     base = results_readme.parent
     rel = lambda p: os.path.relpath(p, base)  # noqa: E731
+    table = table.assign(env=table["env"].fillna("default"))
     ok = table["status"].eq("ok").sum()
+    names = settings_of(table)
+    preferred = headline_setting(table, env)
+    at_preferred = table[table["env"] == preferred]
     lines = [
         f"# Published results: {env.get('machine', '?')}",
         "",
         f"Generated by `{command}` from the run in `{rel(run_dir)}` ({ok} of {len(table)} cases measured; "
         "the rest are recorded with their reason in cases.csv). Do not edit by hand: rerun the command.",
         "", "## Environment", "", _environment_table(env), "",
-        f"## Headline: speedup over {baseline} at the largest size",
-        "", "`*` fastest, `~` noisy (IQR > 10% of the median). train_step is samples/s of one MLP training step.",
-        "", _markdown(headline(table, baseline)), "",
+        "Environment settings measured (each in worker processes of its own, with its own copy roofline):", "",
+        *_settings_lines(table, env, preferred), "",
     ]
+    notes = unmeasured_notes(table)
+    if notes:
+        lines += ["Figures left empty, and why (a missing metric never fails a case):", "",
+                  *[f"- {n}" for n in notes], ""]
+    lines += [
+        f"## Headline: speedup over {baseline} at the largest size ({describe_setting(env, preferred)})",
+        "", "`*` fastest, `~` noisy (IQR > 10% of the median). train_step is samples/s of one MLP training step.",
+        "", _markdown(headline(at_preferred, baseline)), "",
+    ]
+    if written.get("settings"):
+        lines += [f"## What the environment setting changes, per strategy (speedup over {preferred})", "",
+                  "Median per call at the largest size of each op and direction; `(Nx)` is the same strategy's "
+                  f"speedup over its time under {preferred}.", "", written["settings"].read_text(), ""]
     if caps:
         lines += ["## Capability matrix (each cell exercised, see stratbench/capabilities.py)", "",
                   _markdown(capabilities.table(caps)), "",
                   "\n".join(f"- **{k}**: {v}" for k, v in capabilities.CHECKS.items()), ""]
     figures = {p.stem: p for p in written["figures"] if p.suffix == ".png"}
+    suffixes = {name: f"_{name}" if len(names) > 1 else "" for name in names}
     for op in [o for o in impls.OPS if o in set(table["op"])]:
         lines += [f"## {op}", ""]
-        for stem in (f"throughput_{op}", f"speedup_{op}", f"memory_{op}", f"compile_{op}"):
-            if stem in figures:
-                lines += [f"![{stem}]({rel(figures[stem])})", ""]
-        for (o, direction), path in written["tables"].items():
-            if o == op:
-                lines += [f"### {op}, {direction}", "", path.read_text(), f"CSV: [{rel(path.with_suffix('.csv'))}]"
-                          f"({rel(path.with_suffix('.csv'))})", ""]
-    if "train_step" in figures:
-        lines += ["## Training step (small MLP, impls/keras.py)", "", f"![train_step]({rel(figures['train_step'])})", ""]
+        if f"settings_{op}" in figures:
+            lines += [f"![settings_{op}]({rel(figures[f'settings_{op}'])})", ""]
+        for name in names:
+            if len(names) > 1:
+                lines += [f"### {op} under {describe_setting(env, name)}", ""]
+            for stem in (f"throughput_{op}", f"speedup_{op}", f"memory_{op}", f"compile_{op}"):
+                if stem + suffixes[name] in figures:
+                    lines += [f"![{stem}{suffixes[name]}]({rel(figures[stem + suffixes[name]])})", ""]
+            for (o, direction, setting), path in written["tables"].items():
+                if o == op and setting == name:
+                    lines += [f"#### {op}, {direction}" + (f" ({name})" if len(names) > 1 else ""), "",
+                              path.read_text(), f"CSV: [{rel(path.with_suffix('.csv'))}]"
+                              f"({rel(path.with_suffix('.csv'))})", ""]
+    for name in names:
+        if "train_step" + suffixes[name] in figures:
+            lines += [f"## Training step (small MLP, impls/keras.py), {describe_setting(env, name)}", "",
+                      f"![train_step]({rel(figures['train_step' + suffixes[name]])})", ""]
     results_readme.write_text("\n".join(lines))
     if top_readme is None:
         return
@@ -383,14 +538,22 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         README_BEGIN, "",
         f"Speedup over {baseline} at the largest size, from the run in "
         f"[{os.path.relpath(results_readme, top_base)}]({os.path.relpath(results_readme, top_base)}) "
-        f"({caption(env)}) `*` fastest, `~` noisy.",
-        "", _markdown(headline(table, baseline)), "",
+        f"({caption(env | {'setting': preferred})}) `*` fastest, `~` noisy.",
+        "", _markdown(headline(at_preferred, baseline)), "",
     ]
+    if written.get("settings"):
+        settings = settings_table(table, preferred)
+        settings = settings[settings.index.get_level_values("direction") == "forward_backward"]
+        block += [f"The same strategies under each environment setting (forward_backward at the largest size; "
+                  f"`(Nx)`: speedup over the same strategy under {preferred}, what this machine gets by default; "
+                  "every direction in the results README):", "", *_settings_lines(table, env, preferred), "",
+                  _markdown(settings), ""]
     if caps:
         block += ["What each strategy survives (every cell exercised by `stratbench run`):", "",
                   _markdown(capabilities.table(caps)), ""]
-    if "throughput_spiky" in figures:
-        block += [f"![spiky throughput]({os.path.relpath(figures['throughput_spiky'], top_base)})", ""]
+    spiky = f"throughput_spiky{suffixes.get(preferred, '')}"
+    if spiky in figures:
+        block += [f"![spiky throughput]({os.path.relpath(figures[spiky], top_base)})", ""]
     block.append(README_END)
     head, rest = text.split(README_BEGIN, 1)
     top_readme.write_text(head + "\n".join(block) + rest.split(README_END, 1)[1])

@@ -218,7 +218,7 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame()
     index = ["op", "direction", "device", "dtype", "shape"]
-    if table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
+    if "env" in table and table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
         index.insert(3, "env")
     table = table.assign(
         op_order=table["op"].map(impls.OPS.index),

@@ -109,7 +109,7 @@ def test_pytest_benchmark_json_lands_in_a_folder_that_did_not_exist(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = loaders.load_any(out)
-    assert table["key"].tolist() == ["spiky/native/forward/float32/CPU/1000"]
+    assert table["key"].tolist() == ["spiky/native/forward/float32/CPU/default/1000"]
     assert table["median_s"].iloc[0] > 0
 
 
@@ -120,7 +120,7 @@ def test_asv_skips_and_the_full_run_of_the_published_commit():
     assert len(table) == sum(len(matrix.cases(ops=[op], directions=matrix.KERNEL_DIRECTIONS))
                              for op in impls.OPS)
     skipped = table[table["status"] != "ok"]
-    assert set(skipped["key"]) == {f"spiky/pyfunc_seed/{d}/float32/CPU/16000000" for d in matrix.KERNEL_DIRECTIONS}
+    assert set(skipped["key"]) == {f"spiky/pyfunc_seed/{d}/float32/CPU/default/16000000" for d in matrix.KERNEL_DIRECTIONS}
     assert (skipped["status"] == "skipped").all() and skipped["median_s"].isna().all()
     ok = table[table["status"] == "ok"]
     assert (ok["median_s"] > 0).all() and (ok["peak_rss_bytes"] > 100e6).all() and (ok["compile_s"] >= 0).all()
