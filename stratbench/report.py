@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import textwrap
 
 import matplotlib
 
@@ -239,6 +240,14 @@ def memory_figure(table, op, env, out, direction="forward_backward"):
         for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
             s = s[s[column] > 0]
             ax.plot(s["size"], s[column] / 1e6, marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
+        if rows[column].isna().all():  # not measurable under this setting: say why, not an empty frame
+            why = next((n.split(": ", 1)[1] for text in rows["unmeasured"].dropna() for n in str(text).split("; ")
+                        if n.startswith(f"{column}: ")), "not measured")
+            ax.text(0.5, 0.5, "not measured here:\n" + textwrap.fill(why, 48), ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="0.3")
+            ax.set(xticks=[], yticks=[], title=f"{op} {direction}: {label}")
+            ax.title.set_fontsize(10)
+            continue
         if not (rows[column] > 0).any():  # nothing to draw on a log axis (small sizes: TF reuses its pool)
             yscale = "linear"
         ylabel = "MB (zero, at small sizes, not shown)" if yscale == "log" else "MB"

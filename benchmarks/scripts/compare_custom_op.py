@@ -8,7 +8,10 @@ in a tf.function), fed the same x and a real upstream dy.  Samples alternate in 
 (A B, B A, ...); a ratio is taken per pair of adjacent samples and the median and IQR
 of those ratios are reported, with each side's median time.  `copy` is a plain TF copy
 moving the bytes the case must move (the roofline); `floor` is an empty tf.function
-called the same way (the per-call overhead every tf.function pays).
+called the same way (the per-call overhead every tf.function pays).  It runs in the
+shell's environment, which the header line names (oneDNN, CPU allocator): compare
+settings by running it under each, e.g. with TF_ENABLE_ONEDNN_OPTS=0 and
+TF_CPU_ALLOCATOR_USE_BFC=true.
 """
 
 from __future__ import annotations
@@ -84,14 +87,16 @@ def main(argv=None) -> int:
               file=sys.stderr)
     table = pd.DataFrame(rows)
     env = environment.capture()
-    print(f"# {env['cpu_model']}, {env['cpu_count']} cores, TF {env['tensorflow']}, commit {env['commit'][:10]}"
+    print(f"# {env['cpu_model']} ({env['cpu_isa']}), {env['cpu_count']} cores, TF {env['tensorflow']}, "
+          f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, commit {env['commit'][:10]}"
           f"{' (dirty)' if env['dirty'] else ''}; ratio = rival time / custom_op time, median of "
           f"{args.rounds} interleaved pairs (vs copy: fraction of the copy roofline; vs floor: floor / custom_op)")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.assign(machine=env["machine"], cpu_model=env["cpu_model"], tensorflow=env["tensorflow"],
+        table.assign(machine=env["machine"], cpu_model=env["cpu_model"], cpu_isa=env["cpu_isa"],
+                     tensorflow=env["tensorflow"], onednn=env["onednn"], cpu_allocator=env["cpu_allocator"],
                      commit=env["commit"]).to_csv(args.out, index=False)
     return 0
 
