@@ -51,6 +51,20 @@ def check_env_names(names) -> list[str]:
     return names
 
 
+def not_in_effect(name: str, found: dict | None) -> str:
+    """Why setting `name` did not take effect in a worker that reported `found`, or ''."""
+    wanted = ENV_SETTINGS[name]
+    if not found or not wanted:
+        return ""
+    onednn = _truthy(wanted.get("TF_ENABLE_ONEDNN_OPTS"))
+    allocator = "bfc" if _truthy(wanted.get("TF_CPU_ALLOCATOR_USE_BFC")) else "onednn" if onednn else "plain"
+    if found["onednn"] is not onednn or found["cpu_allocator"].split("+")[0] != allocator:
+        return (f"setting {name} asked for oneDNN {'on' if onednn else 'off'} with the {allocator} allocator, but "
+                f"TensorFlow ran with oneDNN {'on' if found['onednn'] else 'off'} and the {found['cpu_allocator']} "
+                "allocator: its rows say what really ran")
+    return ""
+
+
 def cpu_isa(flags: str) -> str:
     """The best vector ISA level in a /proc/cpuinfo flags line ('baseline' if none)."""
     have = set(flags.split())

@@ -154,6 +154,9 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 store.add(_row(case, env, run_id, status, result, effective.get(env_name)))
         if worker:
             worker.close()
+    for name in envs:
+        if environment.not_in_effect(name, effective.get(name)):
+            log("warning: " + environment.not_in_effect(name, effective.get(name)))
     store.update_environment(settings={
         name: {"variables": environment.ENV_SETTINGS[name], "help": environment.ENV_HELP[name],
                "effective": effective.get(name)}

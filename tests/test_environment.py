@@ -166,3 +166,10 @@ def test_recommend_weighs_strategy_and_setting_together(tmp_path):
     assert "Use xla under bfc: 1 ms" in text and "faster than native under plain" in text
     only_plain = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward_backward", envs=["plain"])
     assert "Use xla: 8 ms" in only_plain and "bfc" not in only_plain.split("\n", 2)[2]
+
+
+def test_a_setting_that_did_not_take_effect_is_named():
+    assert environment.not_in_effect("onednn", {"onednn": True, "cpu_allocator": "onednn"}) == ""
+    assert environment.not_in_effect("default", {"onednn": False, "cpu_allocator": "plain"}) == ""
+    said = environment.not_in_effect("bfc", {"onednn": False, "cpu_allocator": "plain"})
+    assert "asked for oneDNN off with the bfc allocator" in said and "plain allocator" in said
