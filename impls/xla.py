@@ -1,8 +1,36 @@
-"""xla: the native ops compiled by XLA, tf.function(jit_compile=True)."""
+"""xla: the native ops compiled by XLA, tf.function(jit_compile=True).
+
+Called where XLA is already compiling the caller (a jit_compile=True step, a Keras
+model with jit_compile), the op's native code is traced inline and compiled once with
+the caller, instead of nesting a jit function in a jit function: that nesting,
+differentiated through reduce_max (softmax_nosg), recompiled on every call, 0.3-0.8 s
+a training step (benchmarks/scripts/xla_nested_pitfall.py reproduces it).
+"""
+
+import functools
 
 import tensorflow as tf
+from tensorflow.python.framework import ops
+from tensorflow.python.ops import control_flow_util
 
 from impls import native
 from impls.native import DEVICES, DTYPES, SERIALIZABLE, XLA_COMPATIBLE, availability  # noqa: F401
 
-FUNCTIONS = {op: tf.function(f, jit_compile=True) for op, f in native.FUNCTIONS.items()}
+
+def in_xla_compile() -> bool:
+    """True while tracing a function that XLA compiles (jit_compile=True, or inside one)."""
+    return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph())
+
+
+def _compiled(raw):
+    jitted = tf.function(raw, jit_compile=True)
+
+    @functools.wraps(raw)
+    def fn(*args, **kwargs):
+        return raw(*args, **kwargs) if in_xla_compile() else jitted(*args, **kwargs)
+
+    fn.jitted = jitted  # the jit function itself, for tests that count its traces
+    return fn
+
+
+FUNCTIONS = {op: _compiled(f) for op, f in native.FUNCTIONS.items()}

@@ -56,13 +56,23 @@ def _names(kind: str, valid: tuple[str, ...]):
     return parse
 
 
-def _sizes(text: str):
+def _sizes(text: str, dims: int | None = None):
     from stratbench.matrix import parse_size
 
     try:
-        return [parse_size(t) for t in text.split(",") if t.strip()]
+        sizes = [parse_size(t) for t in text.split(",") if t.strip()]
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"no size in {text!r}")
+    if dims == 2 and any(len(s) != 2 for s in sizes):
+        bad = next("x".join(map(str, s)) for s in sizes if len(s) != 2)
+        raise argparse.ArgumentTypeError(f"softmax shape {bad} must be RxC (rows x columns), e.g. 4096x2048")
+    return sizes
+
+
+def _shapes(text: str):
+    return _sizes(text, dims=2)
 
 
 def _positive(text: str) -> float:
@@ -70,6 +80,16 @@ def _positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _unwritable(folder: pathlib.Path) -> str:
+    """Why results cannot be written under `folder`, or ''; checked before TensorFlow loads."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable by this user"
+    return ""
 
 
 def _progress():
@@ -102,6 +122,11 @@ def cmd_run(args) -> int:
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
                       machine=args.machine, fresh=args.fresh, verbose=args.verbose,
                       capabilities=not args.no_capabilities)
+    if not cases:
+        print(f"stratbench run: no case selected: none of the strategies {', '.join(args.strategies or [])} "
+              f"implements {', '.join(args.ops or [])}; `stratbench run --help` lists what each takes",
+              file=sys.stderr)
+        return 2
     print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}, environment setting "
           f"{', '.join(args.env)}", file=sys.stderr)
     started = time.perf_counter()
@@ -178,6 +203,10 @@ def cmd_report(args) -> int:
 def cmd_recommend(args) -> int:
     from stratbench import recommend
 
+    if args.op != "spiky" and len(args.size) != 2:
+        print(f"stratbench recommend: --size for {args.op} is a RxC shape (rows x columns), e.g. 4096x2048; "
+              f"got {'x'.join(map(str, args.size))}", file=sys.stderr)
+        return 2
     shape = str(math.prod(args.size)) if args.op == "spiky" else "x".join(map(str, args.size))
     try:
         print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype,
@@ -307,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated devices (default: every device present); "
                           "an absent device's cases are recorded as skipped")
     run.add_argument("--sizes", type=_sizes, help="spiky element counts, e.g. 1e3,1e6,1.6e7 (default: 1e3 to 1.6e7)")
-    run.add_argument("--shapes", type=_sizes,
+    run.add_argument("--shapes", type=_shapes,
                      help="softmax [rows x cols] shapes, e.g. 1024x1024,4096x2048 (default: 128x128 to 4096x2048)")
     run.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
                      help="comma-separated environment settings, each measured in workers of its own, with its "
@@ -390,6 +419,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "samples", 5) < 5:
         parser.error("--samples must be at least 5")
+    if args.command == "run":
+        problem = _unwritable(args.out)
+        if problem:
+            print(f"stratbench run: --out {args.out}: {problem}", file=sys.stderr)
+            return 2
     if args.command in ("run", "verify", "build"):  # report and recommend only read files
         _import_tensorflow(args.verbose)
     try:

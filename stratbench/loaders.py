@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-import json
 import pathlib
 
 
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stratbench import matrix
+from stratbench import results
 from stratbench.results import COLUMNS
 
 # asv benchmark name (the method) -> tidy column it fills
@@ -59,7 +59,7 @@ def load_asv(path) -> pd.DataFrame:
     files = [path] if path.is_file() else [p for p in path.rglob("*.json") if p.name not in ("machine.json", "benchmarks.json")]
     rows = {}
     for file in files:
-        data = json.loads(file.read_text())
+        data = results.read_json(file)
         run_id = f"asv-{data['commit_hash'][:8]}-{data['env_name']}"
         for name, values in data["results"].items():
             module_class, method = name.rsplit(".", 1)
@@ -95,7 +95,7 @@ def load_asv(path) -> pd.DataFrame:
 
 def load_pytest_benchmark(path) -> pd.DataFrame:
     """A pytest-benchmark JSON file (--benchmark-json) of benchmarks/pytest_suite as the tidy table."""
-    data = json.loads(pathlib.Path(path).read_text())
+    data = results.read_json(pathlib.Path(path))
     commit = data.get("commit_info", {}).get("id", "unknown")
     machine = data.get("machine_info", {}).get("node")
     rows = []
@@ -114,11 +114,9 @@ def load_pytest_benchmark(path) -> pd.DataFrame:
 
 def load_any(path) -> pd.DataFrame:
     """A `stratbench run` directory or file, asv results, or a pytest-benchmark JSON."""
-    from stratbench import results
-
     path = pathlib.Path(path)
     if path.is_file() and path.suffix == ".json":
-        data = json.loads(path.read_text())
+        data = results.read_json(path)
         if "benchmarks" in data and "machine_info" in data:
             return load_pytest_benchmark(path)
         if "result_columns" in data:

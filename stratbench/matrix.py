@@ -90,14 +90,19 @@ class Case:
 
 
 def parse_size(text: str) -> tuple[int, ...]:
-    """'1e6' -> (1000000,), '4096x2048' -> (4096, 2048)."""
-    try:
-        shape = tuple(int(float(part)) for part in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not an element count (e.g. 1e6) or a RxC shape (e.g. 4096x2048)") from None
-    if not shape or any(n < 0 for n in shape):
-        raise ValueError(f"size {text!r} has a negative or missing dimension")
-    return shape
+    """'1e6' -> (1000000,), '4096x2048' -> (4096, 2048); ValueError saying what is wrong."""
+    parts = text.strip().lower().split("x")
+    shape = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"size {text!r} is not an element count (e.g. 1e6) or a RxC shape (e.g. 4096x2048)") from None
+        if not math.isfinite(value) or value != int(value) or value < 1:
+            raise ValueError(f"size {text!r}: {part!r} is not a whole number of at least 1 "
+                             "(e.g. 1e6, or 4096x2048 for a softmax)")
+        shape.append(int(value))
+    return tuple(shape)
 
 
 def _pick(kind: str, chosen, valid) -> tuple:

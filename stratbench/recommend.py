@@ -3,7 +3,6 @@ from stored `stratbench run` results and their capability matrix."""
 
 from __future__ import annotations
 
-import json
 import math
 import pathlib
 
@@ -47,9 +46,13 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
                + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}")
                + (f" --env {','.join(envs)}" if envs else ""))
-    stored = set()
+    stored, unreadable = set(), []
     for run_dir in _runs(root):
-        table = results.load(run_dir)
+        try:
+            table = results.load(run_dir)
+        except results.NotResults as e:  # one damaged run must not hide the others
+            unreadable.append(str(e))
+            continue
         if envs:
             table = table[table["env"].isin(envs)]
         series = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
@@ -61,13 +64,15 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
             break
     else:
         have = f"stored sizes for it: {', '.join(sorted(stored, key=lambda t: math.prod(matrix.parse_size(t))))}. " if stored else ""
+        skipped = "".join(f"\n  (skipped, unreadable: {u})" for u in unreadable)
         raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}); "
-                       f"{have}Measure it with:\n  {command}")
+                       f"{have}Measure it with:\n  {command}{skipped}")
     caps = capabilities.load(run_dir)
     if needs and caps is None:
         raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"
                        f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
-    env = json.loads((run_dir / "environment.json").read_text())
+    env_file = run_dir / "environment.json"
+    env = results.read_json(env_file) if env_file.exists() else {}
     ok = rows[rows["status"] == "ok"].sort_values("median_s")
     several = ok["env"].nunique() > 1
     ok = ok.assign(label=[f"{r.strategy} under {r.env}" if several else r.strategy for r in ok.itertuples()])
@@ -107,4 +112,5 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     if len(others):
         lines.append("  not measured here: " + ", ".join(f"{r.strategy} under {r.env} ({r.status})" if several
                                                           else f"{r.strategy} ({r.status})" for r in others.itertuples()))
+    lines += [f"  (skipped, unreadable: {u})" for u in unreadable]
     return "\n".join(lines)

@@ -8,7 +8,6 @@ top-level README from the same run, so nothing published is edited by hand.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import textwrap
@@ -22,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
 from stratbench import capabilities, matrix  # noqa: E402
+from stratbench import results  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
 
 COLORS = dict(zip(impls.STRATEGIES, plt.get_cmap("tab10").colors))
@@ -445,7 +445,7 @@ def source_of(path) -> tuple[pd.DataFrame, dict | None, dict | None, pathlib.Pat
     table = loaders.load_any(path)
     run_dir = path if path.is_dir() else path.parent
     env_file = run_dir / "environment.json"
-    env = json.loads(env_file.read_text()) if (run_dir / "cases.json").exists() and env_file.exists() else None
+    env = results.read_json(env_file) if (run_dir / "cases.json").exists() and env_file.exists() else None
     caps = capabilities.load(run_dir) if env else None
     out = run_dir / "report" if env else run_dir / f"{path.stem}-report"
     return table, env, caps, out

@@ -3,11 +3,15 @@
 A run lives in <out>/<machine>/<run_id>/ as cases.csv, cases.json and
 environment.json.  Every finished case is on disk before the next one starts, so
 Ctrl-C or a crash loses nothing finished, and a rerun with the same run id skips
-the cases already measured.
+the cases already measured with the same measuring settings (`measured_with`).
+Writers take a file lock and merge with what is on disk, so runs writing into one
+folder at once keep each other's cases.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -23,7 +27,7 @@ COLUMNS = [
     "median_s", "iqr_s", "samples", "calls_per_sample", "noisy",
     "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction",
     "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
-    "status", "reason", "unmeasured", "commit", "run_id", "machine", "key",
+    "status", "reason", "unmeasured", "measured_with", "commit", "run_id", "machine", "key",
 ]
 # unmeasured: "metric: why" for each figure this case could not measure here (it is empty,
 # never a failure of the case)
@@ -31,9 +35,14 @@ COLUMNS = [
 MEASURED = "ok"
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are to be shared
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -55,25 +64,51 @@ class RunStore:
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.environment = environment
-        self.rows: dict[str, dict] = {}
-        cases_json = self.directory / "cases.json"
-        if cases_json.exists():
-            for row in json.loads(cases_json.read_text())["rows"]:
-                self.rows[row["key"]] = row
+        with self._locked():
+            self.rows = self._read()
         self.update_environment()
 
-    def update_environment(self, **fields) -> None:
-        """Adds fields (e.g. what each environment setting did) to environment.json."""
-        self.environment.update(fields)
-        _write_atomic(self.directory / "environment.json", json.dumps(self.environment, indent=1, sort_keys=True))
+    @contextlib.contextmanager
+    def _locked(self):
+        """Held while reading and rewriting the files: another run may share the folder."""
+        with open(self.directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
-    def measured(self) -> set[str]:
-        """Keys of the cases already measured in this run (status ok)."""
-        return {k for k, row in self.rows.items() if row.get("status") == MEASURED}
+    def _read(self) -> dict[str, dict]:
+        path = self.directory / "cases.json"
+        if not path.exists():
+            return {}
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise NotResults(f"{path} is JSON but not a stratbench cases file (no list of rows)")
+        return {row["key"]: row for row in data["rows"]}
+
+    def update_environment(self, **fields) -> None:
+        """Adds fields (e.g. what each environment setting did) to environment.json,
+        keeping the settings another run into this folder recorded."""
+        with self._locked():
+            path = self.directory / "environment.json"
+            on_disk = read_json(path) if path.exists() else {}
+            settings = (on_disk.get("settings") or {}) | (self.environment.get("settings") or {}) | \
+                (fields.get("settings") or {})
+            self.environment.update(fields)
+            if settings:
+                self.environment["settings"] = settings
+            _write_atomic(path, json.dumps(self.environment, indent=1, sort_keys=True))
+
+    def measured(self, measured_with: str | None = None) -> set[str]:
+        """Keys of the cases already measured in this run (status ok), with these
+        measuring settings when given."""
+        return {k for k, row in self.rows.items() if row.get("status") == MEASURED
+                and (measured_with is None or row.get("measured_with") == measured_with)}
 
     def add(self, row: dict) -> None:
-        self.rows[row["key"]] = {c: _clean(row.get(c)) for c in COLUMNS}
-        self._flush()
+        row = {c: _clean(row.get(c)) for c in COLUMNS}
+        with self._locked():
+            self.rows = self._read()  # what other runs into this folder wrote meanwhile
+            self.rows[row["key"]] = row
+            self._flush()
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows.values()), columns=COLUMNS)
@@ -91,14 +126,41 @@ def format_seconds(s: float) -> str:
     return f"{s * 1e9:.3g} ns"
 
 
+class NotResults(ValueError):
+    """A path that holds no readable stratbench results; the message names it and says why."""
+
+
+def read_json(path: pathlib.Path) -> dict:
+    """A JSON file's content, or NotResults naming the file and what is wrong with it."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except FileNotFoundError:
+        raise NotResults(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NotResults(f"{path} cannot be read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise NotResults(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); "
+                         "it may be cut short or not a stratbench file") from None
+
+
 def load(path) -> pd.DataFrame:
-    """A results table from a run directory, its cases.json or its cases.csv."""
+    """A results table from a run directory, its cases.json or its cases.csv; NotResults
+    (a ValueError) naming the path when it holds none."""
     path = pathlib.Path(path)
     if path.is_dir():
+        if not (path / "cases.json").exists():
+            raise NotResults(f"{path} holds no stratbench results: expected a `stratbench run` directory (with "
+                             "cases.json), an asv results folder or a pytest-benchmark JSON")
         path = path / "cases.json"
     if path.suffix == ".json":
-        table = pd.DataFrame(json.loads(path.read_text())["rows"], columns=COLUMNS)
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise NotResults(f"{path} is JSON but not a stratbench cases file (no list of rows)")
+        table = pd.DataFrame(data["rows"], columns=COLUMNS)
     else:
-        table = pd.read_csv(path).reindex(columns=COLUMNS)
+        try:
+            table = pd.read_csv(path).reindex(columns=COLUMNS)
+        except (OSError, ValueError) as e:
+            raise NotResults(f"{path} cannot be read as a cases table: {e}") from None
     table["env"] = table["env"].fillna("default")  # runs from before settings were recorded
     return table

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import capabilities, environment, matrix, verify
+from stratbench import capabilities, environment, matrix
 from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
@@ -105,10 +105,16 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         env["machine"] = options.machine
     run_id = environment.run_id(env) + (time.strftime("-%Y%m%dT%H%M%S") if options.fresh else "")
     store = RunStore(options.out / env["machine"] / run_id, env)
-    done = store.measured()
+    measured_with = options.settings.describe()
+    done = store.measured(measured_with)
     todo = [c for c in options.cases if c.key not in done]
-    if done:
-        log(f"resuming run {run_id}: {len(options.cases) - len(todo)} of {len(options.cases)} cases already measured")
+    if len(todo) < len(options.cases):
+        log(f"resuming run {run_id}: {len(options.cases) - len(todo)} of {len(options.cases)} cases already "
+            f"measured with {measured_with}")
+    otherwise = {c.key for c in todo} & (store.measured() - done)
+    if otherwise:
+        log(f"{len(otherwise)} cases were stored with other measuring settings: measuring them again with "
+            f"{measured_with} (their stored figures are replaced)")
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
     effective = {}  # env setting -> what TensorFlow did in its workers (environment.effective)
@@ -119,7 +125,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         reason = _skip_reason(case, resolve, devices_present, failed)
         if reason:
             status = "failed_verify" if reason.startswith("failed verify") else "skipped"
-            store.add(_row(case, env, run_id, status, reason, effective.get(case.env)))
+            store.add(_row(case, env, run_id, status, reason, effective.get(case.env), measured_with=measured_with))
         else:
             to_measure.append(case)
 
@@ -136,7 +142,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 bar.set_postfix_str(case.key, refresh=True)
             projected = _projected_too_slow(case, store, options.settings)
             if projected:
-                store.add(_row(case, env, run_id, "too_slow", projected, effective.get(env_name)))
+                store.add(_row(case, env, run_id, "too_slow", projected, effective.get(env_name),
+                               measured_with=measured_with))
                 continue
             roofline = rooflines.get((case.env, case.device, case.bytes_moved))
             try:
@@ -147,11 +154,15 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 status, result = "timeout", f"still running after the {options.case_timeout_s:g} s case limit; killed"
             except WorkerDied as e:
                 status, result = "crashed", str(e)
+            if status in ("oom", "timeout", "crashed") and worker:
+                worker.close(kill=True)  # its memory and threads are suspect: the next case gets a fresh one
+                worker = None
             if status == "ok":
                 store.add(_row(case, env, run_id, effective=effective[env_name], roofline_bytes_per_s=roofline,
-                               **result))
+                               measured_with=measured_with, **result))
             else:
-                store.add(_row(case, env, run_id, status, result, effective.get(env_name)))
+                store.add(_row(case, env, run_id, status, result, effective.get(env_name),
+                               measured_with=measured_with))
         if worker:
             worker.close()
     for name in envs:
@@ -165,28 +176,42 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     if options.capabilities:
         pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
         capabilities.measure(pairs, store.directory, log, progress, options.verbose, options.resolve, env=envs[0])
-    return store.table(), store.directory
+    table = store.table()  # the folder may hold other cases too: show the ones asked for
+    return table[table["key"].isin({c.key for c in options.cases})].reset_index(drop=True), store.directory
+
+
+# A smaller case predicts a larger one only when its time is mostly work, not the fixed
+# per-call cost (about 0.1-0.3 ms for a tf.function here): at least this many times the
+# series' smallest measured time, and at least MIN_PROJECTION_BASE_S.
+WORK_OVER_FLOOR = 10
+MIN_PROJECTION_BASE_S = 0.01
 
 
 def _projected_too_slow(case, store, settings) -> str:
     """Why `case` cannot fit its budget, judged from the same series' largest smaller
-    case measured in this run (time scales at least linearly with size); else ''.
-    Not for train_step, whose fixed per-step costs do not scale with the batch."""
+    case measured in this run, else ''.  Time is projected linearly in size from that
+    case's work (its time above the series' fastest, per-call-overhead case), and only
+    when that case was mostly work.  Not for train_step, whose fixed per-step costs do
+    not scale with the batch."""
     if case.direction == matrix.TRAIN_STEP:
         return ""
-    smaller = [
-        r for r in store.rows.values()
-        if r["status"] == "ok" and r["size"] < case.size and r["key"].rsplit("/", 1)[0] == case.series
-    ]
-    if not smaller:
+    series = [r for r in store.rows.values()
+              if r["status"] == "ok" and r["key"].rsplit("/", 1)[0] == case.series and 0 < r["size"] < case.size]
+    if not series:
         return ""
-    base = max(smaller, key=lambda r: r["size"])
-    per_call = base["median_s"] * case.size / base["size"]
+    base = max(series, key=lambda r: r["size"])
+    fastest = min(series, key=lambda r: r["median_s"])
+    floor = fastest["median_s"] if fastest is not base else 0.0
+    work = base["median_s"] - floor
+    if base["median_s"] < MIN_PROJECTION_BASE_S or work < (WORK_OVER_FLOOR - 1) * floor:
+        return ""  # mostly per-call overhead: it says nothing about a larger case, which is measured
+    per_call = floor + work * case.size / base["size"]
     if per_call * (2 + settings.min_samples) <= settings.case_budget_s:
         return ""
-    return (f"projected {per_call:.2f} s per call from the {base['shape']} case; warm-up and "
-            f"{settings.min_samples} samples would exceed the {settings.case_budget_s:g} s case budget "
-            f"(raise --case-budget to measure it)")
+    overhead = f", less {floor:.3g} s of per-call overhead (the {fastest['shape']} case)" if floor else ""
+    return (f"projected {per_call:.2f} s per call, linearly in size from the {base['shape']} case's "
+            f"{base['median_s']:.3g} s per call{overhead}; warm-up and {settings.min_samples} samples would exceed "
+            f"the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)")
 
 
 def _measure_rooflines(cases, options, progress, log, effective) -> dict:

@@ -26,6 +26,10 @@ class Settings:
     min_samples: int = 5
     case_budget_s: float = 30.0  # a case whose calls cannot fit in this is reported too_slow
 
+    def describe(self) -> str:
+        """What a stored figure was measured with: a case measured otherwise is measured again."""
+        return f"{self.target_sample_s:g} s samples x{self.min_samples}, budget {self.case_budget_s:g} s"
+
 
 class TooSlow(Exception):
     """One call takes so long that the samples would not fit in the case budget."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import re
 
 STARTUP_TIMEOUT_S = 300  # importing TensorFlow on a busy 2-core machine
 
@@ -30,9 +31,10 @@ def load_callable(spec: str):
 def summary(error: BaseException, limit: int = 400) -> str:
     """One line for a results table: the error's type and the lines that say what went
     wrong, without the graph-construction traceback TensorFlow wraps around them."""
-    lines = [line.strip() for line in str(error).splitlines()]
+    lines = [re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line.strip()) for line in str(error).splitlines()]
     said = [line for line in lines if line and not line.startswith(("File ", "[[", "Detected at node", "Graph execution"))
             and not line.endswith(":")]
+    said = said or [line for line in lines if line] or [repr(error)]  # e.g. TF's one-line OOM ends in "name: "
     text = f"{type(error).__name__}: " + " | ".join(dict.fromkeys(said[:1] + said[-2:]))
     return text[:limit]
 

@@ -44,11 +44,21 @@ def _broken(x):
     raise ValueError("broken on purpose")
 
 
+def _oom_at_1000(a):
+    """Notes its worker's pid (STRATBENCH_TEST_PIDS), then runs out of memory from 1000 elements on."""
+    with open(os.environ["STRATBENCH_TEST_PIDS"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    if a.size >= 1000:
+        raise MemoryError("out of memory on purpose")
+    return reference.spiky(a)
+
+
 FAKES = {
     "sleepy": _through_numpy(_sleepy),
     "hang": _through_numpy(_hang),
     "crash": _through_numpy(_crash),
     "broken": _broken,
+    "oom": _through_numpy(_oom_at_1000),
     "wrong": tf.identity,  # fails the correctness gate
 }
 

@@ -157,7 +157,7 @@ def test_store_keeps_the_last_good_file_when_a_write_fails(tmp_path, monkeypatch
         patch.setattr(results.os, "replace", disk_full)
         store.add({"key": "b", "status": "ok", "median_s": 2.0})
     assert (tmp_path / "cases.json").read_text() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "cases.json", "environment.json"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == ["cases.csv", "cases.json", "environment.json"]
     reloaded = results.RunStore(tmp_path, {"machine": "m"})
     assert reloaded.measured() == {"a"}
 
