@@ -41,16 +41,6 @@ ISA_LEVELS = (("sse4_2", "sse4_2"), ("avx", "avx"), ("avx2", "avx2"), ("avx512f"
               ("avx512_vnni", "avx512_vnni"), ("amx", "amx_tile"))
 
 
-def check_env_names(names) -> list[str]:
-    """The setting names, or ValueError naming the accepted ones."""
-    names = list(names)
-    bad = [n for n in names if n not in ENV_SETTINGS]
-    if bad or not names:
-        raise ValueError(f"unknown environment setting {', '.join(map(repr, bad)) or '(none given)'}; "
-                         f"accepted: {', '.join(ENV_SETTINGS)}")
-    return names
-
-
 def not_in_effect(name: str, found: dict | None) -> str:
     """Why setting `name` did not take effect in a worker that reported `found`, or ''."""
     wanted = ENV_SETTINGS[name]

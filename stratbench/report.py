@@ -324,6 +324,11 @@ def headline_setting(table: pd.DataFrame, env: dict | None) -> str:
     return names[0]
 
 
+def copy_seconds(rows: pd.DataFrame) -> pd.Series:
+    """Seconds a plain copy of the bytes each row's case moves takes (its roofline)."""
+    return rows["bytes_per_s"] * rows["median_s"] / rows["roofline_bytes_per_s"]
+
+
 def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     """What each environment setting does to each strategy, at the largest size of every
     (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
@@ -336,8 +341,9 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
         largest = group[group["size"] == group["size"].max()]
         shape = largest["shape"].iloc[0]
         times = {(r.strategy, r.env): (r.median_s, r.noisy) for r in largest.itertuples()}
-        for r in largest.dropna(subset=["roofline_bytes_per_s"]).itertuples():
-            times.setdefault(("copy (same bytes)", r.env), (r.bytes_per_s * r.median_s / r.roofline_bytes_per_s, False))
+        measured = largest.dropna(subset=["roofline_bytes_per_s"])
+        for env_name, seconds in zip(measured["env"], copy_seconds(measured)):
+            times.setdefault(("copy (same bytes)", env_name), (seconds, False))
         for strategy in dict.fromkeys(k[0] for k in times):
             ref = times.get((strategy, reference))
             row = {}
@@ -353,7 +359,7 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     return out.fillna("")
 
 
-def settings_figure(table, op, env, out, reference, direction="forward_backward"):
+def settings_figure(table, op, env, out, direction="forward_backward"):
     """Median time per strategy under each setting, at the largest size of `direction`."""
     rows = _ok(table, op, direction)
     if rows.empty or rows["env"].nunique() < 2:
@@ -362,7 +368,8 @@ def settings_figure(table, op, env, out, reference, direction="forward_backward"
     values = rows.pivot(index="strategy", columns="env", values="median_s") * 1e3
     values = values.reindex(index=[s for s in impls.STRATEGIES if s in values.index],
                             columns=[n for n in settings_of(table) if n in values.columns])
-    copy = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("env").set_index("env")
+    measured = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("env")
+    copy = pd.Series(copy_seconds(measured).to_numpy(), index=measured["env"])
     fig, ax = plt.subplots(figsize=(9, 4.4))
     width = 0.8 / len(values.columns)
     x = np.arange(len(values.index))
@@ -370,9 +377,7 @@ def settings_figure(table, op, env, out, reference, direction="forward_backward"
         ax.bar(x + (i - (len(values.columns) - 1) / 2) * width, values[name], width,
                label=describe_setting(env, name), color=plt.get_cmap("Set2").colors[i % 8])
         if name in copy.index:
-            c = copy.loc[name]
-            ax.axhline(c["bytes_per_s"] * c["median_s"] / c["roofline_bytes_per_s"] * 1e3, ls="--", lw=1,
-                       color=plt.get_cmap("Set2").colors[i % 8])
+            ax.axhline(copy[name] * 1e3, ls="--", lw=1, color=plt.get_cmap("Set2").colors[i % 8])
     ax.set_xticks(x, values.index)
     ax.set(yscale="log", ylabel="ms per call (lower is better, log scale)",
            title=f"{op} {direction} at {rows['shape'].iloc[0]}: each strategy under each environment setting\n"
@@ -428,7 +433,7 @@ def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None =
         (out / "tables" / "settings.md").write_text(_markdown(settings) + "\n")
         written["settings"] = out / "tables" / "settings.md"
         for op in [o for o in impls.OPS if o in set(table["op"])]:
-            written["figures"] += settings_figure(table, op, env, out, preferred)
+            written["figures"] += settings_figure(table, op, env, out)
     if caps:
         caps_table = capabilities.table(caps)
         caps_table.to_csv(out / "tables" / "capabilities.csv")
