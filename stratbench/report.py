@@ -241,8 +241,8 @@ def memory_figure(table, op, env, out, direction="forward_backward"):
             s = s[s[column] > 0]
             ax.plot(s["size"], s[column] / 1e6, marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
         if rows[column].isna().all():  # not measurable under this setting: say why, not an empty frame
-            why = next((n.split(": ", 1)[1] for text in rows["unmeasured"].dropna() for n in str(text).split("; ")
-                        if n.startswith(f"{column}: ")), "not measured")
+            why = next((n.split(": ", 1)[1] for n in unmeasured_items(rows) if n.startswith(f"{column}: ")),
+                       "not measured")
             ax.text(0.5, 0.5, "not measured here:\n" + textwrap.fill(why, 48), ha="center", va="center",
                     transform=ax.transAxes, fontsize=9, color="0.3")
             ax.set(xticks=[], yticks=[], title=f"{op} {direction}: {label}")
@@ -308,7 +308,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def settings_of(table: pd.DataFrame) -> list[str]:
     """The environment settings in a table, in the order they were run."""
-    return list(dict.fromkeys(table["env"].fillna("default")))
+    return list(dict.fromkeys(table["env"]))
 
 
 def headline_setting(table: pd.DataFrame, env: dict | None) -> str:
@@ -388,10 +388,14 @@ def settings_figure(table, op, env, out, direction="forward_backward"):
     return _finish(fig, env, out, f"settings_{op}")
 
 
+def unmeasured_items(rows: pd.DataFrame) -> list[str]:
+    """Every 'metric: why' in the rows' `unmeasured` cells (each joins its items with '; ')."""
+    return [n for text in rows["unmeasured"].dropna() for n in str(text).split("; ") if n]
+
+
 def unmeasured_notes(table: pd.DataFrame) -> list[str]:
     """Each distinct 'metric: why' of the figures left empty, with how many cases it hit."""
-    notes = table.loc[table["status"] == "ok", "unmeasured"].dropna()
-    counts = pd.Series([n for text in notes for n in str(text).split("; ") if n]).value_counts()
+    counts = pd.Series(unmeasured_items(table[table["status"] == "ok"])).value_counts()
     return [f"{note} ({count} cases)" for note, count in counts.items()]
 
 
@@ -405,7 +409,6 @@ def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None =
     (out / "tables").mkdir(parents=True, exist_ok=True)
     env = env or {"machine": ", ".join(sorted(map(str, table["machine"].dropna().unique()))) or "unknown",
                   "commit": str(table["commit"].dropna().iloc[0]) if table["commit"].notna().any() else ""}
-    table = table.assign(env=table["env"].fillna("default"))
     names = settings_of(table)
     written = {"figures": [], "tables": {}, "capabilities": None, "settings": None}
     for name in names:
@@ -489,7 +492,6 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     """results/README.md from the run, and the headline block of the top-level README."""
     base = results_readme.parent
     rel = lambda p: os.path.relpath(p, base)  # noqa: E731
-    table = table.assign(env=table["env"].fillna("default"))
     ok = table["status"].eq("ok").sum()
     names = settings_of(table)
     preferred = headline_setting(table, env)

@@ -64,6 +64,14 @@ def _skip_reason(case, resolve, devices_present, failed) -> str:
     return failed.get((case.env, case.op, case.strategy), "")
 
 
+def _live_worker(worker, resolve_spec, verbose, env_name, effective) -> Worker:
+    """`worker` while it lives, else a fresh one under setting `env_name`; notes in
+    `effective` what TensorFlow does under that setting."""
+    worker = worker if worker and worker.alive else Worker(resolve_spec, verbose, env_name)
+    effective[env_name] = worker.environment
+    return worker
+
+
 def _verify_gate(cases, options, resolve, progress, effective) -> dict:
     """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
     dtypes to be timed, checked in a worker of each environment setting (oneDNN replaces
@@ -79,8 +87,7 @@ def _verify_gate(cases, options, resolve, progress, effective) -> dict:
             impl = resolve(op, strategy)
             dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
             try:
-                worker = worker if worker and worker.alive else Worker(options.resolve, options.verbose, env_name)
-                effective[env_name] = worker.environment
+                worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
                 status, row = worker.ask("verify", (op, strategy, dtypes), None, options.case_timeout_s)
             except (CaseTimeout, WorkerDied) as e:
                 status, row = "error", f"{type(e).__name__}: {e}"
@@ -147,8 +154,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 continue
             roofline = rooflines.get((case.env, case.device, case.bytes_moved))
             try:
-                worker = worker if worker and worker.alive else Worker(options.resolve, options.verbose, env_name)
-                effective[env_name] = worker.environment
+                worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
                 status, result = worker.ask("case", case, options.settings, options.case_timeout_s)
             except CaseTimeout:
                 status, result = "timeout", f"still running after the {options.case_timeout_s:g} s case limit; killed"
@@ -165,9 +171,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                                measured_with=measured_with))
         if worker:
             worker.close()
-    for name in envs:
-        if environment.not_in_effect(name, effective.get(name)):
-            log("warning: " + environment.not_in_effect(name, effective.get(name)))
+    for problem in filter(None, (environment.not_in_effect(name, effective.get(name)) for name in envs)):
+        log(f"warning: {problem}")
     store.update_environment(settings={
         name: {"variables": environment.ENV_SETTINGS[name], "help": environment.ENV_HELP[name],
                "effective": effective.get(name)}
@@ -225,8 +230,7 @@ def _measure_rooflines(cases, options, progress, log, effective) -> dict:
         try:
             for _, device, nbytes in progress([n for n in needed if n[0] == env_name], f"copy roofline ({env_name})"):
                 try:
-                    worker = worker if worker and worker.alive else Worker("impls:get", options.verbose, env_name)
-                    effective[env_name] = worker.environment
+                    worker = _live_worker(worker, "impls:get", options.verbose, env_name, effective)
                     status, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
                 except (CaseTimeout, WorkerDied) as e:
                     status, result = "error", f"{type(e).__name__}: {e}"

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 
 NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
@@ -183,8 +184,6 @@ def measure_memory(device: str | None):
     temporaries that TF's allocator does not.  No device: measures nothing.  A peak that
     cannot be read here is None, and `unmeasured` says why: a missing metric never fails
     a case (TF's plain CPU allocator, oneDNN off, keeps no statistics)."""
-    from stratbench.environment import tf_allocator_stats
-
     peaks = {}
     if device is None:
         yield peaks
