@@ -1,6 +1,9 @@
-"""custom_op: a compiled TensorFlow op, C++ CPU kernels and CUDA GPU kernels (impls/kernels/).
+"""custom_op: a compiled TensorFlow op, C++ CPU kernels and CUDA GPU kernels from each
+op's kernels/ folder (impls/ops/<op>/kernels/), built into one library.
 
-The library is built on first use against the TensorFlow installed here (see
+A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
+function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x and
+dy.  The library is built on first use against the TensorFlow installed here (see
 impls/kernels/build.py); if it cannot be built, the strategy is unavailable with the
 compiler's message as its reason and every other strategy keeps working.
 """
@@ -17,69 +20,80 @@ XLA_COMPATIBLE = False  # XLA cannot compile a custom op
 SERIALIZABLE = True  # once this module has loaded the library in the loading process
 
 
+def op_type(name: str) -> str:
+    """The C++ op name of a snake_case library function: stable_softmax -> StableSoftmax."""
+    return "".join(part.title() for part in name.split("_"))
+
+
 @functools.lru_cache(maxsize=None)
 def _load():
     """(library module, has CUDA kernels), or BuildError."""
     path, with_cuda = build.build()
-    library = tf.load_op_library(str(path))
-    _register_gradients(library)
-    return library, with_cuda
+    return tf.load_op_library(str(path)), with_cuda
 
 
-def _register_gradients(library):
-    def spiky_grad(op, dy):
-        return library.spiky_grad(op.inputs[0], dy)
-
-    def softmax_grad(op, dy):
-        return library.stable_softmax_grad(op.inputs[0], dy)
-
-    for op_type, fn in (("Spiky", spiky_grad), ("StableSoftmax", softmax_grad)):
-        try:
-            tf_ops.RegisterGradient(op_type)(fn)
-        except KeyError:  # registered by an earlier import of this module (importlib.reload)
-            pass
+def _library_for(spec):
+    return _compiled_op(spec.custom_op)
 
 
-def availability():
+@functools.lru_cache(maxsize=None)
+def _compiled_op(name: str):
+    """The library's function `name`, its gradient registered."""
+    library = _load()[0]
+    forward, backward = getattr(library, name, None), getattr(library, name + "_grad", None)
+    if forward is None or backward is None:
+        raise LookupError(f"the compiled library has no ops {op_type(name)} and {op_type(name)}Grad")
+
+    def grad(op, dy):
+        return backward(op.inputs[0], dy)
+
     try:
-        _load()
+        tf_ops.RegisterGradient(op_type(name))(grad)
+    except KeyError:  # registered by an earlier import of this module (importlib.reload)
+        pass
+    return forward
+
+
+def availability(spec):
+    try:
+        _library_for(spec)
         return True, ""
     except build.BuildError as e:
         return False, f"the compiled op failed to build: {e}"
     except tf.errors.NotFoundError as e:
         return False, f"the compiled op failed to load: {e}"
+    except LookupError as e:
+        return False, str(e)
 
 
 def built_with_cuda() -> bool:
     return _load()[1]
 
 
-def __getattr__(name):
-    if name == "DEVICES":  # GPU only when the library has the CUDA kernels
-        try:
-            return ("CPU", "GPU") if built_with_cuda() else ("CPU",)
-        except (build.BuildError, tf.errors.NotFoundError):
-            return ("CPU",)
-    raise AttributeError(name)
+def devices(spec):
+    """GPU only when the library has the CUDA kernels."""
+    try:
+        return ("CPU", "GPU") if built_with_cuda() else ("CPU",)
+    except (build.BuildError, tf.errors.NotFoundError):
+        return ("CPU",)
 
 
-def spiky(x):
-    return _load()[0].spiky(x)
+def implement(spec):
+    if not spec.takes_axis:
+        return lambda x: _library_for(spec)(x)
 
+    def along_axis(x, axis=-1):
+        """The kernel runs along the last axis; any other axis is moved there and back."""
+        forward = _library_for(spec)
+        rank = x.shape.rank
+        if axis == -1 or (rank is not None and axis % rank == rank - 1):
+            return forward(x)
+        if rank is None:  # e.g. a SavedModel signature of unknown rank
+            raise ValueError(f"{spec.name} (custom_op strategy): axis {axis} needs an input of known rank; "
+                             "accepted with unknown rank: axis=-1")
+        axis = axis % rank
+        perm = [d for d in range(rank) if d != axis] + [axis]
+        inverse = [perm.index(d) for d in range(rank)]
+        return tf.transpose(forward(tf.transpose(x, perm)), inverse)
 
-def softmax(x, axis=-1):
-    """The kernel runs along the last axis; any other axis is moved there and back."""
-    library = _load()[0]
-    rank = x.shape.rank
-    if axis == -1 or (rank is not None and axis % rank == rank - 1):
-        return library.stable_softmax(x)
-    if rank is None:  # e.g. a SavedModel signature of unknown rank
-        raise ValueError(f"softmax (custom_op strategy): axis {axis} needs an input of known rank; "
-                         "accepted with unknown rank: axis=-1")
-    axis = axis % rank
-    perm = [d for d in range(rank) if d != axis] + [axis]
-    inverse = [perm.index(d) for d in range(rank)]
-    return tf.transpose(library.stable_softmax(tf.transpose(x, perm)), inverse)
-
-
-FUNCTIONS = {"spiky": spiky, "softmax": softmax}
+    return along_axis

@@ -1,8 +1,9 @@
-"""graph: the native ops traced once into a tf.function graph (no XLA)."""
+"""graph: the op's native code traced once into a tf.function graph (no XLA)."""
 
 import tensorflow as tf
 
-from impls import native
 from impls.native import DEVICES, DTYPES, SERIALIZABLE, XLA_COMPATIBLE, availability  # noqa: F401
 
-FUNCTIONS = {op: tf.function(f) for op, f in native.FUNCTIONS.items()}
+
+def implement(spec):
+    return tf.function(spec.code("native"))

@@ -1,12 +1,14 @@
-"""pyfunc_seed: the Stack Overflow answer's recipe, kept faithful.
+"""pyfunc_seed: the Stack Overflow answer's recipe, for any op, kept faithful.
 
-np.vectorize of a scalar Python function and of its derivative, wrapped by
-tf.compat.v1.py_func, with the gradient registered by tf.RegisterGradient under a
-unique name and attached by gradient_override_map.  Two changes, both needed for
-correctness and both marked below: the output type of np.vectorize is given
-(the seed lets it guess from the first element: an int 0 first truncates every
-later value, and an empty input raises), and the dtype follows the input instead
-of the seed's hard-coded float32.
+tf.compat.v1.py_func of a NumPy function, with the gradient -- another py_func --
+registered by tf.RegisterGradient under a unique name and attached by
+gradient_override_map.  The NumPy function is the op's scalar form vectorised by
+np.vectorize, as in the seed, where the spec has one (elementwise ops); else its NumPy
+form, called on the array as given (in the input's dtype, as a user writes it), the
+gradient from the op's input and output.  Two changes to the seed, both needed for
+correctness: np.vectorize is given its output type (the seed lets it guess from the
+first element: an int 0 first truncates every later value, and an empty input
+raises), and the dtype follows the input instead of the seed's hard-coded float32.
 
 The override map only acts while a graph is being built; eagerly, py_func makes no
 op and the gradient is silently None.  So each op is traced inside a tf.function:
@@ -20,38 +22,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.util import deprecation
 
-from impls import reference
-
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("CPU", "GPU")  # on a GPU every call copies to and from the host
 XLA_COMPATIBLE = False  # py_func calls back into Python
 SERIALIZABLE = False  # the callback lives in the Python process
 
 
-def availability():
+def availability(spec):
     return True, ""
-
-
-# --- the seed's scalar functions, verbatim --------------------------------------
-def _spiky_scalar(x):
-    r = x % 1
-    if r <= 0.5:
-        return r
-    else:
-        return 0
-
-
-def _d_spiky_scalar(x):
-    r = x % 1
-    if r <= 0.5:
-        return 1
-    else:
-        return 0
-
-
-# Changed: otypes given (see the module docstring).
-np_spiky = np.vectorize(_spiky_scalar, otypes=[np.float64])
-np_d_spiky = np.vectorize(_d_spiky_scalar, otypes=[np.float64])
 
 
 def _in_dtype_of(func):
@@ -79,43 +57,46 @@ def py_func(func, inp, Tout, stateful=True, name=None, grad=None):
             return tf.compat.v1.py_func(func, inp, Tout, stateful=stateful, name=name)
 
 
-def _spiky_grad(op, grad):
-    x = op.inputs[0]
-    with deprecation.silence():
-        n_gr = tf.compat.v1.py_func(_in_dtype_of(np_d_spiky), [x], [x.dtype], stateful=False)[0]
-    return grad * n_gr
-
-
 def _restore_shape(y, like):
     y.set_shape(like.shape)
     return y
 
 
-@tf.function
-def spiky(x):
-    y = py_func(_in_dtype_of(np_spiky), [x], [x.dtype], name="spiky", grad=_spiky_grad)[0]
-    return _restore_shape(y, x)
+def implement(spec):
+    if spec.scalar is not None:  # the seed itself: np.vectorize of the scalar functions
+        # Changed: otypes given (see the module docstring).
+        np_op = np.vectorize(spec.code("scalar"), otypes=[np.float64])
+        np_d_op = np.vectorize(spec.code("scalar_grad"), otypes=[np.float64])
 
+        def _grad(op, grad):
+            x = op.inputs[0]
+            with deprecation.silence():
+                n_gr = tf.compat.v1.py_func(_in_dtype_of(np_d_op), [x], [x.dtype], stateful=False)[0]
+            return grad * n_gr
 
-# --- softmax: the same recipe with a NumPy softmax and its NumPy VJP -------------
-def _softmax_grad_for(axis):
-    def grad_fn(op, grad):
-        x = op.inputs[0]
-        with deprecation.silence():
-            dx = tf.compat.v1.py_func(
-                _in_dtype_of(lambda x_, dy_: reference.softmax_grad(x_, dy_, axis)),
-                [x, grad], [x.dtype], stateful=False,
-            )[0]
-        return _restore_shape(dx, x)
+        @tf.function
+        def fn(x):
+            y = py_func(_in_dtype_of(np_op), [x], [x.dtype], name=spec.name, grad=_grad)[0]
+            return _restore_shape(y, x)
 
-    return grad_fn
+        return fn
 
+    forward, backward = spec.code("numpy"), spec.code("numpy_grad")
 
-@tf.function
-def softmax(x, axis=-1):
-    np_softmax = _in_dtype_of(lambda x_: reference.softmax(x_, axis))
-    y = py_func(np_softmax, [x], [x.dtype], name="softmax", grad=_softmax_grad_for(axis))[0]
-    return _restore_shape(y, x)
+    def _grad_for(axis):
+        def grad_fn(op, grad):
+            x, y = op.inputs[0], op.outputs[0]
+            with deprecation.silence():
+                dx = tf.compat.v1.py_func(_in_dtype_of(lambda x_, y_, dy_: backward(x_, y_, dy_, *axis)),
+                                          [x, y, grad], [x.dtype], stateful=False)[0]
+            return _restore_shape(dx, x)
 
+        return grad_fn
 
-FUNCTIONS = {"spiky": spiky, "softmax": softmax}
+    @tf.function
+    def fn(x, *axis):
+        np_op = _in_dtype_of(lambda x_: forward(x_, *axis))
+        y = py_func(np_op, [x], [x.dtype], name=spec.name, grad=_grad_for(axis))[0]
+        return _restore_shape(y, x)
+
+    return fn

@@ -1,9 +1,9 @@
-"""xla: the native ops compiled by XLA, tf.function(jit_compile=True).
+"""xla: the op's native code compiled by XLA, tf.function(jit_compile=True).
 
 Called where XLA is already compiling the caller (a jit_compile=True step, a Keras
 model with jit_compile), the op's native code is traced inline and compiled once with
 the caller, instead of nesting a jit function in a jit function: that nesting,
-differentiated through reduce_max (softmax_nosg), recompiled on every call, 0.3-0.8 s
+differentiated through a reduce_max, recompiled on every call, 0.3-0.8 s
 a training step (benchmarks/scripts/xla_nested_pitfall.py reproduces it).
 """
 
@@ -13,7 +13,6 @@ import tensorflow as tf
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import control_flow_util
 
-from impls import native
 from impls.native import DEVICES, DTYPES, SERIALIZABLE, XLA_COMPATIBLE, availability  # noqa: F401
 
 
@@ -33,4 +32,5 @@ def _compiled(raw):
     return fn
 
 
-FUNCTIONS = {op: _compiled(f) for op, f in native.FUNCTIONS.items()}
+def implement(spec):
+    return _compiled(spec.code("native"))

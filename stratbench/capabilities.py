@@ -33,8 +33,6 @@ CHECKS = {
 }
 YES, NO, SKIPPED = "yes", "no", "skipped"
 FILE = "capabilities.json"
-# Big enough that a call outweighs Python's overhead, small enough for the seed's py_func.
-THREAD_SIZES = {"spiky": (200_000,), "softmax": (256, 1024), "softmax_nosg": (256, 1024)}
 
 
 @dataclasses.dataclass
@@ -61,7 +59,7 @@ def _check(impl, dtype="float32", **how):
     """correctness.Check of impl on the verify inputs, or the exception it raised."""
     from stratbench import correctness
 
-    values = correctness.spiky_mixed() if impl.op == "spiky" else correctness.softmax_rows()
+    values = impl.spec.verify_values()
     try:
         return correctness.check(impl, values, dtype, **how)
     except Exception as e:
@@ -123,7 +121,7 @@ def _save(impl, directory: pathlib.Path) -> dict:
 
     from stratbench import correctness
 
-    values = correctness.spiky_mixed() if impl.op == "spiky" else correctness.softmax_rows()
+    values = impl.spec.verify_values()
     dy = np.random.default_rng(1).normal(size=values.shape)
     stem = directory / f"{impl.op}-{impl.strategy}"
     np.savez(f"{stem}-inputs.npz", x=values.astype(np.float32), dy=dy.astype(np.float32))
@@ -199,7 +197,7 @@ def _production_forward(impl):
 
     from stratbench import matrix, timing
 
-    case = matrix.Case(impl.op, impl.strategy, "forward", "float32", "CPU", THREAD_SIZES[impl.op])
+    case = matrix.Case(impl.op, impl.strategy, "forward", "float32", "CPU", impl.spec.probe_shape)
     step = timing.step_function(impl, case)
     inputs = [timing.make_inputs(case, seed=seed) for seed in range(4)]
     return (lambda args: step(*args)), inputs, tf

@@ -10,7 +10,9 @@ import pathlib
 import sys
 import time
 
-from impls import FLOAT_DTYPES, OPS, STRATEGIES  # impls imports TensorFlow only when an Impl is made
+import impls  # imports TensorFlow only when an Impl is made
+from impls import FLOAT_DTYPES, STRATEGIES
+from impls.ops import ENV_VARIABLE, OpModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import DEVICES, DIRECTIONS
 
@@ -67,7 +69,7 @@ def _sizes(text: str, dims: int | None = None):
         raise argparse.ArgumentTypeError(f"no size in {text!r}")
     if dims == 2 and any(len(s) != 2 for s in sizes):
         bad = next("x".join(map(str, s)) for s in sizes if len(s) != 2)
-        raise argparse.ArgumentTypeError(f"softmax shape {bad} must be RxC (rows x columns), e.g. 4096x2048")
+        raise argparse.ArgumentTypeError(f"shape {bad} must be RxC (rows x columns), e.g. 4096x2048")
     return sizes
 
 
@@ -112,7 +114,7 @@ def cmd_run(args) -> int:
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
     cases = matrix.cases(
         ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
-        devices=devices, quick=args.quick, spiky_sizes=args.sizes, softmax_shapes=args.shapes, envs=args.env,
+        devices=devices, quick=args.quick, sizes=args.sizes, shapes=args.shapes, envs=args.env,
     )
     settings = Settings(
         target_sample_s=0.01 if args.quick else args.sample_time,
@@ -203,11 +205,12 @@ def cmd_report(args) -> int:
 def cmd_recommend(args) -> int:
     from stratbench import recommend
 
-    if args.op != "spiky" and len(args.size) != 2:
+    takes_axis = impls.spec(args.op).takes_axis
+    if takes_axis and len(args.size) != 2:
         print(f"stratbench recommend: --size for {args.op} is a RxC shape (rows x columns), e.g. 4096x2048; "
               f"got {'x'.join(map(str, args.size))}", file=sys.stderr)
         return 2
-    shape = str(math.prod(args.size)) if args.op == "spiky" else "x".join(map(str, args.size))
+    shape = "x".join(map(str, args.size)) if takes_axis else str(math.prod(args.size))
     try:
         print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype,
                                   args.env))
@@ -269,23 +272,41 @@ def cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
+OP_MODULE_HELP = (f"a module or .py file declaring SPEC = impls.spec.OpSpec(...): your own op, measured like the "
+                  f"built-in ones (repeatable; adds to ${ENV_VARIABLE}, which worker processes, asv and pytest read; "
+                  "see the README's 'Your own op')")
+
+
+def _op_modules(argv) -> list[str]:
+    """The --op-module values anywhere in argv (read before the parser lists the ops)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--op-module", action="append", default=[])
+    return [m for text in pre.parse_known_args(argv)[0].op_module for m in text.split(",") if m.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    OPS = impls.OPS
+    ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in OPS)
     parser = argparse.ArgumentParser(
         prog="stratbench",
         description=(
             "Benchmark the ways of writing a custom TensorFlow activation (py_func, native ops, "
-            "tf.function, XLA, a compiled op) on two functions, the seed's 'spiky' activation and "
-            "a stop-gradient stable softmax, after proving they compute the same values and gradients."
+            "tf.function, XLA, a compiled op) on every registered op, after proving they compute the same "
+            f"values and gradients as the op's float64 NumPy reference. Ops: {ops_text}."
         ),
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--op-module", action="append", metavar="MODULE", help=OP_MODULE_HELP)
+    common.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     verify = sub.add_parser(
-        "verify",
+        "verify", parents=[common],
         help="check every (op, strategy) against the float64 NumPy reference",
         description=(
             "Run every available (op, strategy) on edge-case inputs in each dtype it claims, eagerly "
-            "and inside a tf.function, and compare values and gradients with impls/reference.py. "
+            "and inside a tf.function, and compare values and gradients with the op's float64 NumPy reference "
+            "(impls/ops/OP/reference.py), within the op's tolerance per dtype. "
             "Prints one row per (op, strategy) with pass/FAIL and the largest float32 error. "
             "Exit status 1 when any check fails or nothing was available to check."
         ),
@@ -294,25 +315,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated ops to check (default: all of {','.join(OPS)})")
     verify.add_argument("--strategies", type=_names("strategy", STRATEGIES), default=list(STRATEGIES),
                         help=f"comma-separated strategies (default: all of {','.join(STRATEGIES)})")
-    verify.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     verify.set_defaults(func=cmd_verify)
 
     build = sub.add_parser(
-        "build",
+        "build", parents=[common],
         help="build the compiled op (custom_op) against the TensorFlow installed here",
         description=(
-            "Compile impls/kernels (C++ CPU kernels, and CUDA kernels when nvcc and a CUDA runtime are "
+            "Compile the ops' kernels (impls/ops/OP/kernels: C++ CPU kernels, and CUDA kernels when nvcc and a CUDA runtime are "
             "found; STRATBENCH_CUDA=0 skips them) into a library cached under a key of source hash, "
             "TensorFlow version, compiler and flags ($STRATBENCH_CACHE, default ~/.cache/stratbench). "
             "Happens automatically on first use; this command does it up front or, with --force, again."
         ),
     )
     build.add_argument("--force", action="store_true", help="rebuild even if this key is cached (or failed before)")
-    build.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     build.set_defaults(func=cmd_build)
 
     run = sub.add_parser(
-        "run",
+        "run", parents=[common],
         help="verify, then measure every case: time, throughput, roofline fraction, memory",
         description=(
             "The main job. Verifies each strategy against the reference (one that fails is not timed), "
@@ -335,9 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", type=_names("device", DEVICES),
                      help="comma-separated devices (default: every device present); "
                           "an absent device's cases are recorded as skipped")
-    run.add_argument("--sizes", type=_sizes, help="spiky element counts, e.g. 1e3,1e6,1.6e7 (default: 1e3 to 1.6e7)")
+    run.add_argument("--sizes", type=_sizes,
+                     help="element counts of the elementwise ops, e.g. 1e3,1e6,1.6e7 (default: each op's, 1e3 to 1.6e7)")
     run.add_argument("--shapes", type=_shapes,
-                     help="softmax [rows x cols] shapes, e.g. 1024x1024,4096x2048 (default: 128x128 to 4096x2048)")
+                     help="[rows x cols] shapes of the ops along an axis, e.g. 1024x1024,4096x2048 "
+                          "(default: each op's, 128x128 to 4096x2048)")
     run.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
                      help="comma-separated environment settings, each measured in workers of its own, with its "
                           "own copy roofline (default: default). "
@@ -359,11 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
-    run.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser(
-        "report",
+        "report", parents=[common],
         help="figures and tables from stored results (run at the end of `stratbench run` too)",
         description=(
             "Reads a `stratbench run` directory, an asv results folder (results/asv) or a pytest-benchmark "
@@ -381,11 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="strategy the speedups are relative to (default: native)")
     report.add_argument("--publish", action="store_true",
                         help="also write results/README.md and the top-level README's headline block from this run")
-    report.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     report.set_defaults(func=cmd_report)
 
     recommend = sub.add_parser(
-        "recommend",
+        "recommend", parents=[common],
         help="the fastest strategy for one case that meets your needs, from stored results",
         description=(
             "Picks, from the newest stored `stratbench run` that measured the case, the fastest strategy "
@@ -396,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recommend.add_argument("--op", required=True, choices=OPS)
     recommend.add_argument("--size", required=True, type=_one_size,
-                           help="spiky: element count (16e6); softmax: RxC shape (4096x2048)")
+                           help="an element count for an elementwise op (16e6), a RxC shape for an op along "
+                                "an axis (4096x2048)")
     recommend.add_argument("--direction", default="forward_backward", choices=DIRECTIONS,
                            help="forward, backward, forward_backward (default) or train_step (size = batch)")
     recommend.add_argument("--device", default="CPU", choices=DEVICES)
@@ -409,13 +429,22 @@ def build_parser() -> argparse.ArgumentParser:
                                 "several (default: all of them; each (strategy, setting) is a candidate)")
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
-    recommend.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     recommend.set_defaults(func=cmd_recommend)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    modules = _op_modules(sys.argv[1:] if argv is None else argv)
+    if modules:  # in the environment, so that worker processes import them too
+        named = [m for m in os.environ.get(ENV_VARIABLE, "").split(",") if m.strip()]
+        absolute = [str(pathlib.Path(m).resolve()) if m.endswith(".py") else m for m in modules]
+        os.environ[ENV_VARIABLE] = ",".join(dict.fromkeys(named + absolute))
+        impls.reload_ops()
+    try:
+        parser = build_parser()
+    except OpModuleError as e:
+        print(f"stratbench: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if getattr(args, "samples", 5) < 5:
         parser.error("--samples must be at least 5")

@@ -1,8 +1,8 @@
-"""Holding an Impl to impls/reference.py, on values and gradients.
+"""Holding an Impl to its op's reference (impls/ops/<op>/), on values and gradients.
 
-One place for the tolerances and the edge-case inputs, used by `stratbench verify`
-and by the tests.  The reference is always evaluated on the input as the strategy
-sees it (already rounded to the strategy's dtype), so a tolerance only has to cover
+The tolerances and edge-case inputs come from the op's spec; used by `stratbench
+verify`, the capability matrix and the tests.  The reference is always evaluated on
+the input as the strategy sees it (already rounded to the strategy's dtype), so a tolerance only has to cover
 the strategy's own arithmetic.
 """
 
@@ -12,41 +12,6 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
-
-from impls import reference
-
-TOLERANCES = reference.TOLERANCES
-
-
-def edge_values() -> np.ndarray:
-    """spiky's edge cases: the seed's example, +-0.5, negatives, integers, 1e7, tiny, NaN, inf."""
-    return np.array(
-        [0.2, 0.7, 1.2, 1.7, 0.5, -0.5, 1.5, -1.5, -0.3, -0.7, -2.25, -2.75,
-         0.0, 1.0, 3.0, -4.0, 1e7, 1e7 + 0.25, 1e7 + 0.75, -1e7 - 0.25,
-         -1e-9, 1e-9, -1e-30, np.nan, np.inf, -np.inf],
-        dtype=np.float64,
-    )
-
-
-def softmax_rows(cols: int = 96, seed: int = 0) -> np.ndarray:
-    """softmax's edge cases, one per row: ordinary, +-1e4 magnitudes, ties in the max, a -inf."""
-    rng = np.random.default_rng(seed)
-    rows = [
-        rng.normal(size=cols),
-        rng.uniform(-1e4, 1e4, size=cols),
-        np.full(cols, 1e4) - rng.uniform(0, 5, size=cols),
-        np.full(cols, -1e4) + rng.uniform(0, 5, size=cols),
-        np.where(np.arange(cols) % 3 == 0, 2.0, rng.normal(size=cols)),  # tied max
-        np.full(cols, 7.0),  # all tied
-        np.where(np.arange(cols) == 5, -np.inf, rng.normal(size=cols)),  # one -inf
-    ]
-    return np.stack(rows)
-
-
-def spiky_mixed(n: int = 256, seed: int = 0) -> np.ndarray:
-    """Edge values followed by random values away from nothing in particular."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([edge_values(), rng.uniform(-50, 50, size=n)])
 
 
 def to_tensor(values: np.ndarray, dtype: str) -> tf.Tensor:
@@ -59,7 +24,7 @@ def as_f64(t) -> np.ndarray:
 
 
 def call(impl, x, axis=-1):
-    return impl.fn(x) if impl.op == "spiky" else impl.fn(x, axis=axis)
+    return impl.spec.call(impl.fn, x, axis)
 
 
 def value_and_grad(impl, x, dy, axis=-1, in_function=False, jit_compile=False):
@@ -90,8 +55,8 @@ class Check:
         return self.forward_ok and self.gradient_ok
 
 
-def _compare(got, want, dtype) -> tuple[bool, float]:
-    rtol, atol = TOLERANCES[dtype]
+def _compare(got, want, tolerance) -> tuple[bool, float]:
+    rtol, atol = tolerance
     if got.shape != want.shape:
         return False, float("inf")
     same_nan = np.isnan(got) == np.isnan(want)
@@ -106,10 +71,8 @@ def check(impl, values: np.ndarray, dtype: str, axis: int = -1, in_function=Fals
     """Compare impl's values and gradient at `values` (cast to dtype) with the reference."""
     x = to_tensor(values, dtype)
     dy = to_tensor(np.random.default_rng(seed).normal(size=values.shape), dtype)
-    forward, vjp = reference.FUNCTIONS[impl.op]
-    xr, dyr = as_f64(x), as_f64(dy)
-    want_y = forward(xr) if impl.op == "spiky" else forward(xr, axis)
-    want_dx = vjp(xr, dyr) if impl.op == "spiky" else vjp(xr, dyr, axis)
+    want_y, want_dx = impl.spec.expected(as_f64(x), as_f64(dy), axis)
+    tolerance = impl.spec.tolerances[dtype]
 
     y, dx = value_and_grad(impl, x, dy, axis, in_function, jit_compile)
     problems = []
@@ -120,8 +83,8 @@ def check(impl, values: np.ndarray, dtype: str, axis: int = -1, in_function=Fals
             problems.append(f"{name} dtype {t.dtype.name}, expected {x.dtype.name}")
         elif t.shape != x.shape:
             problems.append(f"{name} shape {t.shape}, expected {x.shape}")
-    fwd_ok, fwd_err = _compare(as_f64(y), want_y, dtype) if y is not None else (False, float("nan"))
-    grad_ok, grad_err = _compare(as_f64(dx), want_dx, dtype) if dx is not None else (False, float("nan"))
+    fwd_ok, fwd_err = _compare(as_f64(y), want_y, tolerance) if y is not None else (False, float("nan"))
+    grad_ok, grad_err = _compare(as_f64(dx), want_dx, tolerance) if dx is not None else (False, float("nan"))
     fwd_ok = fwd_ok and not any(p.startswith("value") for p in problems)
     grad_ok = grad_ok and not any(p.startswith("gradient") for p in problems)
     return Check(fwd_ok, grad_ok, fwd_err, grad_err, "; ".join(problems))

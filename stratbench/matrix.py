@@ -22,16 +22,8 @@ DTYPES = impls.FLOAT_DTYPES
 DEVICES = ("CPU", "GPU")
 DEFAULT_DTYPES = ("float32",)
 
-# spiky: element counts; the softmaxes: [rows, cols], softmax along the last axis.
-SIZES = {
-    "spiky": ((1_000,), (10_000,), (100_000,), (1_000_000,), (16_000_000,)),
-    "softmax": ((128, 128), (1024, 1024), (4096, 2048)),
-}
-# The ablation stops at 1024x1024: XLA's compile time for its backward grows with the
-# shape (2 s at 256x1024, 6 s at 1024x1024, 46 s at 4096x2048 on the 2-core machine),
-# which alone would blow the default run's 5 minutes. --shapes 4096x2048 measures it.
-SIZES["softmax_nosg"] = SIZES["softmax"][:2]
-QUICK_SIZES = {"spiky": ((1_000,), (100_000,)), "softmax": ((64, 128),), "softmax_nosg": ((64, 128),)}
+# Sizes are each op's (impls/ops/<op>/): element counts of an elementwise op, [rows, cols]
+# of an op along an axis (measured along the last).
 TRAIN_BATCHES, QUICK_TRAIN_BATCHES = ((256,), (4096,)), ((64,),)
 
 # How each strategy runs in production: `native` is the eager baseline, `xla` is
@@ -42,11 +34,8 @@ DEFAULT_MODE = "tf.function"
 # The least traffic each (op, direction) must cause, in tensors of x's size and dtype:
 # forward reads x and writes y; backward reads x and dy and writes dx (a kernel can
 # recompute what it needs from x); forward_backward reads x, dy and writes y, dx.
-TENSORS_MOVED = {
-    (op, direction): n
-    for op in impls.OPS
-    for direction, n in (("forward", 2), ("backward", 3), ("forward_backward", 4))
-}  # train_step has none: its time goes to matmuls and the optimizer as well
+TENSORS_MOVED = {"forward": 2, "backward": 3, "forward_backward": 4}
+# train_step has none: its time goes to matmuls and the optimizer as well
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 
@@ -71,7 +60,7 @@ class Case:
     @property
     def bytes_moved(self) -> int | None:
         """The least bytes the step must move; None for train_step (no roofline)."""
-        tensors = TENSORS_MOVED.get((self.op, self.direction))
+        tensors = TENSORS_MOVED.get(self.direction)
         return tensors and tensors * self.size * ITEMSIZE[self.dtype]
 
     @property
@@ -100,7 +89,7 @@ def parse_size(text: str) -> tuple[int, ...]:
             raise ValueError(f"size {text!r} is not an element count (e.g. 1e6) or a RxC shape (e.g. 4096x2048)") from None
         if not math.isfinite(value) or value != int(value) or value < 1:
             raise ValueError(f"size {text!r}: {part!r} is not a whole number of at least 1 "
-                             "(e.g. 1e6, or 4096x2048 for a softmax)")
+                             "(e.g. 1e6, or 4096x2048 for an op along an axis)")
         shape.append(int(value))
     return tuple(shape)
 
@@ -114,15 +103,18 @@ def _pick(kind: str, chosen, valid) -> tuple:
     return tuple(chosen)
 
 
-def sizes_for(op: str, quick: bool = False, spiky_sizes=None, softmax_shapes=None,
+def sizes_for(op: str, quick: bool = False, sizes=None, shapes=None,
               direction: str = "forward") -> tuple[tuple[int, ...], ...]:
+    """The shapes `op` is measured at: `sizes` (element counts) for an elementwise op,
+    `shapes` (RxC) for one along an axis, else its spec's (quick) sizes."""
     if direction == TRAIN_STEP:
         return QUICK_TRAIN_BATCHES if quick else TRAIN_BATCHES
-    if op == "spiky" and spiky_sizes:
-        return tuple((math.prod(s),) for s in spiky_sizes)
-    if op != "spiky" and softmax_shapes:
-        return tuple(softmax_shapes)
-    return (QUICK_SIZES if quick else SIZES)[op]
+    spec = impls.spec(op)
+    if not spec.takes_axis and sizes:
+        return tuple((math.prod(s),) for s in sizes)
+    if spec.takes_axis and shapes:
+        return tuple(shapes)
+    return spec.quick_sizes if quick else spec.sizes
 
 
 def cases(
@@ -132,8 +124,8 @@ def cases(
     dtypes=DEFAULT_DTYPES,
     devices=("CPU",),
     quick: bool = False,
-    spiky_sizes=None,
-    softmax_shapes=None,
+    sizes=None,
+    shapes=None,
     envs=("default",),
 ) -> list[Case]:
     """Every case of the matrix that the choices select, grouped by (env, op, strategy)."""
@@ -143,9 +135,9 @@ def cases(
     dtypes = _pick("dtype", dtypes, DTYPES)
     devices = _pick("device", devices, DEVICES)
     envs = _pick("environment setting", envs, ENV_SETTINGS)
-    for shape in softmax_shapes or ():
+    for shape in shapes or ():
         if len(shape) != 2:
-            raise ValueError(f"softmax shape {'x'.join(map(str, shape))} must be RxC, e.g. 4096x2048")
+            raise ValueError(f"shape {'x'.join(map(str, shape))} must be RxC, e.g. 4096x2048")
     return [
         Case(op, strategy, direction, dtype, device, shape, env)
         for env in envs
@@ -155,5 +147,5 @@ def cases(
         for device in devices
         for dtype in dtypes
         for direction in directions
-        for shape in sizes_for(op, quick, spiky_sizes, softmax_shapes, direction)
+        for shape in sizes_for(op, quick, sizes, shapes, direction)
     ]

@@ -44,7 +44,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     keeps only those settings."""
     root = pathlib.Path(root)
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
-               + (f"--sizes {shape}" if op == "spiky" else f"--shapes {shape}")
+               + (f"--shapes {shape}" if "x" in shape else f"--sizes {shape}")
                + (f" --env {','.join(envs)}" if envs else ""))
     stored, unreadable = set(), []
     for run_dir in _runs(root):

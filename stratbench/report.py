@@ -39,7 +39,7 @@ def _fmt_count(n: float, unit: str) -> str:
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(
-        _op=table["op"].map(impls.OPS.index), _dir=table["direction"].map(matrix.DIRECTIONS.index),
+        _op=table["op"], _dir=table["direction"].map(matrix.DIRECTIONS.index),
         _strategy=table["strategy"].map(impls.STRATEGIES.index),
     ).sort_values(["_op", "_dir", "size", "_strategy"], kind="stable").drop(columns=["_op", "_dir", "_strategy"])
 
@@ -278,7 +278,7 @@ def compile_figure(table, op, env, out):
 
 def train_figure(table, env, out):
     rows = table[(table["direction"] == matrix.TRAIN_STEP) & (table["status"] == "ok")]
-    ops = [op for op in impls.OPS if op in set(rows["op"])]
+    ops = sorted(set(rows["op"]))
     if not ops:
         return []
     fig, axes = plt.subplots(1, len(ops), figsize=(4.8 * len(ops), 4.2), squeeze=False)
@@ -416,7 +416,7 @@ def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None =
         suffix = f"_{name}" if len(names) > 1 else ""
         part_env = env | {"setting": name, "name_suffix": suffix}
         notes = unmeasured_notes(part)
-        for op in [o for o in impls.OPS if o in set(part["op"])]:
+        for op in sorted(set(part["op"])):
             for figure in (throughput_figure, speedup_figure, memory_figure, compile_figure):
                 kwargs = {"baseline": baseline} if figure is speedup_figure else {}
                 written["figures"] += figure(part, op, part_env, out, **kwargs)
@@ -435,7 +435,7 @@ def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None =
         settings.to_csv(out / "tables" / "settings.csv")
         (out / "tables" / "settings.md").write_text(_markdown(settings) + "\n")
         written["settings"] = out / "tables" / "settings.md"
-        for op in [o for o in impls.OPS if o in set(table["op"])]:
+        for op in sorted(set(table["op"])):
             written["figures"] += settings_figure(table, op, env, out)
     if caps:
         caps_table = capabilities.table(caps)
@@ -524,7 +524,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
                   "\n".join(f"- **{k}**: {v}" for k, v in capabilities.CHECKS.items()), ""]
     figures = {p.stem: p for p in written["figures"] if p.suffix == ".png"}
     suffixes = {name: f"_{name}" if len(names) > 1 else "" for name in names}
-    for op in [o for o in impls.OPS if o in set(table["op"])]:
+    for op in sorted(set(table["op"])):
         lines += [f"## {op}", ""]
         if f"settings_{op}" in figures:
             lines += [f"![settings_{op}]({rel(figures[f'settings_{op}'])})", ""]
@@ -567,9 +567,10 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     if caps:
         block += ["What each strategy survives (every cell exercised by `stratbench run`):", "",
                   _markdown(capabilities.table(caps)), ""]
-    spiky = f"throughput_spiky{suffixes.get(preferred, '')}"
-    if spiky in figures:
-        block += [f"![spiky throughput]({os.path.relpath(figures[spiky], top_base)})", ""]
+    for op in sorted(set(table["op"])):
+        name = f"throughput_{op}{suffixes.get(preferred, '')}"
+        if name in figures:
+            block += [f"![{op} throughput]({os.path.relpath(figures[name], top_base)})", ""]
     block.append(README_END)
     head, rest = text.split(README_BEGIN, 1)
     top_readme.write_text(head + "\n".join(block) + rest.split(README_END, 1)[1])

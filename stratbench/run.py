@@ -253,9 +253,8 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     if "env" in table and table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
         index.insert(3, "env")
     table = table.assign(
-        op_order=table["op"].map(impls.OPS.index),
         direction_order=table["direction"].map(matrix.DIRECTIONS.index),
-    ).sort_values(["op_order", "direction_order", "device", "dtype", "size"], kind="stable")
+    ).sort_values(["op", "direction_order", "device", "dtype", "size"], kind="stable")
     cells = {}
     for keys, group in table.groupby(index, sort=False):
         ok = group[group["status"] == "ok"]

@@ -52,9 +52,9 @@ def make_inputs(case, seed: int = 0):
             features = tf.cast(rng.normal((case.size, MLP_FEATURES)), case.dtype)
             labels = rng.uniform((case.size,), maxval=MLP_CLASSES, dtype=tf.int32)
             return tf.identity(features), tf.identity(labels)
-        # spiky: values spread over several periods; softmax: ordinary logits.
-        scale = 8.0 if case.op == "spiky" else 3.0
-        x = tf.cast(rng.normal(case.shape, stddev=scale), case.dtype)
+        import impls
+
+        x = tf.cast(rng.normal(case.shape, stddev=impls.spec(case.op).input_scale), case.dtype)
         dy = tf.cast(rng.normal(case.shape), case.dtype)
         x, dy = tf.identity(x), tf.identity(dy)
     sync()
@@ -67,11 +67,8 @@ def step_function(impl, case):
     forward: y.  backward: dx alone, from x and dy (a strategy that cannot drop its
     forward pays for it here).  forward_backward: (y, dx) from one call.
     """
-    if impl.op == "spiky":
-        call = impl.fn
-    else:
-        def call(x):
-            return impl.fn(x, axis=-1)
+    def call(x):
+        return impl.spec.call(impl.fn, x)
 
     def forward(x, dy):
         return call(x)

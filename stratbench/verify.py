@@ -11,15 +11,11 @@ from stratbench import correctness
 
 def _checks(impl, dtypes):
     """Every (dtype, mode, axis) check of one impl: eager and in a caller's tf.function."""
+    values = impl.spec.verify_values()
     for dtype in dtypes:
         for in_function in (False, True):
-            if impl.op == "spiky":
-                yield dtype, correctness.check(impl, correctness.spiky_mixed(), dtype, in_function=in_function)
-            else:
-                for axis in (0, -1):
-                    yield dtype, correctness.check(
-                        impl, correctness.softmax_rows(), dtype, axis=axis, in_function=in_function
-                    )
+            for axis in (0, -1) if impl.spec.takes_axis else (-1,):
+                yield dtype, correctness.check(impl, values, dtype, axis=axis, in_function=in_function)
 
 
 def verify_one(impl, dtypes=None) -> dict:
