@@ -19,6 +19,24 @@ QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 _prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
 
 
+def op_names():
+    """The registered ops at this commit (none before the shared matrix)."""
+    if matrix is None:
+        return []
+    try:
+        import impls
+
+        return list(impls.OPS)
+    except Exception as e:  # an op module that fails to import: asv shows it, the suite stays
+        print(f"stratbench asv suite: no ops: {e}")
+        return []
+
+
+def class_prefix(op):
+    """The asv class name prefix of an op's suites: softmax_nosg -> SoftmaxNosg."""
+    return "".join(part.title() for part in op.split("_"))
+
+
 def params_for(op):
     """[strategies, sizes, directions] of `op` from the shared matrix (one dtype and device: float32 on CPU)."""
     if matrix is None:
@@ -66,21 +84,22 @@ def skip_if_too_slow(step, args, timing):
     """Call step twice at most (the first call traces and compiles) and skip, as `stratbench
     run` records too_slow, a case whose warm call leaves no room for its samples in the
     harness's case budget (pyfunc_seed at 16M: 6-19 s per call)."""
+    from stratbench import metrics
+
     settings = timing.Settings()
-    limit_s = settings.case_budget_s / (2 + settings.min_samples)
     for _ in range(2):
         start = time.perf_counter()
         step(*args)
         timing.sync()
         elapsed = time.perf_counter() - start
-        if elapsed <= limit_s:
+        if not metrics.over_budget(elapsed, 2, settings.min_samples, settings.case_budget_s):
             return
-    raise NotImplementedError(f"too slow: a warm call takes {elapsed:.1f} s (more than {limit_s:.1f} s: "
-                              f"the {settings.case_budget_s:g} s case budget over warm-up and samples)")
+    raise NotImplementedError(f"too slow: a warm call takes {elapsed:.1f} s; warm-up and {settings.min_samples} "
+                              f"samples would exceed the {settings.case_budget_s:g} s case budget")
 
 
-def make_suites(op, prefix):
-    """(<prefix>Time, <prefix>Tracked) asv classes for `op`; asv names benchmarks by class name."""
+def make_suites(op):
+    """(<Op>Time, <Op>Tracked) asv classes for `op`; asv names benchmarks by class name."""
     params = params_for(op)
     names = ["strategy", "size", "direction"]
 
@@ -134,7 +153,9 @@ def make_suites(op, prefix):
             timing = harness()
             figures = {}
             copies = {}
-            for each_op in matrix.impls.OPS if matrix else ():
+            from stratbench import metrics
+
+            for each_op in op_names():
                 strategies, sizes, directions = params_for(each_op)
                 for strategy, size, direction in ((s, z, d) for s in strategies for z in sizes for d in directions):
                     case = case_for(each_op, strategy, size, direction)
@@ -147,9 +168,8 @@ def make_suites(op, prefix):
                     if case.bytes_moved not in copies:
                         copies[case.bytes_moved] = timing.copy_bandwidth(
                             "CPU", case.bytes_moved, timing.Settings(target_sample_s=0.05))["bytes_per_s"]
-                    result["elements_per_s"] = case.size / result["median_s"]
-                    result["roofline_fraction"] = case.bytes_moved / result["median_s"] / copies[case.bytes_moved]
-                    figures[case.key] = result
+                    figures[case.key] = result | metrics.throughput(case.size, case.bytes_moved, result["median_s"],
+                                                                    copies[case.bytes_moved])
             return figures
 
         def setup(self, figures, strategy, size, direction):
@@ -183,5 +203,5 @@ def make_suites(op, prefix):
 
     Tracked.params = params
     for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):
-        cls.__name__ = cls.__qualname__ = prefix + suffix
+        cls.__name__ = cls.__qualname__ = class_prefix(op) + suffix
     return Timing, Tracked

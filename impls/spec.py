@@ -70,6 +70,7 @@ class OpSpec:
     tolerances: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_TOLERANCES), compare=False)
     input_scale: float = 3.0  # benchmark inputs are normal(0, input_scale)
     check_values: Code = None  # () -> float64 array of edge cases for verify (default: a generic mix)
+    smooth_values: Code = None  # () -> float64 points where it is differentiable (finite-difference test)
     sizes: tuple = None  # measured shapes: element counts (n,) or [rows, cols]
     quick_sizes: tuple = None
     probe_shape: tuple = None  # the capability matrix's thread checks
@@ -132,6 +133,12 @@ class OpSpec:
             return np.stack(rows)
         edges = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1e-6, -1e-6, 4.0, -4.0, 10.0, -10.0])
         return np.concatenate([edges, rng.normal(scale=self.input_scale, size=256)])
+
+    def differentiable_values(self) -> np.ndarray:
+        """float64 inputs away from any kink or jump, for finite-difference checks of the gradient."""
+        if self.smooth_values is not None:
+            return np.asarray(self.code("smooth_values")(), np.float64)
+        return np.random.default_rng(5).normal(size=(3, 4) if self.takes_axis else (8,))
 
     @property
     def folder(self) -> pathlib.Path | None:

@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 
+from stratbench import status
+
 CHECKS = {
     "forward": "values match the reference (float32, eager and in tf.function)",
     "gradient": "gradients match the reference (float32, eager and in tf.function)",
@@ -42,9 +44,7 @@ class Cell:
 
 
 def _failed(error: Exception) -> Cell:
-    from stratbench.worker import summary
-
-    return Cell(NO, summary(error, limit=240))
+    return Cell(NO, status.summary(error, limit=240))
 
 
 def _attempt(fn) -> Cell:
@@ -101,7 +101,7 @@ def _saved_model_step(impl, rank: int):
 
 _RELOAD = """
 import json, sys, numpy as np, tensorflow as tf
-from stratbench.worker import summary
+from stratbench.status import summary
 jobs = json.loads(sys.argv[1])
 if jobs and jobs[0]["strategy"] == "custom_op":  # a SavedModel with a custom op needs its library
     import impls; impls.get(jobs[0]["op"], "custom_op").available
@@ -309,10 +309,10 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, resol
                 next(bar, None)
                 try:
                     worker = worker if worker and worker.alive else Worker(resolve_spec, verbose, env)
-                    status, result = worker.ask("capabilities", (op, strategy, scratch), None, 600)
+                    outcome, result = worker.ask("call", (f"{__name__}:check_pair", (op, strategy, scratch)), None, 600)
                 except (CaseTimeout, WorkerDied) as e:
-                    status, result = "error", f"{type(e).__name__}: {e}"
-                if status != "ok":
+                    outcome, result = status.ERROR, f"{type(e).__name__}: {e}"
+                if outcome != status.OK:
                     log(f"capabilities of {op}/{strategy} not checked: {result}")
                     result = {check: {"status": NO, "detail": f"the check itself failed: {result}"} for check in CHECKS}
                 if "_savedmodel_job" in result:

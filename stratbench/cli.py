@@ -107,7 +107,7 @@ def _progress():
 def cmd_run(args) -> int:
     import tensorflow as tf
 
-    from stratbench import matrix
+    from stratbench import matrix, metrics, status
     from stratbench.run import Options, comparison, run
     from stratbench.timing import Settings
 
@@ -143,14 +143,14 @@ def cmd_run(args) -> int:
     counts = table["status"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     print(f"wall time {time.perf_counter() - started:.0f} s; results in {directory}")
-    print("* fastest in its row   ~ noisy (IQR > 10% of median)   (Nx) speedup over " + args.baseline)
-    for _, r in table[~table["status"].isin(["ok", "skipped"])].iterrows():
+    print(metrics.MARKS_LEGEND.replace("`", "") + ";  (Nx) speedup over " + args.baseline)
+    for _, r in table[~table["status"].isin([status.OK, status.SKIPPED])].iterrows():
         print(f"  {r['key']}: {r['status']}: {r['reason']}", file=sys.stderr)
     if not args.no_report:
         _report(directory, None, args.baseline, publish=False)
     # Failing the gate or breaking is an error; a case too slow for its budget is not.
-    broken = table["status"].isin(["failed_verify", "error", "crashed", "timeout", "oom"]).any()
-    return 0 if (table["status"] == "ok").any() and not broken else 1
+    broken = table["status"].isin([status.FAILED_VERIFY, status.ERROR, status.CRASHED, status.TIMEOUT, status.OOM]).any()
+    return 0 if (table["status"] == status.OK).any() and not broken else 1
 
 
 @contextlib.contextmanager

@@ -11,8 +11,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from stratbench import matrix
-from stratbench import results
+from stratbench import matrix, metrics, results, status
 from stratbench.results import COLUMNS
 
 # asv benchmark name (the method) -> tidy column it fills
@@ -26,13 +25,14 @@ ASV_METRICS = {
 }
 
 
-def asv_class_prefix(op: str) -> str:
-    """The asv class name prefix of an op's suites: softmax_nosg -> SoftmaxNosg."""
-    return "".join(part.title() for part in op.split("_"))
-
-
 def _op_of_class(class_name: str) -> str | None:
-    return {asv_class_prefix(op) + suffix: op for op in matrix.impls.OPS for suffix in ("Time", "Tracked")}.get(class_name)
+    """The op of an asv class name: SoftmaxNosgTime -> softmax_nosg (read from the name, so
+    results of ops not registered here load too)."""
+    for suffix in ("Time", "Tracked"):
+        if class_name.endswith(suffix) and len(class_name) > len(suffix):
+            stem = class_name[: -len(suffix)]
+            return "".join("_" + c.lower() if c.isupper() else c for c in stem).lstrip("_")
+    return None
 
 
 def _finish(rows: list[dict]) -> pd.DataFrame:
@@ -74,18 +74,18 @@ def load_asv(path) -> pd.DataFrame:
                 row = rows.setdefault(key, {
                     "op": op, "strategy": strategy, "direction": direction, "shape": shape, "dtype": "float32",
                     "device": "CPU", "commit": data["commit_hash"], "machine": data["params"].get("machine"),
-                    "run_id": run_id, "status": "skipped", "reason": "not timed in asv",
+                    "run_id": run_id, "status": status.SKIPPED, "reason": "not timed in asv",
                 })
                 value = result["result"][i] if result["result"] else None
                 if value is None or value != value:  # asv writes None for a failure, NaN for a skip
                     if column == "median_s":
                         row["status"], row["reason"] = (
-                            ("error", "failed in asv") if value is None else
-                            ("skipped", "skipped in asv: unavailable, absent at this commit, or too slow"))
+                            (status.ERROR, "failed in asv") if value is None else
+                            (status.SKIPPED, "skipped in asv: unavailable, absent at this commit, or too slow"))
                     continue
                 row[column] = value
                 if column == "median_s":
-                    row["status"], row["reason"] = "ok", ""
+                    row["status"], row["reason"] = status.OK, ""
                     if i < len(q25) and q25[i] is not None and q75[i] is not None:
                         row["iqr_s"] = q75[i] - q25[i]
     if not rows:
@@ -104,9 +104,9 @@ def load_pytest_benchmark(path) -> pd.DataFrame:
         rows.append({
             **{k: info[k] for k in ("op", "strategy", "direction", "dtype", "device", "shape", "mode") if k in info},
             "median_s": stats["median"], "iqr_s": stats["iqr"], "samples": stats["rounds"],
-            "calls_per_sample": stats.get("iterations", 1), "noisy": stats["iqr"] > 0.10 * stats["median"],
+            "calls_per_sample": stats.get("iterations", 1), "noisy": metrics.is_noisy(stats["median"], stats["iqr"]),
             "elements_per_s": info.get("elements_per_s"), "roofline_bytes_per_s": info.get("roofline_bytes_per_s"),
-            "roofline_fraction": info.get("roofline_fraction"), "status": "ok", "reason": "",
+            "roofline_fraction": info.get("roofline_fraction"), "status": status.OK, "reason": "",
             "commit": commit, "machine": machine, "run_id": f"pytest-benchmark-{data.get('datetime', '')}",
         })
     return _finish(rows)

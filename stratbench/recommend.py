@@ -8,7 +8,7 @@ import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, matrix, results
+from stratbench import capabilities, matrix, results, status
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
 NEEDS = {"xla": "jit_compile"} | {name: name for name in capabilities.CHECKS if name not in ("forward", "gradient", "dtypes")}
@@ -56,11 +56,11 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         if envs:
             table = table[table["env"].isin(envs)]
         series = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
-                       & (table["dtype"] == dtype) & (table["status"] == "ok")]
+                       & (table["dtype"] == dtype) & (table["status"] == status.OK)]
         stored |= set(series["shape"].astype(str))
         rows = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
                      & (table["dtype"] == dtype) & (table["shape"].astype(str) == shape)]
-        if (rows["status"] == "ok").any():
+        if (rows["status"] == status.OK).any():
             break
     else:
         have = f"stored sizes for it: {', '.join(sorted(stored, key=lambda t: math.prod(matrix.parse_size(t))))}. " if stored else ""
@@ -73,7 +73,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
                        f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
     env_file = run_dir / "environment.json"
     env = results.read_json(env_file) if env_file.exists() else {}
-    ok = rows[rows["status"] == "ok"].sort_values("median_s")
+    ok = rows[rows["status"] == status.OK].sort_values("median_s")
     several = ok["env"].nunique() > 1
     ok = ok.assign(label=[f"{r.strategy} under {r.env}" if several else r.strategy for r in ok.itertuples()])
 
@@ -108,7 +108,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
                    if cell["status"] == capabilities.NO]
         lines.append(f"  {best.strategy} cannot: " + ("; ".join(missing) if missing else "nothing checked fails"))
-    others = rows[rows["status"] != "ok"]
+    others = rows[rows["status"] != status.OK]
     if len(others):
         lines.append("  not measured here: " + ", ".join(f"{r.strategy} under {r.env} ({r.status})" if several
                                                           else f"{r.strategy} ({r.status})" for r in others.itertuples()))

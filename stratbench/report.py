@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
-from stratbench import capabilities, matrix  # noqa: E402
+from stratbench import capabilities, matrix, metrics, status  # noqa: E402
 from stratbench import results  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
 
@@ -50,16 +50,16 @@ def _unit(direction: str) -> str:
 
 def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "native"):
     """(numbers, text): rows (shape, metric), columns strategies, for one op and direction.
-    Text cells carry '~' where the timing is noisy (IQR > 10% of the median)."""
+    Text cells mark a noisy timing (metrics.marked)."""
     rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
     numbers, text = {}, {}
     for shape, group in rows.groupby("shape", sort=False):
-        base = group.loc[(group["strategy"] == baseline) & (group["status"] == "ok"), "median_s"]
+        base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
         for r in group.itertuples():
             cells = {}
-            if r.status == "ok":
+            if r.status == status.OK:
                 cells = {
-                    "median time": (r.median_s, format_seconds(r.median_s) + ("~" if r.noisy else "")),
+                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy)),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
                     f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, None) if len(base) else (np.nan, None)),
                     "roofline fraction": (r.roofline_fraction, None),
@@ -81,20 +81,20 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
 
 def headline(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     """Speedup over `baseline` at the largest size of each (op, direction): rows are
-    (op, direction, shape), columns strategies; '*' marks the fastest, '~' a noisy one."""
+    (op, direction, shape), columns strategies; fastest and noisy marked (metrics.marked)."""
     table = _ordered(table)
     cells = {}
     for (op, direction), group in table.groupby(["op", "direction"], sort=False):
         largest = group[group["size"] == group["size"].max()]
-        ok = largest[largest["status"] == "ok"]
+        ok = largest[largest["status"] == status.OK]
         base = ok.loc[ok["strategy"] == baseline, "median_s"]
         row = {}
         for r in largest.itertuples():
-            if r.status != "ok":
+            if r.status != status.OK:
                 row[r.strategy] = r.status
             elif len(base):
-                row[r.strategy] = f"{float(base.iloc[0]) / r.median_s:.2f}x" + \
-                    ("*" if r.median_s == ok["median_s"].min() else "") + ("~" if r.noisy else "")
+                row[r.strategy] = metrics.marked(f"{float(base.iloc[0]) / r.median_s:.2f}x",
+                                                 r.median_s == ok["median_s"].min(), r.noisy)
         cells[(op, direction, largest["shape"].iloc[0])] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "shape"]
@@ -153,7 +153,7 @@ def _legend(fig, axes):
 
 
 def _ok(table, op, direction=None):
-    sel = (table["op"] == op) & (table["status"] == "ok")
+    sel = (table["op"] == op) & (table["status"] == status.OK)
     if direction:
         sel &= table["direction"] == direction
     return table[sel].sort_values("size")
@@ -277,7 +277,7 @@ def compile_figure(table, op, env, out):
 
 
 def train_figure(table, env, out):
-    rows = table[(table["direction"] == matrix.TRAIN_STEP) & (table["status"] == "ok")]
+    rows = table[(table["direction"] == matrix.TRAIN_STEP) & (table["status"] == status.OK)]
     ops = sorted(set(rows["op"]))
     if not ops:
         return []
@@ -334,7 +334,7 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
     median and its speedup over the same strategy under `reference`.  The copy of the same
     bytes (the roofline), measured under each setting too, is a row of its own."""
-    ok = _ordered(table[table["status"] == "ok"])
+    ok = _ordered(table[table["status"] == status.OK])
     names = settings_of(table)
     cells = {}
     for (op, direction), group in ok.groupby(["op", "direction"], sort=False):
@@ -351,7 +351,7 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
                 if (strategy, name) not in times:
                     continue
                 median, noisy = times[(strategy, name)]
-                row[name] = format_seconds(median) + ("~" if noisy else "") + \
+                row[name] = metrics.marked(format_seconds(median), False, noisy) + \
                     (f" ({ref[0] / median:.2f}x)" if ref else "")
             cells[(op, direction, shape, strategy)] = row
     out = pd.DataFrame.from_dict(cells, orient="index", columns=names)
@@ -395,7 +395,7 @@ def unmeasured_items(rows: pd.DataFrame) -> list[str]:
 
 def unmeasured_notes(table: pd.DataFrame) -> list[str]:
     """Each distinct 'metric: why' of the figures left empty, with how many cases it hit."""
-    counts = pd.Series(unmeasured_items(table[table["status"] == "ok"])).value_counts()
+    counts = pd.Series(unmeasured_items(table[table["status"] == status.OK])).value_counts()
     return [f"{note} ({count} cases)" for note, count in counts.items()]
 
 
@@ -492,7 +492,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     """results/README.md from the run, and the headline block of the top-level README."""
     base = results_readme.parent
     rel = lambda p: os.path.relpath(p, base)  # noqa: E731
-    ok = table["status"].eq("ok").sum()
+    ok = table["status"].eq(status.OK).sum()
     names = settings_of(table)
     preferred = headline_setting(table, env)
     at_preferred = table[table["env"] == preferred]
@@ -511,7 +511,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
                   *[f"- {n}" for n in notes], ""]
     lines += [
         f"## Headline: speedup over {baseline} at the largest size ({describe_setting(env, preferred)})",
-        "", "`*` fastest, `~` noisy (IQR > 10% of the median). train_step is samples/s of one MLP training step.",
+        "", f"{metrics.MARKS_LEGEND}. train_step is samples/s of one MLP training step.",
         "", _markdown(headline(at_preferred, baseline)), "",
     ]
     if written.get("settings"):
@@ -554,7 +554,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         README_BEGIN, "",
         f"Speedup over {baseline} at the largest size, from the run in "
         f"[{os.path.relpath(results_readme, top_base)}]({os.path.relpath(results_readme, top_base)}) "
-        f"({caption(env | {'setting': preferred})}) `*` fastest, `~` noisy.",
+        f"({caption(env | {'setting': preferred})}) {metrics.MARKS_LEGEND}.",
         "", _markdown(headline(at_preferred, baseline)), "",
     ]
     if written.get("settings"):

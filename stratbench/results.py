@@ -20,6 +20,8 @@ import tempfile
 
 import pandas as pd
 
+from stratbench import status
+
 COLUMNS = [
     "op", "strategy", "direction", "device", "dtype", "size", "shape", "mode",
     # the environment setting the case ran under, and what TensorFlow did in its worker
@@ -31,8 +33,6 @@ COLUMNS = [
 ]
 # unmeasured: "metric: why" for each figure this case could not measure here (it is empty,
 # never a failure of the case)
-# status values: ok | skipped | failed_verify | too_slow | timeout | oom | error | crashed
-MEASURED = "ok"
 
 
 _UMASK = os.umask(0)
@@ -100,7 +100,7 @@ class RunStore:
     def measured(self, measured_with: str | None = None) -> set[str]:
         """Keys of the cases already measured in this run (status ok), with these
         measuring settings when given."""
-        return {k for k, row in self.rows.items() if row.get("status") == MEASURED
+        return {k for k, row in self.rows.items() if row.get("status") == status.OK
                 and (measured_with is None or row.get("measured_with") == measured_with)}
 
     def add(self, row: dict) -> None:

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import capabilities, environment, matrix
+from stratbench import capabilities, environment, matrix, metrics, status
 from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
@@ -30,24 +30,20 @@ class Options:
     resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
 
 
-def _row(case, env, run_id, status="ok", reason="", effective=None, **measured) -> dict:
+def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **measured) -> dict:
     effective = effective or {}
     row = {
         "op": case.op, "strategy": case.strategy, "direction": case.direction, "device": case.device,
         "dtype": case.dtype, "size": case.size, "shape": case.shape_text, "mode": case.mode,
         "env": case.env, "onednn": effective.get("onednn"), "cpu_allocator": effective.get("cpu_allocator"),
-        "status": status, "reason": reason, "commit": env["commit"], "run_id": run_id,
+        "status": outcome, "reason": reason, "commit": env["commit"], "run_id": run_id,
         "machine": env["machine"], "key": case.key,
     } | measured
-    if status == "ok":
-        row["elements_per_s"] = case.size / row["median_s"]  # samples/s for train_step
-        if case.bytes_moved:
-            row["bytes_per_s"] = case.bytes_moved / row["median_s"]
-            if row.get("roofline_bytes_per_s"):
-                row["roofline_fraction"] = row["bytes_per_s"] / row["roofline_bytes_per_s"]
-            else:
-                note = "roofline_fraction: the copy of the same bytes was not measured (see the run's log)"
-                row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
+    if outcome == status.OK:
+        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"], row.get("roofline_bytes_per_s"))
+        if case.bytes_moved and not row.get("roofline_bytes_per_s"):
+            note = "roofline_fraction: the copy of the same bytes was not measured (see the run's log)"
+            row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
     return row
 
 
@@ -88,10 +84,11 @@ def _verify_gate(cases, options, resolve, progress, effective) -> dict:
             dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
             try:
                 worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
-                status, row = worker.ask("verify", (op, strategy, dtypes), None, options.case_timeout_s)
+                outcome, row = worker.ask("call", ("stratbench.verify:verify_pair", (op, strategy, dtypes)), None,
+                                          options.case_timeout_s)
             except (CaseTimeout, WorkerDied) as e:
-                status, row = "error", f"{type(e).__name__}: {e}"
-            if status != "ok":
+                outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
+            if outcome != status.OK:
                 failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
             elif row["forward"] != "pass" or row["gradient"] != "pass":
                 failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
@@ -131,8 +128,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     for case in todo:
         reason = _skip_reason(case, resolve, devices_present, failed)
         if reason:
-            status = "failed_verify" if reason.startswith("failed verify") else "skipped"
-            store.add(_row(case, env, run_id, status, reason, effective.get(case.env), measured_with=measured_with))
+            outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
+            store.add(_row(case, env, run_id, outcome, reason, effective.get(case.env), measured_with=measured_with))
         else:
             to_measure.append(case)
 
@@ -149,25 +146,25 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 bar.set_postfix_str(case.key, refresh=True)
             projected = _projected_too_slow(case, store, options.settings)
             if projected:
-                store.add(_row(case, env, run_id, "too_slow", projected, effective.get(env_name),
+                store.add(_row(case, env, run_id, status.TOO_SLOW, projected, effective.get(env_name),
                                measured_with=measured_with))
                 continue
             roofline = rooflines.get((case.env, case.device, case.bytes_moved))
             try:
                 worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
-                status, result = worker.ask("case", case, options.settings, options.case_timeout_s)
+                outcome, result = worker.ask("case", case, options.settings, options.case_timeout_s)
             except CaseTimeout:
-                status, result = "timeout", f"still running after the {options.case_timeout_s:g} s case limit; killed"
+                outcome, result = status.TIMEOUT, f"still running after the {options.case_timeout_s:g} s case limit; killed"
             except WorkerDied as e:
-                status, result = "crashed", str(e)
-            if status in ("oom", "timeout", "crashed") and worker:
+                outcome, result = status.CRASHED, str(e)
+            if outcome in status.NEEDS_FRESH_WORKER and worker:
                 worker.close(kill=True)  # its memory and threads are suspect: the next case gets a fresh one
                 worker = None
-            if status == "ok":
+            if outcome == status.OK:
                 store.add(_row(case, env, run_id, effective=effective[env_name], roofline_bytes_per_s=roofline,
                                measured_with=measured_with, **result))
             else:
-                store.add(_row(case, env, run_id, status, result, effective.get(env_name),
+                store.add(_row(case, env, run_id, outcome, result, effective.get(env_name),
                                measured_with=measured_with))
         if worker:
             worker.close()
@@ -201,7 +198,7 @@ def _projected_too_slow(case, store, settings) -> str:
     if case.direction == matrix.TRAIN_STEP:
         return ""
     series = [r for r in store.rows.values()
-              if r["status"] == "ok" and r["key"].rsplit("/", 1)[0] == case.series and 0 < r["size"] < case.size]
+              if r["status"] == status.OK and r["key"].rsplit("/", 1)[0] == case.series and 0 < r["size"] < case.size]
     if not series:
         return ""
     base = max(series, key=lambda r: r["size"])
@@ -211,7 +208,7 @@ def _projected_too_slow(case, store, settings) -> str:
     if base["median_s"] < MIN_PROJECTION_BASE_S or work < (WORK_OVER_FLOOR - 1) * floor:
         return ""  # mostly per-call overhead: it says nothing about a larger case, which is measured
     per_call = floor + work * case.size / base["size"]
-    if per_call * (2 + settings.min_samples) <= settings.case_budget_s:
+    if not metrics.over_budget(per_call, 2, settings.min_samples, settings.case_budget_s):
         return ""
     overhead = f", less {floor:.3g} s of per-call overhead (the {fastest['shape']} case)" if floor else ""
     return (f"projected {per_call:.2f} s per call, linearly in size from the {base['shape']} case's "
@@ -231,10 +228,10 @@ def _measure_rooflines(cases, options, progress, log, effective) -> dict:
             for _, device, nbytes in progress([n for n in needed if n[0] == env_name], f"copy roofline ({env_name})"):
                 try:
                     worker = _live_worker(worker, "impls:get", options.verbose, env_name, effective)
-                    status, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
+                    outcome, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
                 except (CaseTimeout, WorkerDied) as e:
-                    status, result = "error", f"{type(e).__name__}: {e}"
-                if status == "ok":
+                    outcome, result = status.ERROR, f"{type(e).__name__}: {e}"
+                if outcome == status.OK:
                     rooflines[(env_name, device, nbytes)] = result["bytes_per_s"]
                 else:
                     log(f"copy roofline for {nbytes} bytes on {device} ({env_name}) not measured: {result}")
@@ -246,7 +243,7 @@ def _measure_rooflines(cases, options, progress, log, effective) -> dict:
 
 def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     """Rows are cases, columns strategies; each cell the median with its speedup over
-    `baseline`, '*' on the fastest in the row, '~' on a noisy one (IQR > 10% of median)."""
+    `baseline`, marked fastest and noisy (metrics.marked)."""
     if table.empty:
         return pd.DataFrame()
     index = ["op", "direction", "device", "dtype", "shape"]
@@ -257,19 +254,18 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     ).sort_values(["op", "direction_order", "device", "dtype", "size"], kind="stable")
     cells = {}
     for keys, group in table.groupby(index, sort=False):
-        ok = group[group["status"] == "ok"]
+        ok = group[group["status"] == status.OK]
         base = ok.loc[ok["strategy"] == baseline, "median_s"]
         best = ok["median_s"].min() if len(ok) else None
         row = {}
         for _, r in group.iterrows():
-            if r["status"] != "ok":
+            if r["status"] != status.OK:
                 row[r["strategy"]] = r["status"]
                 continue
             text = format_seconds(r["median_s"])
             if len(base):
                 text += f" ({float(base.iloc[0]) / r['median_s']:.2f}x)"
-            text += ("*" if r["median_s"] == best else "") + ("~" if r["noisy"] else "")
-            row[r["strategy"]] = text
+            row[r["strategy"]] = metrics.marked(text, r["median_s"] == best, r["noisy"])
         cells[keys] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = index

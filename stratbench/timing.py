@@ -15,10 +15,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from stratbench import metrics
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 
-NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
 
 
 @dataclasses.dataclass
@@ -127,7 +127,7 @@ def time_step(step, args, settings: Settings, device: str | None = None) -> dict
             step(*args)
             calls += 1
             per_call = (time.perf_counter() - start) / calls
-            if per_call * (calls + settings.min_samples) > settings.case_budget_s:
+            if metrics.over_budget(per_call, calls, settings.min_samples, settings.case_budget_s):
                 raise TooSlow(
                     f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_samples} samples "
                     f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
@@ -150,7 +150,7 @@ def time_step(step, args, settings: Settings, device: str | None = None) -> dict
         "iqr_s": float(q3 - q1),
         "samples": len(samples),
         "calls_per_sample": n,
-        "noisy": bool(q3 - q1 > NOISY_IQR_FRACTION * median),
+        "noisy": metrics.is_noisy(median, q3 - q1),
         "compile_s": max(0.0, first_call_s - float(median)),
     }
 

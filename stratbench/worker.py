@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import re
 
 STARTUP_TIMEOUT_S = 300  # importing TensorFlow on a busy 2-core machine
 
@@ -28,17 +27,6 @@ def load_callable(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def summary(error: BaseException, limit: int = 400) -> str:
-    """One line for a results table: the error's type and the lines that say what went
-    wrong, without the graph-construction traceback TensorFlow wraps around them."""
-    lines = [re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line.strip()) for line in str(error).splitlines()]
-    said = [line for line in lines if line and not line.startswith(("File ", "[[", "Detected at node", "Graph execution"))
-            and not line.endswith(":")]
-    said = said or [line for line in lines if line] or [repr(error)]  # e.g. TF's one-line OOM ends in "name: "
-    text = f"{type(error).__name__}: " + " | ".join(dict.fromkeys(said[:1] + said[-2:]))
-    return text[:limit]
-
-
 def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
     os.environ.update(variables)  # before TensorFlow reads them at import
     if not verbose:  # TensorFlow's C++ start-up lines and warnings; the parent reports what matters
@@ -48,7 +36,7 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from stratbench import environment, timing
+    from stratbench import environment, status, timing
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
@@ -62,24 +50,18 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
         try:
             if kind == "case":
                 result = timing.run_case(resolve(payload.op, payload.strategy), payload, settings)
-            elif kind == "capabilities":  # (op, strategy, scratch directory)
-                from stratbench import capabilities
-
-                result = capabilities.check_pair(*payload, resolve=resolve)
-            elif kind == "verify":  # (op, strategy, dtypes): the correctness gate under this setting
-                from stratbench import verify
-
-                op, strategy, dtypes = payload
-                result = verify.verify_one(resolve(op, strategy), dtypes)
-            else:  # "copy": (device, bytes_moved)
+            elif kind == "copy":  # (device, bytes_moved)
                 result = timing.copy_bandwidth(*payload, settings)
-            conn.send(("ok", result))
+            else:  # "call": ("module:function", args), called as function(*args, resolve=resolve)
+                target, args = payload
+                result = load_callable(target)(*args, resolve=resolve)
+            conn.send((status.OK, result))
         except timing.TooSlow as e:
-            conn.send(("too_slow", str(e)))
+            conn.send((status.TOO_SLOW, str(e)))
         except (tf.errors.ResourceExhaustedError, MemoryError) as e:
-            conn.send(("oom", summary(e)))
+            conn.send((status.OOM, status.summary(e)))
         except Exception as e:
-            conn.send(("error", summary(e)))
+            conn.send((status.ERROR, status.summary(e)))
 
 
 class Worker:
@@ -108,7 +90,8 @@ class Worker:
             raise WorkerDied(f"the worker process died with exit code {code}{hint}") from None
 
     def ask(self, kind: str, payload, settings, timeout_s: float):
-        """(status, result) for one case or copy measurement, within timeout_s."""
+        """(status, result) of one request, within timeout_s: "case" (a matrix.Case), "copy"
+        ((device, bytes_moved)) or "call" (("module:function", args))."""
         self.conn.send((kind, payload, settings))
         return self._receive(timeout_s)
 

@@ -14,7 +14,7 @@ import os
 import pytest
 
 import impls
-from stratbench import matrix, timing
+from stratbench import matrix, metrics, timing
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 CASES = matrix.cases(quick=QUICK)
@@ -43,15 +43,10 @@ def test_case(benchmark, case):
     benchmark(call)
     if benchmark.disabled:
         return
-    median = benchmark.stats.stats.median
-    benchmark.extra_info["elements_per_s"] = case.size / median  # samples/s for train_step
-    if not case.bytes_moved:
-        return
-    if case.bytes_moved not in _copies:
-        _copies[case.bytes_moved] = timing.copy_bandwidth(case.device, case.bytes_moved,
-                                                          timing.Settings(target_sample_s=0.05))["bytes_per_s"]
-    benchmark.extra_info.update(
-        bytes_per_s=case.bytes_moved / median,
-        roofline_bytes_per_s=_copies[case.bytes_moved],
-        roofline_fraction=case.bytes_moved / median / _copies[case.bytes_moved],
-    )
+    roofline = None
+    if case.bytes_moved:
+        if case.bytes_moved not in _copies:
+            _copies[case.bytes_moved] = timing.copy_bandwidth(case.device, case.bytes_moved,
+                                                              timing.Settings(target_sample_s=0.05))["bytes_per_s"]
+        roofline = benchmark.extra_info["roofline_bytes_per_s"] = _copies[case.bytes_moved]
+    benchmark.extra_info.update(metrics.throughput(case.size, case.bytes_moved, benchmark.stats.stats.median, roofline))

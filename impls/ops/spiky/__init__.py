@@ -16,5 +16,6 @@ SPEC = OpSpec(
     custom_op="spiky",
     input_scale=8.0,  # values spread over several periods
     check_values=f"{__name__}.reference:check_values",
+    smooth_values=f"{__name__}.reference:smooth_values",
     mlp_position="hidden",
 )

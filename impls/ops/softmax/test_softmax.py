@@ -1,0 +1,48 @@
+"""The softmaxes' own facts: the reference by hand, large magnitudes, ties, -inf.
+(What every op must satisfy is tested for them too, in tests/, by the registry.)"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import impls
+from impls.ops.softmax import reference
+from stratbench import correctness
+
+PAIRS = [(op, s) for op in ("softmax", "softmax_nosg") for s in impls.strategies_for(op) if impls.get(op, s).available]
+
+
+def test_rows_sum_to_one_and_are_shift_invariant():
+    x = np.random.default_rng(0).normal(size=(4, 7))
+    for axis in (0, 1, -1):
+        y = reference.softmax(x, axis)
+        np.testing.assert_allclose(y.sum(axis=axis), 1.0)
+        np.testing.assert_allclose(reference.softmax(x + 1e4, axis), y, rtol=1e-9)
+
+
+def test_vjp_matches_jacobian():
+    x, dy = np.random.default_rng(1).normal(size=(2, 5))
+    y = reference.softmax(x)
+    jacobian = np.diag(y) - np.outer(y, y)
+    np.testing.assert_allclose(reference.softmax_grad(x, dy), jacobian.T @ dy, atol=1e-15)
+
+
+def test_empty_and_minus_inf():
+    assert reference.softmax(np.zeros((0, 3))).shape == (0, 3)
+    assert reference.softmax(np.zeros((3, 0))).shape == (3, 0)
+    np.testing.assert_array_equal(reference.softmax([[0.0, -np.inf, 0.0]]), [[0.5, 0.0, 0.5]])
+
+
+@pytest.mark.parametrize("op,strategy", PAIRS)
+def test_large_magnitudes_stay_finite_in_float32(op, strategy):
+    x = tf.constant([[1e4, -1e4, 0.0, 1e4 - 1], [-1e4, -1e4 + 2, -1e4 + 1, -1e4]], tf.float32)
+    for axis in (0, -1):
+        y, dx = correctness.value_and_grad(impls.get(op, strategy), x, tf.ones_like(x) * 0.5, axis)
+        assert np.isfinite(y.numpy()).all() and np.isfinite(dx.numpy()).all()
+        np.testing.assert_allclose(y.numpy().sum(axis=axis), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("op,strategy", PAIRS)
+def test_tied_max_splits_evenly(op, strategy):
+    y = impls.get(op, strategy).fn(tf.constant([[3.0, 3.0, -np.inf, 3.0]], tf.float32)).numpy()
+    np.testing.assert_allclose(y, [[1 / 3, 1 / 3, 0, 1 / 3]], rtol=1e-6)
