@@ -279,7 +279,7 @@ OP_MODULE_HELP = (f"a module or .py file declaring SPEC = impls.spec.OpSpec(...)
 
 def _op_modules(argv) -> list[str]:
     """The --op-module values anywhere in argv (read before the parser lists the ops)."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--op-module", action="append", default=[])
     return [m for text in pre.parse_known_args(argv)[0].op_module for m in text.split(",") if m.strip()]
 

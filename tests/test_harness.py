@@ -64,7 +64,7 @@ def test_bad_matrix_choices_are_named():
     with pytest.raises(ValueError, match="not an element count"):
         matrix.parse_size("big")
     with pytest.raises(ValueError, match="must be RxC"):
-        matrix.cases(ops=["softmax"], softmax_shapes=[(5,)])
+        matrix.cases(ops=["softmax"], shapes=[(5,)])
 
 
 # --- timing -----------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_out_of_memory_keeps_its_message_and_the_next_case_gets_a_fresh_worker(t
     (["run", "--sizes", "0,1e12"], "'0' is not a whole number of at least 1"),
     (["run", "--sizes", "inf"], "'inf' is not a whole number"),
     (["run", "--shapes", "0x5"], "'0' is not a whole number"),
-    (["run", "--shapes", "10"], "softmax shape 10 must be RxC"),
+    (["run", "--shapes", "10"], "shape 10 must be RxC"),
     (["run", "--strategies", "custom_op,pyfunc", "--ops", "softmax_nosg"], "no case selected"),
     (["recommend", "--op", "softmax", "--size", "1e6"], "--size for softmax is a RxC shape"),
 ])
@@ -136,9 +136,7 @@ def test_one_damaged_run_does_not_break_recommend(tmp_path):
 # --- xla inside a caller's XLA compile -----------------------------------------------
 @pytest.mark.parametrize("op", ["softmax_nosg", "spiky"])
 def test_xla_inside_a_jit_step_is_compiled_with_it_not_nested(op):
-    from impls import xla
-
-    inner = xla.FUNCTIONS[op].jitted
+    inner = impls.get(op, "xla").fn.jitted
     before = inner.experimental_get_tracing_count()
     for direction, shape in ((matrix.TRAIN_STEP, (64,)), ("forward_backward", (8, 16))):
         case = Case(op, "xla", direction, "float32", "CPU", shape)

@@ -1,0 +1,84 @@
+"""A user's own op, from a file outside the package (examples/silu_op.py, the README's worked
+example), through every command with no edit to stratbench: verify, run (its workers,
+its capability matrix), report, recommend, the pytest-benchmark suite and asv."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import impls
+from impls.ops import ENV_VARIABLE, OpModuleError
+from stratbench import cli, recommend
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "silu_op.py")
+
+
+@pytest.fixture
+def with_example(monkeypatch):
+    monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
+    impls.reload_ops()
+    yield
+    monkeypatch.delenv(ENV_VARIABLE)
+    impls.reload_ops()
+
+
+def _sub(args, timeout=900, **env):
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_registry_finds_it_and_offers_what_its_spec_gives(with_example):
+    assert "silu" in impls.OPS
+    assert impls.strategies_for("silu") == ("pyfunc_seed", "pyfunc", "native", "graph", "xla", "builtin")
+
+
+def test_a_broken_op_module_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(ENV_VARIABLE, "")
+    empty = tmp_path / "nothing.py"
+    empty.write_text("x = 1\n")
+    twice = tmp_path / "twice.py"
+    twice.write_text(pathlib.Path(EXAMPLE).read_text().replace('name="silu"', 'name="spiky"'))
+    for module, said in ((str(empty), "must define SPEC"), (str(twice), "'spiky' of .* is already declared"),
+                         ("no_such_module_here", "cannot import op module 'no_such_module_here'")):
+        monkeypatch.setenv(ENV_VARIABLE, module)
+        impls.reload_ops()
+        with pytest.raises(OpModuleError, match=said):
+            impls.OPS
+    monkeypatch.setenv(ENV_VARIABLE, "")
+    assert cli.main(["verify", "--op-module", str(tmp_path / "missing.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    monkeypatch.delenv(ENV_VARIABLE)
+    impls.reload_ops()
+
+
+def test_every_command_measures_it(tmp_path, monkeypatch):
+    """verify and run in their own processes (the run's workers import the module again),
+    then report and recommend from the stored run."""
+    stratbench = [sys.executable, "-m", "stratbench"]
+    out = _sub(stratbench + ["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"])
+    assert "every available strategy matches the reference" in out
+    _sub(stratbench + ["run", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,xla", "--quick",
+                       "--directions", "forward,train_step", "--out", str(tmp_path), "--machine", "m"])
+    [run_dir] = (tmp_path / "m").iterdir()
+    cases = (run_dir / "cases.csv").read_text()
+    assert cases.count("silu/") == 6 and ",ok," in cases and "error" not in cases
+    assert "silu/xla" in (run_dir / "capabilities.json").read_text()
+    assert (run_dir / "report" / "throughput_silu.png").stat().st_size > 1000
+    monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
+    text = recommend.recommend(tmp_path, "silu", "CPU", "1000", "forward")
+    assert "Use " in text
+
+
+def test_the_benchmark_suites_take_it_from_the_environment():
+    names = _sub([sys.executable, "-c", "import benchmarks.bench_ops as b; print(sorted(n for n in dir(b) if n.startswith('Silu')))"],
+                 **{ENV_VARIABLE: EXAMPLE})
+    assert "SiluTime" in names and "SiluTracked" in names
+    out = _sub([sys.executable, "-m", "pytest", "benchmarks/pytest_suite", "--benchmark-disable", "-q", "-p",
+                "no:cacheprovider", "-k", "silu and builtin and forward/"], STRATBENCH_QUICK="1", **{ENV_VARIABLE: EXAMPLE})
+    assert " passed" in out
