@@ -176,7 +176,7 @@ def throughput_figure(table, op, env, out):
             per_element = roof["bytes_per_s"] / roof["elements_per_s"]  # bytes the case moves per element
             ax.plot(roof["size"], roof["roofline_bytes_per_s"] / per_element, "k--", lw=1.2,
                     label="copy roofline (same bytes)")
-        ax.set(xscale="log", yscale="log", title=f"{op}: {direction}", xlabel="elements per call (softmax: rows x cols)")
+        ax.set(xscale="log", yscale="log", title=f"{op}: {direction}", xlabel="elements per call (an op along an axis: rows x cols)")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("throughput (elements/s, higher is better)")
     _legend(fig, axes)

@@ -87,23 +87,20 @@ def test_savedmodel_loads_in_a_fresh_process(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
 
 
-def _copy_sources(tmp_path):
-    sources = tmp_path / "kernels"
-    shutil.copytree(build.HERE, sources, ignore=shutil.ignore_patterns("__pycache__"))
-    return sources
-
-
-def test_cache_key_follows_the_sources(tmp_path, monkeypatch):
+def test_cache_key_follows_every_ops_kernel_sources(tmp_path, monkeypatch):
     key = build.plan()["key"]
-    sources = _copy_sources(tmp_path)
-    monkeypatch.setattr(build, "HERE", sources)
+    copies = []
+    for i, folder in enumerate(build.kernel_dirs()):
+        copies.append(tmp_path / str(i) / folder.parent.name / folder.name)
+        shutil.copytree(folder, copies[-1], ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(build, "kernel_dirs", lambda: copies)
     assert build.plan()["key"] == key
-    with open(sources / "stratbench_ops.cc", "a") as f:
+    with open(next(copies[-1].glob("*.cc")), "a") as f:  # one op's kernel changed
         f.write("\n// changed\n")
     assert build.plan()["key"] != key
 
 
-FAILING_COMPILER = "#!/bin/sh\necho 'stratbench_ops.cc:1:1: error: boom on purpose' >&2\nexit 1\n"
+FAILING_COMPILER = "#!/bin/sh\necho 'spiky.cc:1:1: error: boom on purpose' >&2\nexit 1\n"
 
 
 @pytest.mark.parametrize("problem", ["no_compiler", "compile_error"])

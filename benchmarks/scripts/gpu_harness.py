@@ -4,11 +4,12 @@
                                      [--out results/gpu/harness.csv]
     compute-sanitizer --tool memcheck python benchmarks/scripts/gpu_harness.py --sizes 1e3,1e5 --reps 2
 
-It compiles impls/kernels/gpu_kernels.cu -- the very file the TensorFlow op links --
-into a shared library with nvcc, calls its kernels through ctypes on CuPy arrays, checks
-every result against the NumPy reference (impls/reference.py, same tolerances as the
-tests), and times each kernel with CUDA events next to a device-to-device copy of the
-same bytes (the roofline).  Needs nvcc, CuPy and an NVIDIA GPU.
+It compiles every registered op's CUDA kernels (impls/ops/<op>/kernels/*.cu) -- the very
+files the TensorFlow op links -- into a shared library with nvcc, calls them through
+ctypes on CuPy arrays (entry points stratbench_<name>[_grad], impls/kernels/gpu.h),
+checks every result against the op's NumPy reference with its tolerances, and times
+each kernel with CUDA events next to a device-to-device copy of the same bytes (the
+roofline).  Needs nvcc, CuPy and an NVIDIA GPU; no TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,25 +25,23 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from impls import reference  # noqa: E402  (NumPy only: no TensorFlow on the GPU machine)
+import impls  # noqa: E402  (the registry and references are NumPy only: no TensorFlow on the GPU machine)
+from impls.kernels import build as kernel_build  # noqa: E402
+from stratbench import metrics  # noqa: E402
 
-KERNELS = ROOT / "impls" / "kernels"
 DTYPE_CODE = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 TENSORS_MOVED = {"forward": 2, "backward": 3}  # as stratbench/matrix.py: x->y; x, dy->dx
-SOFTMAX_COLS = 1024
+AXIS_COLS = 1024  # an op along an axis runs on [n / 1024, 1024]
 
 
 def build(out_dir: pathlib.Path, nvcc: str) -> ctypes.CDLL:
     lib = out_dir / "libstratbench_gpu.so"
+    cuda_sources = [str(p) for p in kernel_build.sources() if p.suffix == ".cu"]
     subprocess.run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo",
                     "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
-                    str(KERNELS / "gpu_kernels.cu"), "-o", str(lib)], check=True)
-    dll = ctypes.CDLL(str(lib))
-    for name in ("stratbench_spiky_forward", "stratbench_spiky_grad", "stratbench_softmax_forward",
-                 "stratbench_softmax_grad"):
-        getattr(dll, name).restype = ctypes.c_int
-    return dll
+                    f"-I{kernel_build.HERE}", *cuda_sources, "-o", str(lib)], check=True)
+    return ctypes.CDLL(str(lib))
 
 
 def to_device(cp, values: np.ndarray, dtype: str):
@@ -64,13 +63,12 @@ def to_f64(cp, array, dtype: str) -> np.ndarray:
 
 
 def launch(dll, kernel: str, dtype: str, shape, *arrays):
-    code = DTYPE_CODE[dtype]
+    """stratbench_<kernel>(dtype, arrays..., rows, cols); an elementwise op is [1, n]."""
     ptrs = [ctypes.c_void_p(a.data.ptr) for a in arrays]
-    if kernel.startswith("spiky"):
-        dims = [ctypes.c_int64(int(np.prod(shape)))]
-    else:
-        dims = [ctypes.c_int64(shape[0]), ctypes.c_int64(shape[1])]
-    status = getattr(dll, f"stratbench_{kernel}")(code, *ptrs, *dims)
+    rows, cols = shape if len(shape) == 2 else (1, shape[0])
+    entry = getattr(dll, f"stratbench_{kernel}")
+    entry.restype = ctypes.c_int
+    status = entry(DTYPE_CODE[dtype], *ptrs, ctypes.c_int64(rows), ctypes.c_int64(cols))
     if status:
         raise RuntimeError(f"{kernel} {dtype} {shape}: CUDA error {status}")
 
@@ -109,18 +107,21 @@ def main(argv=None) -> int:
     rows, failures = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         dll = build(pathlib.Path(tmp), args.nvcc)
+        specs = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op and hasattr(dll, f"stratbench_{impls.spec(op).custom_op}")]
         for dtype in args.dtypes.split(","):
-            rtol, atol = reference.TOLERANCES[dtype]
             for n in (int(float(s)) for s in args.sizes.split(",")):
-                for op, shape in (("spiky", (n,)), ("softmax", (max(1, n // SOFTMAX_COLS), SOFTMAX_COLS))):
-                    x_host = rng.normal(size=shape) * (8.0 if op == "spiky" else 3.0)
+                for spec in specs:
+                    op, rtol, atol = spec.name, *spec.tolerances[dtype]
+                    shape = (max(1, n // AXIS_COLS), AXIS_COLS) if spec.takes_axis else (n,)
+                    x_host = rng.normal(size=shape) * spec.input_scale
                     dy_host = rng.normal(size=shape)
                     x, dy = to_device(cp, x_host, dtype), to_device(cp, dy_host, dtype)
                     xr, dyr = to_f64(cp, x, dtype), to_f64(cp, dy, dtype)
                     out = cp.empty_like(x)
+                    want_y, want_dx = spec.expected(xr, dyr)
                     for direction, kernel, inputs, want in (
-                        ("forward", f"{op}_forward", (x,), reference.FUNCTIONS[op][0](xr)),
-                        ("backward", f"{op}_grad", (x, dy), reference.FUNCTIONS[op][1](xr, dyr)),
+                        ("forward", spec.custom_op, (x,), want_y),
+                        ("backward", f"{spec.custom_op}_grad", (x, dy), want_dx),
                     ):
                         launch(dll, kernel, dtype, shape, *inputs, out)
                         got = to_f64(cp, out, dtype)
@@ -134,9 +135,8 @@ def main(argv=None) -> int:
                         rows.append({
                             "op": op, "strategy": "custom_op", "direction": direction, "device": device,
                             "dtype": dtype, "size": x.size, "shape": "x".join(map(str, shape)),
-                            "median_s": kernel_ms / 1e3, "bytes_per_s": nbytes / (kernel_ms / 1e3),
-                            "elements_per_s": x.size / (kernel_ms / 1e3),
-                            "roofline_bytes_per_s": nbytes / (copy_ms / 1e3), "roofline_fraction": copy_ms / kernel_ms,
+                            "median_s": kernel_ms / 1e3, "roofline_bytes_per_s": nbytes / (copy_ms / 1e3),
+                            **metrics.throughput(x.size, nbytes, kernel_ms / 1e3, nbytes / (copy_ms / 1e3)),
                             "status": "ok" if ok else "wrong", "reason": "" if ok else f"max error {err.max():.3g}",
                             "max_abs_err": float(err.max()) if err.size else 0.0,
                             "driver": driver, "cuda_runtime": runtime,

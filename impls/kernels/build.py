@@ -1,4 +1,8 @@
-"""Build the compiled op against the TensorFlow installed here, once per source version.
+"""Build the compiled ops against the TensorFlow installed here, once per source version.
+
+One library holds every registered op's kernels (impls/ops/<op>/kernels/: *.cc for the
+CPU and the op registration, *.cu for CUDA), compiled with the shared headers here
+(stratbench.h, stratbench.cuh, gpu.h).
 
 The library is cached under a key of source hash + TF version + compiler + flags, so
 changed sources rebuild (which is how asv measures each commit's own op) and unchanged
@@ -19,7 +23,7 @@ import subprocess
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ("stratbench_ops.cc", "gpu_kernels.cu", "gpu_kernels.h")
+SOURCE_SUFFIXES = (".cc", ".cu", ".h", ".cuh")
 LIBRARY = "stratbench_ops.so"
 # -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines; GCC
 # vectorises std::floor only with -fno-trapping-math.
@@ -103,6 +107,19 @@ def _cuda_home(nvcc: str | None) -> pathlib.Path | None:
     return None
 
 
+def kernel_dirs() -> list[pathlib.Path]:
+    """The shared sources' folder, then the kernels/ folder of every registered op that has
+    a compiled op (its spec's custom_op)."""
+    import impls
+
+    folders = [impls.spec(op).folder for op in impls.OPS if impls.spec(op).custom_op]
+    return [HERE] + [f / "kernels" for f in folders if f is not None and (f / "kernels").is_dir()]
+
+
+def sources() -> list[pathlib.Path]:
+    return [p for d in kernel_dirs() for p in sorted(d.iterdir()) if p.suffix in SOURCE_SUFFIXES]
+
+
 def plan() -> dict:
     """Everything the build depends on, and the cache key made from it."""
     import tensorflow as tf
@@ -116,14 +133,14 @@ def plan() -> dict:
     if cuda:
         flags = flags + ["-DSTRATBENCH_CUDA"]
     described = {
-        "sources": {name: hashlib.sha256((HERE / name).read_bytes()).hexdigest() for name in SOURCES},
+        "sources": {f"{p.parent.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in sources()},
         "tensorflow": tf.__version__,
         "compiler": _version([cxx_path, "--version"]) if cxx_path else "",
         "nvcc": _version([nvcc, "--version"]) if cuda else "",
         "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
     }
     key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
-    return {"key": key, "isa": isa, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
+    return {"key": key, "sources": sources(), "isa": isa, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
             "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
             "tf_include": tf.sysconfig.get_include()}
 
@@ -147,16 +164,18 @@ def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
     """Compile and link into out_dir; True when the CUDA kernels are in. A CUDA step that
     fails leaves a CPU-only library (its message stays in build.log)."""
     flags, objects = p["flags"], []
+    cc = [str(s) for s in p["sources"] if s.suffix == ".cc"]
     if p["cuda"]:
-        obj = out_dir / "gpu_kernels.o"
         try:
-            _run([p["nvcc"], "-O3", "-std=c++17", "-Xcompiler", "-fPIC", *NVCC_ARCHS, "-c",
-                  str(HERE / "gpu_kernels.cu"), "-o", str(obj)], log)
-            objects = [str(obj), f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
+            for i, source in enumerate(s for s in p["sources"] if s.suffix == ".cu"):
+                objects.append(str(out_dir / f"{i}_{source.stem}.o"))
+                _run([p["nvcc"], "-O3", "-std=c++17", "-Xcompiler", "-fPIC", *NVCC_ARCHS, f"-I{HERE}", "-c",
+                      str(source), "-o", objects[-1]], log)
+            objects += [f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
         except BuildError:
             log.write("\nCUDA kernels not built; building the CPU-only library\n")
-            flags = [f for f in flags if f != "-DSTRATBENCH_CUDA"]
-    _run([p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", str(HERE / "stratbench_ops.cc"),
+            flags, objects = [f for f in flags if f != "-DSTRATBENCH_CUDA"], []
+    _run([p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", *cc,
           "-o", str(out_dir / LIBRARY), *objects, *p["tf_link"]], log)
     return bool(objects)
 

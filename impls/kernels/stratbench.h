@@ -1,0 +1,121 @@
+// What every op's C++ kernels share (impls/ops/<op>/kernels/*.cc): TF includes, the
+// dtypes, float arithmetic for 16-bit types, sharding over TF's intra-op pool, the
+// [rows, cols] view of an op along the last axis, and the glue that registers an op's
+// CUDA launchers (its kernels/*.cu) as its GPU kernels when built with STRATBENCH_CUDA.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gpu.h"
+#include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/util/work_sharder.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+
+#ifdef STRATBENCH_CUDA
+#include "xla/stream_executor/stream.h"
+#endif
+
+namespace stratbench {
+
+using tensorflow::DEVICE_CPU;
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::register_kernel::Name;
+using tensorflow::shape_inference::InferenceContext;
+
+#define STRATBENCH_TYPES "T: {half, bfloat16, float, double}"
+
+// Arithmetic type: float for the 16-bit types, the type itself otherwise.
+template <typename T> struct Math { using type = float; };
+template <> struct Math<double> { using type = double; };
+
+inline void ParallelFor(OpKernelContext* ctx, int64_t total, int64_t cost_per_unit,
+                        const std::function<void(int64_t, int64_t)>& work) {
+  const auto& pool = *ctx->device()->tensorflow_cpu_worker_threads();
+  tensorflow::Shard(pool.num_threads, pool.workers, total, cost_per_unit, work);
+}
+
+constexpr int64_t kElementwiseCost = 8;  // cycles per element, for TF's sharder
+
+// A last-axis op sees its input as [rows, cols]; an elementwise one as [1, n].
+struct RowsCols {
+  int64_t rows, cols;
+  RowsCols(int64_t r, int64_t c) : rows(r), cols(c) {}
+  explicit RowsCols(const Tensor& x)
+      : rows(x.dim_size(x.dims() - 1) == 0 ? 0 : x.NumElements() / x.dim_size(x.dims() - 1)),
+        cols(x.dim_size(x.dims() - 1)) {}
+};
+
+// The gradient op's shape: x's, merged with dy's.
+inline absl::Status GradShape(InferenceContext* c) {
+  tensorflow::shape_inference::ShapeHandle out;
+  TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &out));
+  c->set_output(0, out);
+  return absl::OkStatus();
+}
+
+#ifdef STRATBENCH_CUDA
+template <typename T> constexpr DType kDType = kFloat;
+template <> constexpr DType kDType<Eigen::half> = kHalf;
+template <> constexpr DType kDType<Eigen::bfloat16> = kBFloat16;
+template <> constexpr DType kDType<double> = kDouble;
+
+// An op's forward (inputs x) or gradient (inputs x, dy) on the GPU: its launcher from
+// gpu.h's signatures, on the op's stream.  kAxis: along the last axis (rank >= 1).
+template <typename T, bool kGrad, bool kAxis, GpuLauncher Launch>
+class GpuOp : public OpKernel {
+ public:
+  explicit GpuOp(OpKernelConstruction* c) : OpKernel(c) {}
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    if (kGrad) {
+      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
+                  absl::InvalidArgumentError(name() + ": x and dy must have the same shape"));
+    }
+    if (kAxis) OP_REQUIRES(ctx, x.dims() >= 1, absl::InvalidArgumentError(name() + ": rank must be >= 1"));
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
+    const auto [rows, cols] = kAxis ? RowsCols(x) : RowsCols(1, x.NumElements());
+    void* stream = ctx->op_device_context()->stream()->platform_specific_handle().stream;
+    const int code = Launch(kDType<T>, x.data(), kGrad ? ctx->input(1).data() : nullptr, out->data(), rows, cols,
+                            stream);
+    OP_REQUIRES(ctx, code == 0,
+                absl::InternalError(name() + ": CUDA kernel launch: " + GpuErrorString(code)));
+  }
+};
+
+// Registers OP and OP##Grad for DEVICE_GPU with the launchers FORWARD and GRAD.
+#define STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, T)                                               \
+  REGISTER_KERNEL_BUILDER(Name(OP).Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"),                    \
+                          ::stratbench::GpuOp<T, false, AXIS, FORWARD>);                                      \
+  REGISTER_KERNEL_BUILDER(Name(OP "Grad").Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"),             \
+                          ::stratbench::GpuOp<T, true, AXIS, GRAD>);
+#define STRATBENCH_REGISTER_GPU(OP, AXIS, FORWARD, GRAD)                        \
+  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, Eigen::half)            \
+  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, Eigen::bfloat16)        \
+  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, float)                  \
+  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, double)
+#else
+#define STRATBENCH_REGISTER_GPU(OP, AXIS, FORWARD, GRAD)
+#endif  // STRATBENCH_CUDA
+
+// Registers KERNEL<T> as OP's CPU kernel and GRAD_KERNEL<T> as OP##Grad's, for the four types.
+#define STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, T)                                               \
+  REGISTER_KERNEL_BUILDER(Name(OP).Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"), KERNEL<T>);       \
+  REGISTER_KERNEL_BUILDER(Name(OP "Grad").Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"), GRAD_KERNEL<T>);
+#define STRATBENCH_REGISTER_CPU(OP, KERNEL, GRAD_KERNEL)                   \
+  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, Eigen::half)       \
+  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, Eigen::bfloat16)   \
+  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, float)             \
+  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, double)
+
+}  // namespace stratbench
