@@ -119,8 +119,6 @@ def _save(impl, directory: pathlib.Path) -> dict:
     """Saves impl's value-and-gradient as a SavedModel; the job for _reload_in_fresh_process."""
     import numpy as np
 
-    from stratbench import correctness
-
     values = impl.spec.verify_values()
     dy = np.random.default_rng(1).normal(size=values.shape)
     stem = directory / f"{impl.op}-{impl.strategy}"

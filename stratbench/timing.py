@@ -15,10 +15,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import impls
 from stratbench import metrics
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
-
 
 
 @dataclasses.dataclass
@@ -52,8 +52,6 @@ def make_inputs(case, seed: int = 0):
             features = tf.cast(rng.normal((case.size, MLP_FEATURES)), case.dtype)
             labels = rng.uniform((case.size,), maxval=MLP_CLASSES, dtype=tf.int32)
             return tf.identity(features), tf.identity(labels)
-        import impls
-
         x = tf.cast(rng.normal(case.shape, stddev=impls.spec(case.op).input_scale), case.dtype)
         dy = tf.cast(rng.normal(case.shape), case.dtype)
         x, dy = tf.identity(x), tf.identity(dy)

@@ -5,14 +5,13 @@ import json
 import pathlib
 import shutil
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
 import impls
-from impls.keras import OpLayer, mlp
+from impls.keras import OpLayer
 from stratbench import capabilities, cli, correctness, matrix, recommend, report, results, timing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

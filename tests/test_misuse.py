@@ -2,7 +2,6 @@
 of other measuring settings, bad input, damaged files, a worker after out-of-memory, the
 xla strategy inside a caller's XLA compile, and projections of too-slow cases."""
 
-import json
 import os
 import threading
 import types

@@ -15,6 +15,7 @@ SPEC = OpSpec(
     scalar=f"{__name__}.reference:gelu_scalar",
     scalar_grad=f"{__name__}.reference:d_gelu_scalar",
     builtin=f"{__name__}.tf_ops:builtin_gelu",
+    custom_op="stratbench_gelu",  # TensorFlow has a Gelu op of its own
     check_values=f"{__name__}.reference:check_values",
     # Wider than the default: where tanh saturates (|x| 3..5), 1 - t^2 and 1 + t cancel, so
     # TF's own ops in float32 miss the gradient by up to 2e-6 (tf.nn.gelu, XLA: measured on

@@ -1,0 +1,100 @@
+// GELU (tanh approximation) as a compiled TensorFlow op: Gelu and GeluGrad, CPU kernels
+// sharded over TF's intra-op pool, in float arithmetic through Eigen's vectorised tanh;
+// CUDA kernels in gelu.cu (STRATBENCH_CUDA).  Named StratbenchGelu: TensorFlow has its own.
+#include "stratbench.h"
+
+namespace stratbench {
+
+REGISTER_OP("StratbenchGelu")
+    .Input("x: T")
+    .Output("y: T")
+    .Attr(STRATBENCH_TYPES)
+    .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
+    .Doc("gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).");
+
+REGISTER_OP("StratbenchGeluGrad")
+    .Input("x: T")
+    .Input("dy: T")
+    .Output("dx: T")
+    .Attr(STRATBENCH_TYPES)
+    .SetShapeFn(GradShape)
+    .Doc("dx = dy * gelu'(x), recomputed from x.");
+
+int GeluForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream);
+int GeluGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream);
+
+namespace {
+
+constexpr double kC = 0.7978845608028654;  // sqrt(2 / pi)
+constexpr double kA = 0.044715;
+constexpr int64_t kChunk = 2048;  // elements converted to the arithmetic type at a time (16-bit types)
+constexpr int64_t kGeluCost = 40;  // cycles per element, for TF's sharder (a tanh)
+
+template <typename C>
+using Array = Eigen::Map<Eigen::Array<C, Eigen::Dynamic, 1>>;
+
+// y = gelu(x) (dy null) or dx = dy * gelu'(x) over [begin, end), in the arithmetic type C;
+// 16-bit inputs go through a float buffer a chunk at a time so that Eigen vectorises.
+template <typename T, bool kGrad>
+void GeluRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
+  using C = typename Math<T>::type;
+  C xb[kChunk], db[kChunk], ob[kChunk];
+  for (int64_t start = begin; start < end; start += kChunk) {
+    const int64_t n = std::min(kChunk, end - start);
+    const C* xp;
+    const C* dp = nullptr;
+    C* op;
+    if constexpr (std::is_same_v<T, C>) {
+      xp = x + start;
+      if (kGrad) dp = dy + start;
+      op = out + start;
+    } else {
+      for (int64_t i = 0; i < n; ++i) xb[i] = static_cast<C>(x[start + i]);
+      if (kGrad) for (int64_t i = 0; i < n; ++i) db[i] = static_cast<C>(dy[start + i]);
+      xp = xb, dp = db, op = ob;
+    }
+    Eigen::Map<const Eigen::Array<C, Eigen::Dynamic, 1>> xv(xp, n);
+    Array<C> ov(op, n);
+    const auto t = (C(kC) * (xv + C(kA) * xv * xv * xv)).tanh();
+    if constexpr (kGrad) {
+      Eigen::Map<const Eigen::Array<C, Eigen::Dynamic, 1>> dv(dp, n);
+      const auto tt = t.eval();
+      ov = dv * (C(0.5) * (C(1) + tt) + C(0.5) * xv * (C(1) - tt * tt) * C(kC) * (C(1) + C(3 * kA) * xv * xv));
+    } else {
+      ov = C(0.5) * xv * (C(1) + t);
+    }
+    if constexpr (!std::is_same_v<T, C>) {
+      for (int64_t i = 0; i < n; ++i) out[start + i] = static_cast<T>(ob[i]);
+    }
+  }
+}
+
+template <typename T, bool kGrad>
+class GeluCpuT : public OpKernel {
+ public:
+  explicit GeluCpuT(OpKernelConstruction* c) : OpKernel(c) {}
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const T* dyp = nullptr;
+    if (kGrad) {
+      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
+                  absl::InvalidArgumentError("StratbenchGeluGrad: x and dy must have the same shape, got " +
+                                             x.shape().DebugString() + " and " + ctx->input(1).shape().DebugString()));
+      dyp = ctx->input(1).flat<T>().data();
+    }
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
+    const T* xp = x.flat<T>().data();
+    T* op = out->flat<T>().data();
+    ParallelFor(ctx, x.NumElements(), kGeluCost, [&](int64_t b, int64_t e) { GeluRange<T, kGrad>(xp, dyp, op, b, e); });
+  }
+};
+
+template <typename T> using GeluCpu = GeluCpuT<T, false>;
+template <typename T> using GeluGradCpu = GeluCpuT<T, true>;
+
+STRATBENCH_REGISTER_CPU("StratbenchGelu", GeluCpu, GeluGradCpu)
+STRATBENCH_REGISTER_GPU("StratbenchGelu", false, GeluForwardGpu, GeluGradGpu)
+
+}  // namespace
+}  // namespace stratbench
