@@ -33,12 +33,12 @@ def tf_silu(x):
     return x * tf.sigmoid(x)
 
 
-# Optional: NumPy in the array's own precision (pyfunc), the gradient from x, y and dy.
+# Optional: NumPy in the array's own precision (pyfunc), the gradient from x and dy.
 def np_silu(x):
     return x / (1 + np.exp(-x))
 
 
-def np_silu_grad(x, y, dy):
+def np_silu_grad(x, dy):
     s = 1 / (1 + np.exp(-x))
     return dy * s * (1 + x * (1 - s))
 

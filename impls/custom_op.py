@@ -32,10 +32,6 @@ def _load():
     return tf.load_op_library(str(path)), with_cuda
 
 
-def _library_for(spec):
-    return _compiled_op(spec.custom_op)
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled_op(name: str):
     """The library's function `name`, its gradient registered."""
@@ -56,7 +52,7 @@ def _compiled_op(name: str):
 
 def availability(spec):
     try:
-        _library_for(spec)
+        _compiled_op(spec.custom_op)
         return True, ""
     except build.BuildError as e:
         return False, f"the compiled op failed to build: {e}"
@@ -80,11 +76,11 @@ def devices(spec):
 
 def implement(spec):
     if not spec.takes_axis:
-        return lambda x: _library_for(spec)(x)
+        return lambda x: _compiled_op(spec.custom_op)(x)
 
     def along_axis(x, axis=-1):
         """The kernel runs along the last axis; any other axis is moved there and back."""
-        forward = _library_for(spec)
+        forward = _compiled_op(spec.custom_op)
         rank = x.shape.rank
         if axis == -1 or (rank is not None and axis % rank == rank - 1):
             return forward(x)

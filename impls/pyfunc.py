@@ -46,7 +46,8 @@ def implement(spec):
             y = _numpy_call(lambda x_: forward(x_, *axis), [x], x)
 
             def grad(dy):
-                return _numpy_call(lambda x_, y_, dy_: backward(x_, y_, dy_, *axis), [x, y, dy], x)
+                inputs = [x, y, dy] if spec.grad_from_output else [x, dy]
+                return _numpy_call(lambda *arrays: backward(*arrays, *axis), inputs, x)
 
             return y, grad
 

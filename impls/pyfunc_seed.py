@@ -5,7 +5,7 @@ registered by tf.RegisterGradient under a unique name and attached by
 gradient_override_map.  The NumPy function is the op's scalar form vectorised by
 np.vectorize, as in the seed, where the spec has one (elementwise ops); else its NumPy
 form, called on the array as given (in the input's dtype, as a user writes it), the
-gradient from the op's input and output.  Two changes to the seed, both needed for
+gradient from the op's input (and output, with grad_from_output).  Two changes to the seed, both needed for
 correctness: np.vectorize is given its output type (the seed lets it guess from the
 first element: an int 0 first truncates every later value, and an empty input
 raises), and the dtype follows the input instead of the seed's hard-coded float32.
@@ -85,10 +85,11 @@ def implement(spec):
 
     def _grad_for(axis):
         def grad_fn(op, grad):
-            x, y = op.inputs[0], op.outputs[0]
+            x = op.inputs[0]
+            inputs = [x, op.outputs[0], grad] if spec.grad_from_output else [x, grad]
             with deprecation.silence():
-                dx = tf.compat.v1.py_func(_in_dtype_of(lambda x_, y_, dy_: backward(x_, y_, dy_, *axis)),
-                                          [x, y, grad], [x.dtype], stateful=False)[0]
+                dx = tf.compat.v1.py_func(_in_dtype_of(lambda *arrays: backward(*arrays, *axis)),
+                                          inputs, [x.dtype], stateful=False)[0]
             return _restore_shape(dx, x)
 
         return grad_fn

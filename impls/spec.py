@@ -62,7 +62,10 @@ class OpSpec:
     native: Code  # TensorFlow ops, differentiable (tf.custom_gradient if you have a better gradient)
     kind: str = "elementwise"  # or "axis": computed along one axis (default the last)
     numpy: Code = None  # vectorised NumPy forward in the array's own precision: numpy(x[, axis]) -> y
-    numpy_grad: Code = None  # numpy_grad(x, y, dy[, axis]) -> dx
+    numpy_grad: Code = None  # numpy_grad(x, dy[, axis]) -> dx; numpy_grad(x, y, dy[, axis]) with grad_from_output
+    # True when numpy_grad takes the forward's output y too (softmax: cheapest from y).  False
+    # keeps a backward-only step free of the forward: TF prunes a forward no one reads.
+    grad_from_output: bool = False
     scalar: Code = None  # the seed's form: a Python function of one number (elementwise only)
     scalar_grad: Code = None  # its derivative, of one number
     builtin: Code = None  # what TensorFlow ships for it, same call as native

@@ -285,8 +285,8 @@ def _op_modules(argv) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    OPS = impls.OPS
-    ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in OPS)
+    ops = impls.OPS
+    ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in ops)
     parser = argparse.ArgumentParser(
         prog="stratbench",
         description=(
@@ -311,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit status 1 when any check fails or nothing was available to check."
         ),
     )
-    verify.add_argument("--ops", type=_names("op", OPS), default=list(OPS),
-                        help=f"comma-separated ops to check (default: all of {','.join(OPS)})")
+    verify.add_argument("--ops", type=_names("op", ops), default=list(ops),
+                        help=f"comma-separated ops to check (default: all of {','.join(ops)})")
     verify.add_argument("--strategies", type=_names("strategy", STRATEGIES), default=list(STRATEGIES),
                         help=f"comma-separated strategies (default: all of {','.join(STRATEGIES)})")
     verify.set_defaults(func=cmd_verify)
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the others inside one tf.function."
         ),
     )
-    run.add_argument("--ops", type=_names("op", OPS), help=f"comma-separated ops (default: all of {','.join(OPS)})")
+    run.add_argument("--ops", type=_names("op", ops), help=f"comma-separated ops (default: all of {','.join(ops)})")
     run.add_argument("--strategies", type=_names("strategy", STRATEGIES),
                      help="comma-separated strategies (default: every one that implements the op)")
     run.add_argument("--directions", type=_names("direction", DIRECTIONS),
@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--direction backward --needs savedmodel"
         ),
     )
-    recommend.add_argument("--op", required=True, choices=OPS)
+    recommend.add_argument("--op", required=True, choices=ops)
     recommend.add_argument("--size", required=True, type=_one_size,
                            help="an element count for an elementwise op (16e6), a RxC shape for an op along "
                                 "an axis (4096x2048)")

@@ -40,13 +40,13 @@ def _finish(rows: list[dict]) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in table:
             table[col] = np.nan
-    case_bytes = [matrix.Case(r.op, r.strategy, r.direction, r.dtype, r.device, matrix.parse_size(r.shape)).bytes_moved
-                  for r in table.itertuples()]
     table["size"] = [int(np.prod(matrix.parse_size(s))) for s in table["shape"]]
-    measured = table["median_s"].notna()
-    table["bytes_per_s"] = pd.to_numeric(pd.Series(case_bytes, index=table.index, dtype=object), errors="coerce") \
-        / table["median_s"]
-    table.loc[measured & table["elements_per_s"].isna(), "elements_per_s"] = table["size"] / table["median_s"]
+    for i, r in table[table["median_s"].notna()].iterrows():  # what the runner did not store, derived as run does
+        case = matrix.Case(r["op"], r["strategy"], r["direction"], r["dtype"], r["device"], matrix.parse_size(r["shape"]))
+        roofline = r["roofline_bytes_per_s"] if pd.notna(r["roofline_bytes_per_s"]) else None
+        for column, value in metrics.throughput(case.size, case.bytes_moved, r["median_s"], roofline).items():
+            if pd.isna(table.at[i, column]):
+                table.at[i, column] = value
     table["env"] = table["env"].fillna("default")  # asv and pytest-benchmark run in the shell's environment
     table["key"] = table["op"] + "/" + table["strategy"] + "/" + table["direction"] + "/" + table["dtype"] + "/" + \
         table["device"] + "/" + table["env"] + "/" + table["shape"]

@@ -35,7 +35,7 @@ def np_gelu(x):
     return 0.5 * x * (1 + np.tanh(C * (x + A * x * x * x)))
 
 
-def np_gelu_grad(x, y, dy):
+def np_gelu_grad(x, dy):
     t = np.tanh(C * (x + A * x * x * x))
     return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * C * (1 + 3 * A * x * x))
 

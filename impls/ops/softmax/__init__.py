@@ -19,6 +19,7 @@ SPECS = [
         native=f"{__name__}.tf_ops:softmax",
         numpy=f"{__name__}.reference:np_softmax",
         numpy_grad=f"{__name__}.reference:np_softmax_grad",
+        grad_from_output=True,  # dx = y * (dy - sum(dy * y))
         builtin=f"{__name__}.tf_ops:builtin_softmax",
         custom_op="stable_softmax",
         **_shared,

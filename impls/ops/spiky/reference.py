@@ -51,7 +51,7 @@ def np_spiky(x):
     return np.where(kept, r, 0)
 
 
-def np_spiky_grad(x, y, dy):
+def np_spiky_grad(x, dy):
     return np.where(_np_keep(x)[1], dy, 0)
 
 
