@@ -55,6 +55,30 @@ struct RowsCols {
         cols(x.dim_size(x.dims() - 1)) {}
 };
 
+// An elementwise op's forward (kGrad false: out = f(x), dy null) or gradient (out from x
+// and dy) on the CPU, sharded over TF's pool: Range(x, dy, out, begin, end) computes
+// [begin, end) at kCost cycles per element.
+template <typename T, bool kGrad, void (*Range)(const T*, const T*, T*, int64_t, int64_t), int64_t kCost>
+class ElementwiseCpu : public OpKernel {
+ public:
+  explicit ElementwiseCpu(OpKernelConstruction* c) : OpKernel(c) {}
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const T* dy = nullptr;
+    if (kGrad) {
+      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
+                  absl::InvalidArgumentError(name() + ": x and dy must have the same shape, got " +
+                                             x.shape().DebugString() + " and " + ctx->input(1).shape().DebugString()));
+      dy = ctx->input(1).flat<T>().data();
+    }
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
+    const T* xp = x.flat<T>().data();
+    T* op = out->flat<T>().data();
+    ParallelFor(ctx, x.NumElements(), kCost, [&](int64_t b, int64_t e) { Range(xp, dy, op, b, e); });
+  }
+};
+
 // The gradient op's shape: x's, merged with dy's.
 inline absl::Status GradShape(InferenceContext* c) {
   tensorflow::shape_inference::ShapeHandle out;

@@ -69,29 +69,8 @@ void GeluRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
   }
 }
 
-template <typename T, bool kGrad>
-class GeluCpuT : public OpKernel {
- public:
-  explicit GeluCpuT(OpKernelConstruction* c) : OpKernel(c) {}
-  void Compute(OpKernelContext* ctx) override {
-    const Tensor& x = ctx->input(0);
-    const T* dyp = nullptr;
-    if (kGrad) {
-      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
-                  absl::InvalidArgumentError("StratbenchGeluGrad: x and dy must have the same shape, got " +
-                                             x.shape().DebugString() + " and " + ctx->input(1).shape().DebugString()));
-      dyp = ctx->input(1).flat<T>().data();
-    }
-    Tensor* out = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
-    const T* xp = x.flat<T>().data();
-    T* op = out->flat<T>().data();
-    ParallelFor(ctx, x.NumElements(), kGeluCost, [&](int64_t b, int64_t e) { GeluRange<T, kGrad>(xp, dyp, op, b, e); });
-  }
-};
-
-template <typename T> using GeluCpu = GeluCpuT<T, false>;
-template <typename T> using GeluGradCpu = GeluCpuT<T, true>;
+template <typename T> using GeluCpu = ElementwiseCpu<T, false, GeluRange<T, false>, kGeluCost>;
+template <typename T> using GeluGradCpu = ElementwiseCpu<T, true, GeluRange<T, true>, kGeluCost>;
 
 STRATBENCH_REGISTER_CPU("StratbenchGelu", GeluCpu, GeluGradCpu)
 STRATBENCH_REGISTER_GPU("StratbenchGelu", false, GeluForwardGpu, GeluGradGpu)
