@@ -1,6 +1,7 @@
 """The compiled op against its rivals, as ratios measured pair by pair in one process.
 
-    python benchmarks/scripts/compare_custom_op.py [--rounds 15] [--out results/custom_op_cpu.csv]
+    python benchmarks/scripts/compare_custom_op.py [--rounds 15] [--ops softmax] [--threads 1]
+                                                   [--out results/custom_op_cpu.csv]
 
 Each row compares custom_op with one rival on one case.  Both run in their production
 mode (custom_op and builtin inside one tf.function, xla under jit_compile=True, graph
@@ -17,9 +18,11 @@ TF_CPU_ALLOCATOR_USE_BFC=true.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import sys
+from typing import NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,20 +34,40 @@ import impls  # noqa: E402
 from stratbench import environment, timing  # noqa: E402
 from stratbench.matrix import Case  # noqa: E402
 
-# (op, shape, direction, rival, target ratio rival_time / custom_op_time, or None to report only)
+class Comparison(NamedTuple):
+    op: str
+    shape: tuple
+    direction: str
+    rival: str  # a strategy, "copy", "floor", or "last_axis" (custom_op along the last axis)
+    target: float | None  # rival time / custom_op time to reach, None to report only
+    axis: int = -1
+
+
 COMPARISONS = [
-    ("spiky", (16_000_000,), d, rival, target)
+    Comparison("spiky", (16_000_000,), d, rival, target)
     for d in ("forward", "backward", "forward_backward")
     for rival, target in (("xla", 1.0), ("graph", 2.0))
 ] + [
-    ("spiky", (16_000_000,), d, "copy", 0.9) for d in ("forward", "backward")
+    Comparison("spiky", (16_000_000,), d, "copy", 0.9) for d in ("forward", "backward")
 ] + [
-    ("spiky", (1_000,), "forward", "floor", 1 / 1.1),
+    Comparison("spiky", (1_000,), "forward", "floor", 1 / 1.1),
 ] + [
-    ("softmax", (4096, 2048), d, rival, target)
-    for d, builtin_target in (("forward", 1.2), ("backward", 2.0))
-    for rival, target in (("builtin", builtin_target), ("xla", 1.5))
+    # the softmax targets: 0.8 of the copy, 1.3x tf.nn.softmax forward and 2.5x its
+    # gradient, 1.5x XLA; at 128x128 (call overhead) reported only
+    Comparison("softmax", shape, d, rival, target if shape != (128, 128) else None)
+    for shape in ((4096, 2048), (16384, 1024), (128, 128))
+    for d, builtin_target in (("forward", 1.3), ("backward", 2.5))
+    for rival, target in (("copy", 0.8), ("builtin", builtin_target), ("xla", 1.5))
+] + [
+    # in cache (input and output within L2): the kernel's arithmetic bound, per element
+    Comparison("softmax", (64, 2048), d, "copy", None) for d in ("forward", "backward")
+] + [
+    # along the first axis custom_op transposes there and back: against the same softmax
+    # of the transposed input along its last axis (what the transposes cost), and rivals
+    Comparison("softmax", (4096, 2048), d, rival, None, axis=0)
+    for d in ("forward", "backward") for rival in ("last_axis", "builtin", "xla")
 ]
+OPS = sorted({c.op for c in COMPARISONS})
 
 
 @tf.autograph.experimental.do_not_convert
@@ -52,41 +75,61 @@ def _empty(x, dy):
     return x
 
 
-def rival_step(op, shape, direction, rival, args):
-    case = Case(op, "custom_op", direction, "float32", "CPU", shape)
-    if rival == "copy":
-        return timing.copy_step("CPU", case.bytes_moved)
-    if rival == "floor":
+def step(strategy, c: Comparison):
+    """The (x, dy) -> output step of `strategy` on comparison c, along c.axis."""
+    impl = impls.get(c.op, strategy)
+    case = Case(c.op, strategy, c.direction, "float32", "CPU", c.shape)
+    if c.axis != -1:
+        impl = dataclasses.replace(impl, fn=lambda x, axis=-1, fn=impl.fn: fn(x, c.axis))
+    return timing.step_function(impl, case)
+
+
+def rival_step(c: Comparison, args):
+    if c.rival == "copy":
+        return timing.copy_step("CPU", Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape).bytes_moved)
+    if c.rival == "floor":
         return tf.function(_empty), args
-    rival_case = Case(op, rival, direction, "float32", "CPU", shape)
-    return timing.step_function(impls.get(op, rival), rival_case), args
+    if c.rival == "last_axis":
+        x, dy = (tf.identity(tf.transpose(t)) for t in args)
+        return step("custom_op", c._replace(shape=tuple(x.shape), axis=-1)), (x, dy)
+    return step(c.rival, c), args
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15, help="sample pairs per comparison (default 15)")
     parser.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
+    parser.add_argument("--ops", default=",".join(OPS), help=f"comma-separated ops to compare (default: {','.join(OPS)})")
+    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: TF's, one per core)")
     args = parser.parse_args(argv)
+    ops = args.ops.split(",")
+    if unknown := set(ops) - set(OPS):
+        parser.error(f"--ops: unknown {', '.join(sorted(unknown))}; accepted: {', '.join(OPS)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads: {args.threads}; accepted: a positive count")
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
+    env = environment.capture()
     rows = []
-    for op, shape, direction, rival, target in COMPARISONS:
-        case = Case(op, "custom_op", direction, "float32", "CPU", shape)
+    for c in (c for c in COMPARISONS if c.op in ops):
+        case = Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape)
         inputs = timing.make_inputs(case)
-        ours = timing.step_function(impls.get(op, "custom_op"), case)
-        samples = timing.interleaved({"custom_op": (ours, inputs), rival: rival_step(op, shape, direction, rival, inputs)},
+        samples = timing.interleaved({"custom_op": (step("custom_op", c), inputs), c.rival: rival_step(c, inputs)},
                                      rounds=args.rounds)
-        ratios = np.array(samples[rival]) / np.array(samples["custom_op"])
+        ratios = np.array(samples[c.rival]) / np.array(samples["custom_op"])
         q1, median, q3 = np.percentile(ratios, [25, 50, 75])
         rows.append({
-            "op": op, "shape": "x".join(map(str, shape)), "direction": direction, "vs": rival,
-            "custom_op_ms": 1e3 * np.median(samples["custom_op"]), "rival_ms": 1e3 * np.median(samples[rival]),
-            "ratio": median, "ratio_iqr": q3 - q1, "target": target,
-            "met": "" if target is None else ("yes" if median >= target else "NO"),
+            "op": c.op, "shape": "x".join(map(str, c.shape)), "axis": c.axis, "direction": c.direction, "vs": c.rival,
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or env["cpu_count"],
+            "custom_op_ms": 1e3 * np.median(samples["custom_op"]), "rival_ms": 1e3 * np.median(samples[c.rival]),
+            "custom_op_ns_per_element": 1e9 * np.median(samples["custom_op"]) / case.size,
+            "ratio": median, "ratio_iqr": q3 - q1, "target": c.target,
+            "met": "" if c.target is None else ("yes" if median >= c.target else "NO"),
         })
-        print(f"{op} {rows[-1]['shape']} {direction} vs {rival}: {median:.2f}x (IQR {q3 - q1:.2f})",
+        print(f"{c.op} {rows[-1]['shape']} axis {c.axis} {c.direction} vs {c.rival}: {median:.2f}x (IQR {q3 - q1:.2f})",
               file=sys.stderr)
     table = pd.DataFrame(rows)
-    env = environment.capture()
     print(f"# {env['cpu_model']} ({env['cpu_isa']}), {env['cpu_count']} cores, TF {env['tensorflow']}, "
           f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, commit {env['commit'][:10]}"
           f"{' (dirty)' if env['dirty'] else ''}; ratio = rival time / custom_op time, median of "
