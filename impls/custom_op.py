@@ -3,12 +3,13 @@ op's kernels/ folder (impls/ops/<op>/kernels/), built into one library.
 
 A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
 function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x and
-dy.  The library is built on first use against the TensorFlow installed here (see
+dy and the forward op's attributes (an op along an axis may take `axis`).  The library is built on first use against the TensorFlow installed here (see
 impls/kernels/build.py); if it cannot be built, the strategy is unavailable with the
 compiler's message as its reason and every other strategy keeps working.
 """
 
 import functools
+import inspect
 
 import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
@@ -40,8 +41,11 @@ def _compiled_op(name: str):
     if forward is None or backward is None:
         raise LookupError(f"the compiled library has no ops {op_type(name)} and {op_type(name)}Grad")
 
+    # the gradient op's attributes (e.g. axis) are the forward op's
+    attributes = [a for a in inspect.signature(backward).parameters if a not in ("x", "dy", "name")]
+
     def grad(op, dy):
-        return backward(op.inputs[0], dy)
+        return backward(op.inputs[0], dy, **{a: op.get_attr(a) for a in attributes})
 
     try:
         tf_ops.RegisterGradient(op_type(name))(grad)
@@ -79,8 +83,11 @@ def implement(spec):
         return lambda x: _compiled_op(spec.custom_op)(x)
 
     def along_axis(x, axis=-1):
-        """The kernel runs along the last axis; any other axis is moved there and back."""
+        """An op with an `axis` attribute runs along any axis itself; otherwise the kernel
+        runs along the last axis and any other axis is moved there and back."""
         forward = _compiled_op(spec.custom_op)
+        if "axis" in inspect.signature(forward).parameters:
+            return forward(x, axis=axis)
         rank = x.shape.rank
         if axis == -1 or (rank is not None and axis % rank == rank - 1):
             return forward(x)

@@ -132,14 +132,22 @@ template <> constexpr DType kDType<double> = kDouble;
 template <typename T, bool kGrad, bool kAxis, GpuLauncher Launch>
 class GpuOp : public OpKernel {
  public:
-  explicit GpuOp(OpKernelConstruction* c) : OpKernel(c) {}
+  explicit GpuOp(OpKernelConstruction* c) : OpKernel(c) {
+    if (kAxis && c->HasAttr("axis")) OP_REQUIRES_OK(c, c->GetAttr("axis", &axis_));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     if (kGrad) {
       OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
                   absl::InvalidArgumentError(name() + ": x and dy must have the same shape"));
     }
-    if (kAxis) OP_REQUIRES(ctx, x.dims() >= 1, absl::InvalidArgumentError(name() + ": rank must be >= 1"));
+    if (kAxis) {
+      OP_REQUIRES(ctx, x.dims() >= 1, absl::InvalidArgumentError(name() + ": rank must be >= 1"));
+      OP_REQUIRES(ctx, axis_ == -1 || axis_ == x.dims() - 1,
+                  absl::UnimplementedError(name() + ": the GPU kernel runs along the last axis only, got axis " +
+                                           std::to_string(axis_) + " of rank " + std::to_string(x.dims()) +
+                                           "; move that axis last (tf.transpose) or run on the CPU"));
+    }
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
     const auto [rows, cols] = kAxis ? RowsCols(x) : RowsCols(1, x.NumElements());
@@ -149,6 +157,9 @@ class GpuOp : public OpKernel {
     OP_REQUIRES(ctx, code == 0,
                 absl::InternalError(name() + ": CUDA kernel launch: " + GpuErrorString(code)));
   }
+
+ private:
+  int axis_ = -1;
 };
 
 // Registers OP and OP##Grad for DEVICE_GPU with the launchers FORWARD and GRAD.

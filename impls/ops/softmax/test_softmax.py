@@ -61,3 +61,16 @@ def test_custom_op_streaming_path_matches_the_reference(dtype):
     values = np.random.default_rng(2).normal(scale=4, size=(rows, cols))
     result = correctness.check(impl, values, dtype)
     assert result.ok, f"{dtype}: forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
+
+
+# Along any other axis the compiled kernel works in place, a chunk of 1024 inner positions
+# at a time (kChunk in softmax.cc): check shapes that leave a partial chunk, in every dtype.
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape,axis", [((3, 5, 1100), 1), ((7, 2500), 0), ((2, 3, 4, 5), -3), ((6,), 0)])
+def test_custom_op_along_a_middle_axis_matches_the_reference(dtype, shape, axis):
+    impl = impls.get("softmax", "custom_op")
+    if not impl.available:
+        pytest.skip(f"custom_op not available: {impl.reason}")
+    values = np.random.default_rng(3).normal(scale=4, size=shape)
+    result = correctness.check(impl, values, dtype, axis=axis, in_function=True)
+    assert result.ok, f"forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
