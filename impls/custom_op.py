@@ -80,7 +80,11 @@ def devices(spec):
 
 def implement(spec):
     if not spec.takes_axis:
-        return lambda x: _compiled_op(spec.custom_op)(x)
+        @tf.autograph.experimental.do_not_convert  # a plain op call: nothing for AutoGraph to convert
+        def elementwise(x):
+            return _compiled_op(spec.custom_op)(x)
+
+        return elementwise
 
     def along_axis(x, axis=-1):
         """An op with an `axis` attribute runs along any axis itself; otherwise the kernel

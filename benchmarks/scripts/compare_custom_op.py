@@ -59,6 +59,12 @@ COMPARISONS = [
     for d, builtin_target in (("forward", 1.3), ("backward", 2.5))
     for rival, target in (("copy", 0.8), ("builtin", builtin_target), ("xla", 1.5))
 ] + [
+    # the shortest and longest rows, 8M elements each (reported only)
+    Comparison("softmax", shape, d, rival, None)
+    for shape in ((4_194_304, 2), (128, 65_536))
+    for d in ("forward", "backward")
+    for rival in ("copy", "builtin", "xla")
+] + [
     # in cache (input and output within L2): the kernel's arithmetic bound, per element
     Comparison("softmax", (64, 2048), d, "copy", None) for d in ("forward", "backward")
 ] + [

@@ -63,11 +63,13 @@ def test_custom_op_streaming_path_matches_the_reference(dtype):
     assert result.ok, f"{dtype}: forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
 
 
-# Along any other axis the compiled kernel works in place, a chunk of 1024 inner positions
-# at a time (kChunk in softmax.cc): check shapes that leave a partial chunk, in every dtype.
+# The compiled kernel's other paths (softmax.cc): along any other axis in place, a chunk of
+# 1024 inner positions at a time (kChunk; these shapes leave a partial chunk), and rows
+# shorter than 16 (kShortRow), in every dtype.
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-@pytest.mark.parametrize("shape,axis", [((3, 5, 1100), 1), ((7, 2500), 0), ((2, 3, 4, 5), -3), ((6,), 0)])
-def test_custom_op_along_a_middle_axis_matches_the_reference(dtype, shape, axis):
+@pytest.mark.parametrize("shape,axis", [((3, 5, 1100), 1), ((7, 2500), 0), ((2, 3, 4, 5), -3), ((6,), 0),
+                                        ((1000, 2), -1), ((300, 15), 1), ((40, 1), -1)])
+def test_custom_op_kernel_paths_match_the_reference(dtype, shape, axis):
     impl = impls.get("softmax", "custom_op")
     if not impl.available:
         pytest.skip(f"custom_op not available: {impl.reason}")

@@ -3,6 +3,7 @@
 // in softmax.cu (STRATBENCH_CUDA), along the last axis only.
 #include <limits>
 
+#include "softmax_exp.h"
 #include "stratbench.h"
 
 namespace stratbench {
@@ -37,36 +38,6 @@ int SoftmaxGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t row
 
 namespace {
 
-// exp(x) for x <= 0 (softmax's x - max), in float: 1.7x faster than Eigen's exp with AVX2
-// and FMA, within 1.7e-7 relative (measured: README, "The compiled op").  The scheme of
-// XNNPACK's softmax kernels (Dukhan & Ablavatski, arXiv 2001.04438): n = round(x log2 e)
-// by a magic bias that also forms 2^n, x - n ln 2 in two steps, a degree-5 polynomial.
-// -inf and anything below exp's float range give 0, NaN stays NaN.  GCC vectorises a loop
-// of it; without hardware FMA std::fma is a library call, so Eigen's exp is used there.
-inline float ExpNonPositive(float x) {
-  constexpr float kMagicBias = 0x1.8000FEp23f, kLog2e = 0x1.715476p+0f;
-  constexpr float kLn2Hi = 0x1.62E400p-1f, kLn2Lo = 0x1.7F7D1Cp-20f;
-  constexpr float c5 = 0x1.0F9F9Cp-7f, c4 = 0x1.573A1Ap-5f, c3 = 0x1.555A80p-3f, c2 = 0x1.FFFDC6p-2f,
-                  c1 = 0x1.FFFFF6p-1f;
-  constexpr float kZeroBelow = -0x1.5D589Ep6f;  // ln of the smallest normal float
-  float n = std::fma(x, kLog2e, kMagicBias);
-  int32_t bits;
-  std::memcpy(&bits, &n, sizeof bits);
-  bits <<= 23;  // the low bits of n + bias, moved into the exponent: 2^n
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  n -= kMagicBias;
-  float t = std::fma(n, -kLn2Hi, x);
-  t = std::fma(n, -kLn2Lo, t);
-  float p = std::fma(c5, t, c4);
-  p = std::fma(p, t, c3);
-  p = std::fma(p, t, c2);
-  p = std::fma(p, t, c1);
-  t *= scale;
-  const float e = std::fma(t, p, scale);
-  return x < kZeroBelow ? 0.0f : e;
-}
-
 template <typename C>
 using Row = Eigen::Map<Eigen::Array<C, Eigen::Dynamic, 1>>;
 template <typename C>
@@ -92,6 +63,15 @@ void ExpInPlace(C* e, int64_t n) {
   }
 #endif
   Row<C>(e, n) = Row<C>(e, n).exp();
+}
+
+// exp(x) for x <= 0 in C, one element at a time (for loops GCC vectorises).
+template <typename C>
+inline C ExpOne(C x) {
+#if defined(__FMA__)
+  if constexpr (std::is_same_v<C, float>) return ExpNonPositive(x);
+#endif
+  return std::exp(x);
 }
 
 // Softmax rows, a row per unit of work, in three steps that keep DRAM traffic to one
@@ -173,6 +153,36 @@ void SoftmaxRowRange(const T* x, const T* dy, T* out, int64_t cols, bool stream,
   }
 }
 
+// Rows shorter than this skip the row machinery above (Eigen maps, a scratch row, three
+// reductions), whose fixed cost per row exceeds the row's own work.
+constexpr int64_t kShortRow = 16;
+
+// Short rows, a plain loop per row with the row's exps in registers.  (Blocks of rows
+// with the exps vectorised across the block were measured no faster: the per-row max and
+// sums stay scalar either way.)
+template <typename T, bool kGrad>
+void SoftmaxShortRowRange(const T* x, const T* dy, T* out, int64_t cols, int64_t begin, int64_t end) {
+  using C = typename Math<T>::type;
+  C e[kShortRow];
+  for (int64_t r = begin; r < end; ++r) {
+    const T* xr = x + r * cols;
+    C m = static_cast<C>(xr[0]);
+    for (int64_t c = 1; c < cols; ++c) m = std::max(m, static_cast<C>(xr[c]));
+    C sum = 0, dot = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      e[c] = ExpOne(static_cast<C>(xr[c]) - m);
+      sum += e[c];
+      if constexpr (kGrad) dot += e[c] * static_cast<C>(dy[r * cols + c]);
+    }
+    const C inv = 1 / sum;
+    dot *= inv;  // sum(dy * y)
+    for (int64_t c = 0; c < cols; ++c) {
+      const C y = e[c] * inv;
+      out[r * cols + c] = static_cast<T>(kGrad ? y * (static_cast<C>(dy[r * cols + c]) - dot) : y);
+    }
+  }
+}
+
 // x seen as [outer, n, inner], the softmax along n.
 struct Axis {
   int64_t outer = 1, n = 1, inner = 1;
@@ -188,15 +198,6 @@ struct Axis {
 // chunks, were measured slower (short runs at a power-of-two stride defeat the TLB and
 // the prefetchers), as were Eigen expressions with a scratch row per pass.
 constexpr int64_t kChunk = 1024;
-
-// exp(x) for x <= 0 in C, one element at a time (for loops GCC vectorises).
-template <typename C>
-inline C ExpOne(C x) {
-#if defined(__FMA__)
-  if constexpr (std::is_same_v<C, float>) return ExpNonPositive(x);
-#endif
-  return std::exp(x);
-}
 
 template <typename T, bool kGrad>
 void SoftmaxChunkRange(const T* x, const T* dy, T* out, Axis a, int64_t begin, int64_t end) {
@@ -263,7 +264,11 @@ class SoftmaxCpu : public OpKernel {
     for (int d = 0; d < rank; ++d) (d < axis ? a.outer : d == axis ? a.n : a.inner) *= x.dim_size(d);
     const T* xp = x.flat<T>().data();
     T* op = out->flat<T>().data();
-    if (a.inner == 1) {
+    if (a.inner == 1 && a.n < kShortRow) {
+      ParallelFor(ctx, a.outer, a.n * kSoftmaxCost, [&](int64_t begin, int64_t end) {
+        SoftmaxShortRowRange<T, kGrad>(xp, dy, op, a.n, begin, end);
+      });
+    } else if (a.inner == 1) {
       const bool stream = StreamOutput(out->TotalBytes());
       ParallelFor(ctx, a.outer, a.n * kSoftmaxCost, [&](int64_t begin, int64_t end) {
         SoftmaxRowRange<T, kGrad>(xp, dy, op, a.n, stream, begin, end);
