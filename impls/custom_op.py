@@ -2,10 +2,11 @@
 op's kernels/ folder (impls/ops/<op>/kernels/), built into one library.
 
 A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
-function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x and
-dy and the forward op's attributes (an op along an axis may take `axis`).  The library is built on first use against the TensorFlow installed here (see
-impls/kernels/build.py); if it cannot be built, the strategy is unavailable with the
-compiler's message as its reason and every other strategy keeps working.
+function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x, dy
+and the forward op's attributes (an op along an axis may take `axis`).  The library is
+built on first use against the TensorFlow installed here (see impls/kernels/build.py);
+if it cannot be built, the strategy is unavailable with the compiler's message as its
+reason and every other strategy keeps working.
 """
 
 import functools
