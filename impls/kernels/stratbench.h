@@ -89,6 +89,13 @@ struct RowsCols {
         cols(x.dim_size(x.dims() - 1)) {}
 };
 
+// A gradient op's check that dy has x's shape.
+inline absl::Status SameShape(const std::string& op, const Tensor& x, const Tensor& dy) {
+  if (x.shape() == dy.shape()) return absl::OkStatus();
+  return absl::InvalidArgumentError(op + ": x and dy must have the same shape, got " + x.shape().DebugString() +
+                                    " and " + dy.shape().DebugString());
+}
+
 // An elementwise op's forward (kGrad false: out = f(x), dy null) or gradient (out from x
 // and dy) on the CPU, sharded over TF's pool: Range(x, dy, out, begin, end) computes
 // [begin, end) at kCost cycles per element.
@@ -100,9 +107,7 @@ class ElementwiseCpu : public OpKernel {
     const Tensor& x = ctx->input(0);
     const T* dy = nullptr;
     if (kGrad) {
-      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
-                  absl::InvalidArgumentError(name() + ": x and dy must have the same shape, got " +
-                                             x.shape().DebugString() + " and " + ctx->input(1).shape().DebugString()));
+      OP_REQUIRES_OK(ctx, SameShape(name(), x, ctx->input(1)));
       dy = ctx->input(1).flat<T>().data();
     }
     Tensor* out = nullptr;
@@ -137,10 +142,7 @@ class GpuOp : public OpKernel {
   }
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
-    if (kGrad) {
-      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
-                  absl::InvalidArgumentError(name() + ": x and dy must have the same shape"));
-    }
+    if (kGrad) OP_REQUIRES_OK(ctx, SameShape(name(), x, ctx->input(1)));
     if (kAxis) {
       OP_REQUIRES(ctx, x.dims() >= 1, absl::InvalidArgumentError(name() + ": rank must be >= 1"));
       OP_REQUIRES(ctx, axis_ == -1 || axis_ == x.dims() - 1,

@@ -252,9 +252,7 @@ class SoftmaxCpu : public OpKernel {
                                            x.shape().DebugString() + "; accepted: -rank <= axis < rank, rank >= 1"));
     const T* dy = nullptr;
     if (kGrad) {
-      OP_REQUIRES(ctx, x.shape() == ctx->input(1).shape(),
-                  absl::InvalidArgumentError(name() + ": x and dy must have the same shape, got " +
-                                             x.shape().DebugString() + " and " + ctx->input(1).shape().DebugString()));
+      OP_REQUIRES_OK(ctx, SameShape(name(), x, ctx->input(1)));
       dy = ctx->input(1).flat<T>().data();
     }
     Tensor* out = nullptr;
