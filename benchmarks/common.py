@@ -1,10 +1,20 @@
-"""Binds the shared case matrix (stratbench/matrix.py) to asv's conventions.
+"""Binds the shared case matrix (stratbench/matrix.py) to asv's conventions, at a cost that
+fits asv's use: asv starts a process for every number it records (every parameter set of
+every benchmark), and each process that times TensorFlow pays a ~3 s import.  So:
 
-asv runs this suite against every commit it measures, so nothing here may assume that
-commit has a given strategy, op or harness function: what is missing raises
-NotImplementedError in setup, which asv records as a skip.  Modules import no
-TensorFlow at import time, so the track_* benchmarks, which only read values measured
-once in setup_cache, start fast.  STRATBENCH_QUICK=1 selects the matrix's quick sizes.
+- `measure_matrix` (asv's setup_cache, shared by every class here) measures every case
+  of the matrix with stratbench's harness in ONE process per commit and environment;
+- `<Op>Tracked` records from it, without importing TensorFlow: seconds per call at every
+  size, and memory and compile time at the op's largest size;
+- `<Op>Time` times with asv's own timer only what a regression shows in: each strategy's
+  forward_backward step at the op's largest size (the kernels' work, both directions)
+  and its forward at the smallest (the per-call cost).
+
+README, "Benchmarking across commits", gives what each part costs, measured.  asv runs
+this suite against every commit it measures, so nothing here may assume that commit has
+a given strategy, op or harness function: what is missing raises NotImplementedError in
+setup, which asv records as a skip.  Modules import no TensorFlow at import time.
+STRATBENCH_QUICK=1 selects the matrix's quick sizes.
 """
 
 import os
@@ -16,6 +26,10 @@ except ImportError:  # a commit before the shared matrix: every case skips
     matrix = None
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
+NAMES = ["strategy", "size", "direction"]
+# The harness's settings in setup_cache: short samples, since the matrix must fit asv's
+# per-commit budget; stratbench run's case budget, so the same cases are too slow.
+HARNESS_SAMPLE_S = 0.05
 _prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
 
 
@@ -37,17 +51,31 @@ def class_prefix(op):
     return "".join(part.title() for part in op.split("_"))
 
 
-def params_for(op):
-    """[strategies, sizes, directions] of `op` from the shared matrix (one dtype and device: float32 on CPU)."""
+def matrix_cases(op):
+    """`op`'s cases of the shared matrix on the CPU in float32, sizes ascending in each series."""
     if matrix is None:
-        return [[], [], []]
+        return []
     # The kernel directions only: train_step's sizes are batch sizes, which asv's product of
     # parameters would cross with every kernel size.
     directions = getattr(matrix, "KERNEL_DIRECTIONS", matrix.DIRECTIONS)
-    cases = [c for c in matrix.cases(ops=[op], directions=directions, quick=QUICK)
-             if c.device == "CPU" and c.dtype == "float32"]
+    return [c for c in matrix.cases(ops=[op], directions=directions, quick=QUICK)
+            if c.device == "CPU" and c.dtype == "float32"]
+
+
+def params_for(op):
+    """asv params of `op`, [strategies, sizes, directions]: "all" the whole matrix, "largest"
+    its largest size, "forward_backward" that direction at the largest size, "smallest"
+    forward at its smallest size."""
+    cases = matrix_cases(op)
     unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
-    return [unique(c.strategy for c in cases), unique(c.shape_text for c in cases), unique(c.direction for c in cases)]
+    strategies, directions = unique(c.strategy for c in cases), unique(c.direction for c in cases)
+    by_size = [c.shape_text for c in sorted(cases, key=lambda c: c.size)]
+    return {
+        "all": [strategies, unique(by_size), directions],
+        "largest": [strategies, by_size[-1:], directions],
+        "forward_backward": [strategies, by_size[-1:], [d for d in directions if d == "forward_backward"]],
+        "smallest": [strategies, by_size[:1], [d for d in directions if d == "forward"]],
+    }
 
 
 def case_for(op, strategy, shape_text, direction):
@@ -61,7 +89,7 @@ def harness():
     try:
         from stratbench import timing
 
-        for name in ("make_inputs", "step_function", "sync", "run_case", "copy_bandwidth", "Settings"):
+        for name in ("make_inputs", "step_function", "sync", "run_case", "Settings"):
             getattr(timing, name)
     except (ImportError, AttributeError) as e:
         raise NotImplementedError(f"this commit's harness lacks {e}") from None
@@ -80,42 +108,64 @@ def impl_for(case):
     return impl
 
 
-def skip_if_too_slow(step, args, timing):
-    """Call step twice at most (the first call traces and compiles) and skip, as `stratbench
-    run` records too_slow, a case whose warm call leaves no room for its samples in the
-    harness's case budget (pyfunc_seed at 16M: 6-19 s per call)."""
-    from stratbench import metrics
+def measure_matrix():
+    """Every op's cases, measured by the harness in this one process: case key -> its
+    figures, or why it was not measured (unavailable, too slow, failing) as a string."""
+    timing = harness()
+    try:
+        from stratbench.run import projected_too_slow
+    except ImportError:  # an older commit: a too-slow case is found by calling it
+        projected_too_slow = lambda case, rows, settings: ""  # noqa: E731
+    settings = timing.Settings(target_sample_s=HARNESS_SAMPLE_S)
+    figures, measured = {}, []
+    started = time.perf_counter()
+    for case in (c for op in op_names() for c in matrix_cases(op)):
+        try:
+            # pyfunc_seed at 16M takes 5-20 s a call: judged from its 1M case, as stratbench run does
+            why = projected_too_slow(case, measured, settings)
+            if why:
+                raise NotImplementedError(f"too slow: {why}")
+            result = timing.run_case(impl_for(case), case, settings)
+        except Exception as e:  # recorded, and each of its benchmarks skips with this reason
+            figures[case.key] = f"{type(e).__name__}: {e}"
+            continue
+        measured.append({"key": case.key, "status": "ok", "size": case.size, "shape": case.shape_text,
+                         "median_s": result["median_s"]})
+        figures[case.key] = result
+    print(f"stratbench: measured {len(measured)} of {len(figures)} cases in {time.perf_counter() - started:.0f} s")
+    return figures
 
-    settings = timing.Settings()
-    for _ in range(2):
-        start = time.perf_counter()
-        step(*args)
-        timing.sync()
-        elapsed = time.perf_counter() - start
-        if not metrics.over_budget(elapsed, 2, settings.min_samples, settings.case_budget_s):
-            return
-    raise NotImplementedError(f"too slow: a warm call takes {elapsed:.1f} s; warm-up and {settings.min_samples} "
-                              f"samples would exceed the {settings.case_budget_s:g} s case budget")
+
+measure_matrix.timeout = 3600
+
+
+def figures_of(figures, op, strategy, size, direction):
+    """The harness's figures of one case, or a skip that says why it has none."""
+    found = figures.get(case_for(op, strategy, size, direction).key)
+    if not isinstance(found, dict):
+        raise NotImplementedError(found or "not measured by the harness at this commit")
+    return found
 
 
 def make_suites(op):
     """(<Op>Time, <Op>Tracked) asv classes for `op`; asv names benchmarks by class name."""
     params = params_for(op)
-    names = ["strategy", "size", "direction"]
 
     class Timing:
-        """time_step: synchronised seconds per call; peakmem_step: the process's peak RSS."""
+        """asv's own timer: synchronised seconds per call, of a case built and warmed in setup."""
 
-        param_names = names
+        param_names = NAMES
+        setup_cache = staticmethod(measure_matrix)  # one key for every class: asv keys it by source line
         timeout = 600
         warmup_time = 0.1
         sample_time = 0.1
-        # asv spawns a process per round and parameter set, and each pays a ~6 s TensorFlow
-        # import here: one round (not asv's default two) keeps a full-size run of a commit
-        # under 50 min on 2 cores.  `asv run -a rounds=2` restores the default.
+        # One round (asv's default is two): each round is one more process per parameter set,
+        # with its TensorFlow import.  `asv run -a rounds=2` restores the default.
         rounds = 1
 
-        def setup(self, strategy, size, direction):
+        def setup(self, figures, strategy, size, direction):
+            # Skips what the harness could not measure (unavailable, too slow) before TF is imported.
+            figures_of(figures, op, strategy, size, direction)
             # asv_runner (0.3) re-runs setup before every sample and times one call per
             # sample, so each sample would time the first call after a new trace (2x slower
             # than a warm call below 1 ms, measured).  The case is built and warmed once per
@@ -127,66 +177,39 @@ def make_suites(op):
                 timing = harness()
                 args = timing.make_inputs(case)
                 step = timing.step_function(impl, case)
-                skip_if_too_slow(step, args, timing)  # also keeps tracing and compiling out of the timings
+                for _ in range(2):  # traces and compiles, then one warm call
+                    step(*args)
+                timing.sync()
                 _prepared[key] = (step, args, timing.sync)
             self.step, self.args, self.sync = _prepared[key]
 
-        def time_step(self, strategy, size, direction):
+        def time_step(self, figures, strategy, size, direction):
             self.step(*self.args)
             self.sync()
 
-        def peakmem_step(self, strategy, size, direction):
+        time_step.params = params["forward_backward"]
+
+        def time_call(self, figures, strategy, size, direction):
             self.step(*self.args)
             self.sync()
 
-    Timing.params = params
+        time_call.params = params["smallest"]
 
     class Tracked:
-        """Figures of `stratbench run`'s harness, measured once per commit in setup_cache."""
+        """Figures of stratbench's harness, measured once per commit by `measure_matrix`."""
 
-        param_names = names
-        timeout = 3600
-
-        def setup_cache(self):
-            # asv keys setup_cache by its source line, which every op's class shares: so
-            # this measures every op's cases, once per commit, for all Tracked classes.
-            timing = harness()
-            figures = {}
-            copies = {}
-            from stratbench import metrics
-
-            for each_op in op_names():
-                strategies, sizes, directions = params_for(each_op)
-                for strategy, size, direction in ((s, z, d) for s in strategies for z in sizes for d in directions):
-                    case = case_for(each_op, strategy, size, direction)
-                    try:
-                        impl = impl_for(case)
-                        result = timing.run_case(impl, case, timing.Settings(target_sample_s=0.05, case_budget_s=20))
-                    except Exception as e:  # unavailable, too slow or failing: reported as a skip
-                        figures[case.key] = f"{type(e).__name__}: {e}"
-                        continue
-                    if case.bytes_moved not in copies:
-                        copies[case.bytes_moved] = timing.copy_bandwidth(
-                            "CPU", case.bytes_moved, timing.Settings(target_sample_s=0.05))["bytes_per_s"]
-                    figures[case.key] = result | metrics.throughput(case.size, case.bytes_moved, result["median_s"],
-                                                                    copies[case.bytes_moved])
-            return figures
+        param_names = NAMES
+        setup_cache = staticmethod(measure_matrix)  # one key for every class: asv keys it by source line
+        timeout = 600
 
         def setup(self, figures, strategy, size, direction):
-            found = figures.get(case_for(op, strategy, size, direction).key)
-            if not isinstance(found, dict):
-                raise NotImplementedError(found or "not measured")
-            self.figures = found
+            self.figures = figures_of(figures, op, strategy, size, direction)
 
-        def track_elements_per_s(self, figures, strategy, size, direction):
-            return self.figures["elements_per_s"]
+        def track_seconds_per_call(self, figures, strategy, size, direction):
+            return self.figures["median_s"]
 
-        track_elements_per_s.unit = "elements/s"
-
-        def track_roofline_fraction(self, figures, strategy, size, direction):
-            return self.figures["roofline_fraction"]
-
-        track_roofline_fraction.unit = "fraction of copy bandwidth"
+        track_seconds_per_call.unit = "seconds"
+        track_seconds_per_call.params = params["all"]
 
         def track_peak_tf_bytes(self, figures, strategy, size, direction):
             # None where TF's allocator keeps no statistics (oneDNN off, plain allocator): NaN is
@@ -195,13 +218,21 @@ def make_suites(op):
             return float("nan") if value is None else value
 
         track_peak_tf_bytes.unit = "bytes"
+        track_peak_tf_bytes.params = params["largest"]
+
+        def track_peak_rss_bytes(self, figures, strategy, size, direction):
+            value = self.figures.get("peak_rss_bytes")
+            return float("nan") if value is None else value
+
+        track_peak_rss_bytes.unit = "bytes"
+        track_peak_rss_bytes.params = params["largest"]
 
         def track_compile_s(self, figures, strategy, size, direction):
             return self.figures["compile_s"]
 
         track_compile_s.unit = "seconds"
+        track_compile_s.params = params["largest"]
 
-    Tracked.params = params
     for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):
         cls.__name__ = cls.__qualname__ = class_prefix(op) + suffix
     return Timing, Tracked

@@ -144,7 +144,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         for case in group:
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(case.key, refresh=True)
-            projected = _projected_too_slow(case, store, options.settings)
+            projected = projected_too_slow(case, store.rows.values(), options.settings)
             if projected:
                 store.add(_row(case, env, run_id, status.TOO_SLOW, projected, effective.get(env_name),
                                measured_with=measured_with))
@@ -189,15 +189,15 @@ WORK_OVER_FLOOR = 10
 MIN_PROJECTION_BASE_S = 0.01
 
 
-def _projected_too_slow(case, store, settings) -> str:
+def projected_too_slow(case, rows, settings) -> str:
     """Why `case` cannot fit its budget, judged from the same series' largest smaller
-    case measured in this run, else ''.  Time is projected linearly in size from that
+    case among `rows` (the tidy rows measured so far), else ''.  Time is projected linearly in size from that
     case's work (its time above the series' fastest, per-call-overhead case), and only
     when that case was mostly work.  Not for train_step, whose fixed per-step costs do
     not scale with the batch."""
     if case.direction == matrix.TRAIN_STEP:
         return ""
-    series = [r for r in store.rows.values()
+    series = [r for r in rows
               if r["status"] == status.OK and r["key"].rsplit("/", 1)[0] == case.series and 0 < r["size"] < case.size]
     if not series:
         return ""

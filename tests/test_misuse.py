@@ -4,14 +4,13 @@ xla strategy inside a caller's XLA compile, and projections of too-slow cases.""
 
 import os
 import threading
-import types
 
 import pytest
 
 import impls
 from stratbench import cli, matrix, recommend, results, timing
 from stratbench.matrix import Case
-from stratbench.run import Options, _projected_too_slow, run
+from stratbench.run import Options, projected_too_slow, run
 
 FAST = timing.Settings(target_sample_s=0.01, min_samples=5, case_budget_s=20)
 
@@ -149,25 +148,24 @@ def test_xla_inside_a_jit_step_is_compiled_with_it_not_nested(op):
 
 
 # --- projecting a case too slow --------------------------------------------------------
-def _store(*measured):
+def _measured(*measured):
     case = spiky_case("pyfunc_seed")
-    return types.SimpleNamespace(rows={
-        f"{case.series}/{size}": {"key": f"{case.series}/{size}", "status": "ok", "size": size, "median_s": t,
-                                  "shape": str(size)} for size, t in measured})
+    return [{"key": f"{case.series}/{size}", "status": "ok", "size": size, "median_s": t, "shape": str(size)}
+            for size, t in measured]
 
 
 def test_no_projection_from_a_case_that_is_mostly_call_overhead():
     big = spiky_case("pyfunc_seed", 16_000_000)
     # 0.4 ms at 1000 elements is the call itself: 16M elements says nothing of it
-    assert _projected_too_slow(big, _store((1000, 4e-4)), timing.Settings()) == ""
-    assert _projected_too_slow(big, _store((1000, 4e-4), (10_000, 6e-4)), timing.Settings()) == ""
+    assert projected_too_slow(big, _measured((1000, 4e-4)), timing.Settings()) == ""
+    assert projected_too_slow(big, _measured((1000, 4e-4), (10_000, 6e-4)), timing.Settings()) == ""
 
 
 def test_projection_from_a_case_that_is_mostly_work_says_from_what():
     big = spiky_case("pyfunc_seed", 16_000_000)
-    said = _projected_too_slow(big, _store((1000, 1e-3), (1_000_000, 0.3)), timing.Settings())
+    said = projected_too_slow(big, _measured((1000, 1e-3), (1_000_000, 0.3)), timing.Settings())
     assert said.startswith("projected 4.79 s per call, linearly in size from the 1000000 case's 0.3 s per call, "
                            "less 0.001 s of per-call overhead (the 1000 case)")
-    assert _projected_too_slow(spiky_case("pyfunc_seed", 2_000_000), _store((1000, 1e-3), (1_000_000, 0.3)),
+    assert projected_too_slow(spiky_case("pyfunc_seed", 2_000_000), _measured((1000, 1e-3), (1_000_000, 0.3)),
                                timing.Settings()) == ""  # 0.6 s a call fits the budget
-    assert _projected_too_slow(big, _store((0, 0.0)), timing.Settings()) == ""  # no zero-size division
+    assert projected_too_slow(big, _measured((0, 0.0)), timing.Settings()) == ""  # no zero-size division
