@@ -6,9 +6,9 @@ every benchmark), and each process that times TensorFlow pays a ~3 s import.  So
   of the matrix with stratbench's harness in ONE process per commit and environment;
 - `<Op>Tracked` records from it, without importing TensorFlow: seconds per call at every
   size, and memory and compile time at the op's largest size;
-- `<Op>Time` times with asv's own timer only what a regression shows in: each strategy's
-  forward_backward step at the op's largest size (the kernels' work, both directions)
-  and its forward at the smallest (the per-call cost).
+- `<Op>Time` times with asv's own timer only what a regression shows in most: each
+  strategy's forward_backward step at the op's largest size (the kernels' work, both
+  directions).  The per-call cost is the harness's figure at the smallest size.
 
 README, "Benchmarking across commits", gives what each part costs, measured.  asv runs
 this suite against every commit it measures, so nothing here may assume that commit has
@@ -27,9 +27,10 @@ except ImportError:  # a commit before the shared matrix: every case skips
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 NAMES = ["strategy", "size", "direction"]
-# The harness's settings in setup_cache: short samples, since the matrix must fit asv's
-# per-commit budget; stratbench run's case budget, so the same cases are too slow.
-HARNESS_SAMPLE_S = 0.05
+# The harness's settings in setup_cache, so that the whole matrix takes about 2 minutes
+# here: short samples, and a case budget that skips, as too slow, a case that would take
+# more than 10 s (pyfunc_seed at 16M elements: 3-5 s a call).
+HARNESS_SETTINGS = {"target_sample_s": 0.03, "case_budget_s": 10.0}
 _prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
 
 
@@ -64,8 +65,7 @@ def matrix_cases(op):
 
 def params_for(op):
     """asv params of `op`, [strategies, sizes, directions]: "all" the whole matrix, "largest"
-    its largest size, "forward_backward" that direction at the largest size, "smallest"
-    forward at its smallest size."""
+    its largest size, "forward_backward" that direction at the largest size."""
     cases = matrix_cases(op)
     unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
     strategies, directions = unique(c.strategy for c in cases), unique(c.direction for c in cases)
@@ -74,7 +74,6 @@ def params_for(op):
         "all": [strategies, unique(by_size), directions],
         "largest": [strategies, by_size[-1:], directions],
         "forward_backward": [strategies, by_size[-1:], [d for d in directions if d == "forward_backward"]],
-        "smallest": [strategies, by_size[:1], [d for d in directions if d == "forward"]],
     }
 
 
@@ -116,7 +115,7 @@ def measure_matrix():
         from stratbench.run import projected_too_slow
     except ImportError:  # an older commit: a too-slow case is found by calling it
         projected_too_slow = lambda case, rows, settings: ""  # noqa: E731
-    settings = timing.Settings(target_sample_s=HARNESS_SAMPLE_S)
+    settings = timing.Settings(**HARNESS_SETTINGS)
     figures, measured = {}, []
     started = time.perf_counter()
     for case in (c for op in op_names() for c in matrix_cases(op)):
@@ -126,7 +125,10 @@ def measure_matrix():
             if why:
                 raise NotImplementedError(f"too slow: {why}")
             result = timing.run_case(impl_for(case), case, settings)
-        except Exception as e:  # recorded, and each of its benchmarks skips with this reason
+        except NotImplementedError as e:  # unavailable, absent at this commit, too slow (projected)
+            figures[case.key] = str(e)  # each of its benchmarks skips with this reason
+            continue
+        except Exception as e:  # too slow (measured: TooSlow), or failing
             figures[case.key] = f"{type(e).__name__}: {e}"
             continue
         measured.append({"key": case.key, "status": "ok", "size": case.size, "shape": case.shape_text,
@@ -188,12 +190,6 @@ def make_suites(op):
             self.sync()
 
         time_step.params = params["forward_backward"]
-
-        def time_call(self, figures, strategy, size, direction):
-            self.step(*self.args)
-            self.sync()
-
-        time_call.params = params["smallest"]
 
     class Tracked:
         """Figures of stratbench's harness, measured once per commit by `measure_matrix`."""

@@ -14,14 +14,21 @@ import pandas as pd
 from stratbench import matrix, metrics, results, status
 from stratbench.results import COLUMNS
 
-# asv benchmark name (the method) -> tidy column it fills
+# asv benchmark name (the method) -> tidy column it fills.  Two timers fill median_s:
+# asv's own (time_*, the cases a regression shows in) and stratbench's harness, run once
+# per commit in asv's setup_cache (track_seconds_per_call, the whole matrix); where both
+# timed a case, asv's is kept, and measured_with says which a row has.
+ASV_TIMERS = {"time_step": "asv timer",
+              "track_seconds_per_call": "stratbench harness in asv setup_cache"}
 ASV_METRICS = {
-    "time_step": "median_s",
+    **{name: "median_s" for name in ASV_TIMERS},
     "peakmem_step": "peak_rss_bytes",
-    "track_elements_per_s": "elements_per_s",
-    "track_roofline_fraction": "roofline_fraction",
+    "track_peak_rss_bytes": "peak_rss_bytes",
     "track_peak_tf_bytes": "peak_tf_bytes",
     "track_compile_s": "compile_s",
+    # suites before 2026-11-26 (results/asv/vm)
+    "track_elements_per_s": "elements_per_s",
+    "track_roofline_fraction": "roofline_fraction",
 }
 
 
@@ -61,22 +68,27 @@ def load_asv(path) -> pd.DataFrame:
     for file in files:
         data = results.read_json(file)
         run_id = f"asv-{data['commit_hash'][:8]}-{data['env_name']}"
-        for name, values in data["results"].items():
+        # asv's own timer first, so that the harness's time fills only what asv did not time
+        names = sorted(data["results"], key=lambda name: not name.rsplit(".", 1)[-1].startswith("time_"))
+        for name in names:
             module_class, method = name.rsplit(".", 1)
             op, column = _op_of_class(module_class.rsplit(".", 1)[-1]), ASV_METRICS.get(method)
             if op is None or column is None:
                 continue
-            result = dict(zip(data["result_columns"], values))
+            result = dict(zip(data["result_columns"], data["results"][name]))
             params = [[ast.literal_eval(p) for p in axis] for axis in result["params"]]
             q25, q75 = result.get("stats_q_25") or [], result.get("stats_q_75") or []
             for i, (strategy, shape, direction) in enumerate(itertools.product(*params)):
-                key = (data["commit_hash"], op, strategy, direction, shape)
+                key = (data["commit_hash"], data["env_name"], op, strategy, direction, shape)
                 row = rows.setdefault(key, {
                     "op": op, "strategy": strategy, "direction": direction, "shape": shape, "dtype": "float32",
                     "device": "CPU", "commit": data["commit_hash"], "machine": data["params"].get("machine"),
+                    "tensorflow": data["params"].get("tensorflow-cpu") or data["params"].get("tensorflow"),
                     "run_id": run_id, "status": status.SKIPPED, "reason": "not timed in asv",
                 })
                 value = result["result"][i] if result["result"] else None
+                if column == "median_s" and row["status"] == status.OK:
+                    continue  # timed by asv's own timer already
                 if value is None or value != value:  # asv writes None for a failure, NaN for a skip
                     if column == "median_s":
                         row["status"], row["reason"] = (
@@ -85,7 +97,7 @@ def load_asv(path) -> pd.DataFrame:
                     continue
                 row[column] = value
                 if column == "median_s":
-                    row["status"], row["reason"] = status.OK, ""
+                    row["status"], row["reason"], row["measured_with"] = status.OK, "", ASV_TIMERS.get(method, method)
                     if i < len(q25) and q25[i] is not None and q75[i] is not None:
                         row["iqr_s"] = q75[i] - q25[i]
     if not rows:

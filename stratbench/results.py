@@ -29,7 +29,7 @@ COLUMNS = [
     "median_s", "iqr_s", "samples", "calls_per_sample", "noisy",
     "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction",
     "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
-    "status", "reason", "unmeasured", "measured_with", "commit", "run_id", "machine", "key",
+    "status", "reason", "unmeasured", "measured_with", "commit", "tensorflow", "run_id", "machine", "key",
 ]
 # unmeasured: "metric: why" for each figure this case could not measure here (it is empty,
 # never a failure of the case)

@@ -36,7 +36,7 @@ def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **meas
         "op": case.op, "strategy": case.strategy, "direction": case.direction, "device": case.device,
         "dtype": case.dtype, "size": case.size, "shape": case.shape_text, "mode": case.mode,
         "env": case.env, "onednn": effective.get("onednn"), "cpu_allocator": effective.get("cpu_allocator"),
-        "status": outcome, "reason": reason, "commit": env["commit"], "run_id": run_id,
+        "status": outcome, "reason": reason, "commit": env["commit"], "tensorflow": env.get("tensorflow"), "run_id": run_id,
         "machine": env["machine"], "key": case.key,
     } | measured
     if outcome == status.OK:

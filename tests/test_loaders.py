@@ -12,8 +12,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
-import types
 
 import pytest
 
@@ -79,28 +77,75 @@ def test_asv_suite_names_match_the_loader():
 
 def test_asv_params_come_from_the_matrix():
     common = _benchmarks("common")
-    strategies, sizes, directions = common.params_for("softmax")
+    params = common.params_for("softmax")
+    strategies, sizes, directions = params["all"]
     assert strategies == list(impls.strategies_for("softmax"))
     assert "4096x2048" in sizes or common.QUICK
     assert directions == list(matrix.KERNEL_DIRECTIONS)
+    assert params["largest"] == [strategies, sizes[-1:], directions]
+    assert params["forward_backward"] == [strategies, sizes[-1:], ["forward_backward"]]
 
 
-def test_asv_skips_a_case_too_slow_for_the_case_budget():
-    from stratbench.timing import Settings  # imports TensorFlow: only in the test that needs it
+def test_asv_suites_share_one_harness_pass_per_commit():
+    # asv runs a setup_cache once per key (its source line): one key for every class and op,
+    # so the whole matrix is measured once per commit, not once per class.
+    from asv_runner.benchmarks._base import get_setup_cache_key
 
-    calls = []
+    module = _benchmarks("bench_ops")
+    classes = [getattr(module, n) for n in dir(module) if n.endswith(("Time", "Tracked"))]
+    assert {get_setup_cache_key(cls().setup_cache) for cls in classes} == {
+        get_setup_cache_key(_benchmarks("common").measure_matrix)}
+    # asv's timer on one case per strategy; every other number is read from that one pass
+    spiky_time = module.SpikyTime
+    assert [n for n in dir(spiky_time) if n.startswith(("time_", "peakmem_", "track_"))] == ["time_step"]
 
-    def step(seconds):
-        calls.append(seconds)
-        time.sleep(seconds)
 
-    harness = types.SimpleNamespace(Settings=lambda: Settings(case_budget_s=0.7, min_samples=5), sync=lambda: None)
+def test_asv_records_why_a_case_has_no_figures(monkeypatch):
     common = _benchmarks("common")
-    common.skip_if_too_slow(step, (0.0,), harness)  # limit 0.1 s per call
-    assert calls == [0.0]  # a fast case pays one call, as its tracing call
-    with pytest.raises(NotImplementedError, match="too slow: a warm call takes 0.2 s"):
-        common.skip_if_too_slow(step, (0.2,), harness)
-    assert calls == [0.0, 0.2, 0.2]  # a slow first call (compiling?) gets a second, warm one
+    cases = [matrix.Case("spiky", s, "forward", "float32", "CPU", (1000,)) for s in ("native", "graph")]
+    monkeypatch.setattr(common, "op_names", lambda: ["spiky"])
+    monkeypatch.setattr(common, "matrix_cases", lambda op: cases)
+    real_impl_for = common.impl_for
+
+    def impl_for(case):  # graph as if absent at this commit
+        if case.strategy == "graph":
+            raise NotImplementedError("no such thing")
+        return real_impl_for(case)
+
+    monkeypatch.setattr(common, "impl_for", impl_for)
+    figures = common.measure_matrix()
+    assert figures[cases[0].key]["median_s"] > 0
+    assert figures[cases[1].key] == "no such thing"
+    spiky_time, spiky_tracked = common.make_suites("spiky")
+    with pytest.raises(NotImplementedError, match="no such thing"):
+        spiky_tracked().setup(figures, "graph", "1000", "forward")
+    with pytest.raises(NotImplementedError, match="no such thing"):
+        spiky_time().setup(figures, "graph", "1000", "forward")  # before TensorFlow would be imported
+    with pytest.raises(NotImplementedError, match="not measured"):
+        spiky_tracked().setup(figures, "xla", "1000", "forward")
+    tracked = spiky_tracked()
+    tracked.setup(figures, "native", "1000", "forward")
+    assert tracked.track_seconds_per_call(figures, "native", "1000", "forward") == figures[cases[0].key]["median_s"]
+
+
+def test_asv_harness_projects_a_case_too_slow_instead_of_calling_it(monkeypatch):
+    common = _benchmarks("common")
+    from stratbench import timing
+
+    small, big = (matrix.Case("spiky", "native", "forward", "float32", "CPU", (n,)) for n in (1000, 10**12))
+    monkeypatch.setattr(common, "op_names", lambda: ["spiky"])
+    monkeypatch.setattr(common, "matrix_cases", lambda op: [small, big])
+    real_run_case = timing.run_case
+    ran = []
+
+    def run_case(impl, case, settings):
+        ran.append(case.shape)
+        return real_run_case(impl, case, settings) | {"median_s": 1.0}  # as if 1 s a call at 1000 elements
+
+    monkeypatch.setattr(timing, "run_case", run_case)
+    figures = common.measure_matrix()
+    assert ran == [(1000,)]  # 10^12 elements would need 10^9 s a call: never built, never called
+    assert figures[big.key].startswith("too slow: projected")
 
 
 def test_pytest_benchmark_json_lands_in_a_folder_that_did_not_exist(tmp_path):
@@ -136,8 +181,9 @@ def test_asv_skips_and_the_full_run_of_the_published_commit():
 def test_asv_setup_reuses_the_warm_case_across_samples():
     # asv_runner re-runs setup before every timed sample; the step must not be traced again.
     spiky_time, _ = _benchmarks("common").make_suites("spiky")
+    figures = {matrix.Case("spiky", "native", "forward", "float32", "CPU", (1000,)).key: {"median_s": 1e-4}}
     first, second = spiky_time(), spiky_time()
-    first.setup("native", "1000", "forward")
-    second.setup("native", "1000", "forward")
+    first.setup(figures, "native", "1000", "forward")
+    second.setup(figures, "native", "1000", "forward")
     assert second.step is first.step and second.args is first.args
-    first.time_step("native", "1000", "forward")
+    first.time_step(figures, "native", "1000", "forward")
