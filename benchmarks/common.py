@@ -120,7 +120,7 @@ def measure_matrix():
     started = time.perf_counter()
     for case in (c for op in op_names() for c in matrix_cases(op)):
         try:
-            # pyfunc_seed at 16M takes 5-20 s a call: judged from its 1M case, as stratbench run does
+            # pyfunc_seed at 16M takes seconds a call: judged from its 1M case, as stratbench run does
             why = projected_too_slow(case, measured, settings)
             if why:
                 raise NotImplementedError(f"too slow: {why}")

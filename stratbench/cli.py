@@ -161,11 +161,17 @@ def pd_options():
         yield
 
 
-def _report(source, out, baseline, publish) -> None:
+def _report(source, out, baseline, publish, releases=False) -> None:
     from stratbench import capabilities, report
 
     table, env, caps, default_out = report.source_of(source)
     out = out or default_out
+    if releases:
+        if publish:
+            raise ValueError("--releases and --publish: choose one (--publish is for a `stratbench run` directory)")
+        written = report.write_releases(table, out, log=lambda m: print(m, file=sys.stderr))
+        print(f"{written['table']}\n" + "\n".join(map(str, written["figures"])))
+        return
     written = report.write(table, out, env, caps, baseline, log=lambda m: print(m, file=sys.stderr))
     if caps:
         with pd_options():
@@ -195,7 +201,7 @@ def cmd_report(args) -> int:
         print(f"stratbench report: {source} does not exist", file=sys.stderr)
         return 2
     try:
-        _report(source, args.out, args.baseline, args.publish)
+        _report(source, args.out, args.baseline, args.publish, args.releases)
     except ValueError as e:
         print(f"stratbench report: {e}", file=sys.stderr)
         return 2
@@ -401,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="strategy the speedups are relative to (default: native)")
     report.add_argument("--publish", action="store_true",
                         help="also write results/README.md and the top-level README's headline block from this run")
+    report.add_argument("--releases", action="store_true",
+                        help="compare TensorFlow releases instead: asv results of one commit measured under "
+                             "asv.releases.conf.json; writes releases.md, releases.csv and a figure of time per "
+                             "call against release at each op's largest size")
     report.set_defaults(func=cmd_report)
 
     recommend = sub.add_parser(

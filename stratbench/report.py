@@ -465,6 +465,95 @@ def latest_run(results: pathlib.Path) -> pathlib.Path | None:
     return runs[-1].parent if runs else None
 
 
+# ---------------------------------------------------------------- TensorFlow releases
+
+
+def _version_key(version) -> tuple:
+    return tuple(int(part) for part in str(version).split(".") if part.isdigit())
+
+
+def release_rows(table: pd.DataFrame, commit: str | None = None) -> pd.DataFrame:
+    """The rows of one commit measured under several TensorFlow releases (asv's release
+    matrix, asv.releases.conf.json), at each op's largest size: `commit`, else the commit
+    measured under the most releases.  ValueError when no commit has two releases."""
+    rows = table[table["tensorflow"].notna()]
+    releases = rows.groupby("commit")["tensorflow"].nunique()
+    if commit:
+        releases = releases[releases.index.str.startswith(commit)]
+    if releases.empty or releases.max() < 2:
+        raise ValueError("no commit measured under two or more TensorFlow releases in these results: run "
+                         "`asv run --config asv.releases.conf.json HEAD^!` (README, \"Across TensorFlow releases\")")
+    rows = rows[rows["commit"] == releases.idxmax()]
+    return pd.concat([_at_largest(group) for _, group in rows.groupby("op")])
+
+
+def release_table(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(numbers, text) of release_rows: rows (op, direction, strategy), a column per
+    release, oldest first.  Text: the median per call and, in brackets, the speedup over
+    the release before it (above 1: this release is faster); a case a release could not
+    measure says so."""
+    versions = sorted(rows["tensorflow"].unique(), key=_version_key)
+    ordered = _ordered(rows)
+    index = list(dict.fromkeys(zip(ordered["op"], ordered["direction"], ordered["strategy"])))
+    numbers = (rows[rows["status"] == status.OK]
+               .pivot_table(index=["op", "direction", "strategy"], columns="tensorflow", values="median_s", aggfunc="first")
+               .reindex(index=pd.MultiIndex.from_tuples(index, names=["op", "direction", "strategy"]), columns=versions))
+    text = numbers.copy().astype(object)
+    for key, times in numbers.iterrows():
+        before = None
+        for version, t in times.items():
+            if pd.isna(t):
+                text.at[key, version] = "not measured"
+                continue
+            text.at[key, version] = format_seconds(t) + (f" ({before / t:.2f}x)" if before else "")
+            before = t
+    text.columns = [f"TF {v}" for v in versions]
+    return numbers, text
+
+
+def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[pathlib.Path]:
+    """Per op (rows) and direction (columns): median per call against TensorFlow release,
+    a line per strategy."""
+    ops = list(dict.fromkeys(numbers.index.get_level_values("op")))
+    directions = [d for d in matrix.KERNEL_DIRECTIONS if d in set(numbers.index.get_level_values("direction"))]
+    fig, axes = plt.subplots(len(ops), len(directions), figsize=(4.2 * len(directions), 3.0 * len(ops)),
+                             squeeze=False, sharex=True)
+    x = np.arange(len(numbers.columns))
+    for i, op in enumerate(ops):
+        for j, direction in enumerate(directions):
+            ax = axes[i][j]
+            for strategy, times in numbers.loc[(op, direction)].iterrows():
+                ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=COLORS.get(strategy))
+            ax.set(yscale="log", title=f"{op}: {direction}", xticks=x)
+            ax.set_xticklabels([f"TF {v}" for v in numbers.columns])
+            ax.grid(True, which="both", alpha=0.3)
+        axes[i][0].set_ylabel("ms per call (lower is better)")
+    _legend(fig, axes)
+    return _finish(fig, env, out, "releases")
+
+
+def write_releases(table: pd.DataFrame, out, commit: str | None = None, log=print) -> dict:
+    """releases.md, releases.csv and the releases figure for one commit measured under
+    several TensorFlow releases; returns {"table": path of the .md, "figures": [...], "rows": ...}."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = release_rows(table, commit)
+    numbers, text = release_table(rows)
+    sizes = ", ".join(f"{op} {shape}" for op, shape in rows.groupby("op")["shape"].first().items())
+    commit = str(rows["commit"].iloc[0])
+    env = {"machine": ", ".join(sorted(map(str, rows["machine"].dropna().unique()))), "commit": commit}
+    numbers.to_csv(out / "releases.csv")
+    timers = "; ".join(f"{n} cases: {how}" for how, n in rows.loc[rows["status"] == status.OK, "measured_with"]
+                       .value_counts().items())
+    (out / "releases.md").write_text(
+        f"Median per call at each op's largest size ({sizes}), commit {commit[:8]}, float32 on the CPU. "
+        f"`(Nx)`: speedup over the release in the column before (above 1: faster). Timed by {timers}.\n\n"
+        + _markdown(text) + "\n")
+    figures = release_figure(numbers, env, out)
+    log(f"report: releases table and figure for {len(numbers.columns)} TensorFlow releases in {out}")
+    return {"table": out / "releases.md", "figures": figures, "rows": rows}
+
+
 # ---------------------------------------------------------------- publishing
 
 

@@ -13,6 +13,7 @@ import pathlib
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 import impls
@@ -187,3 +188,23 @@ def test_asv_setup_reuses_the_warm_case_across_samples():
     second.setup(figures, "native", "1000", "forward")
     assert second.step is first.step and second.args is first.args
     first.time_step(figures, "native", "1000", "forward")
+
+
+def test_release_table_gives_each_release_its_speedup_over_the_one_before(tmp_path):
+    from stratbench import report
+
+    rows = []
+    for version, seconds in (("2.21.0", None), ("2.9.0", 4e-3), ("2.17.1", 2e-3)):  # 2.9 is older than 2.17
+        for shape in ("1000", "16000000"):
+            rows.append({"op": "spiky", "strategy": "xla", "direction": "forward", "shape": shape, "size": int(shape),
+                         "dtype": "float32", "device": "CPU", "tensorflow": version, "commit": "c" * 40, "machine": "m",
+                         "status": "ok" if seconds else "skipped", "measured_with": "asv timer",
+                         "median_s": (seconds if shape == "16000000" else 1e-5) if seconds else None})
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    written = report.write_releases(table, tmp_path, log=lambda m: None)
+    text = written["table"].read_text()
+    assert text.index("TF 2.9.0") < text.index("TF 2.17.1") < text.index("TF 2.21.0")  # oldest first
+    assert "4 ms" in text and "2 ms (2.00x)" in text and "not measured" in text and "1e-05" not in text
+    assert all(path.exists() for path in written["figures"])
+    with pytest.raises(ValueError, match="asv.releases.conf.json"):
+        report.write_releases(table[table["tensorflow"] == "2.9.0"], tmp_path, log=lambda m: None)
