@@ -132,7 +132,7 @@ def caption(env: dict) -> str:
 
 
 def _finish(fig, env: dict, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-    fig.text(0.5, 0.005, caption(env), ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
+    fig.text(0.5, 0.005, env.get("caption") or caption(env), ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
     paths = []
     for fmt in FIGURE_FORMATS:
@@ -472,14 +472,12 @@ def _version_key(version) -> tuple:
     return tuple(int(part) for part in str(version).split(".") if part.isdigit())
 
 
-def release_rows(table: pd.DataFrame, commit: str | None = None) -> pd.DataFrame:
-    """The rows of one commit measured under several TensorFlow releases (asv's release
-    matrix, asv.releases.conf.json), at each op's largest size: `commit`, else the commit
-    measured under the most releases.  ValueError when no commit has two releases."""
+def release_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the commit measured under the most TensorFlow releases (asv's release
+    matrix, asv.releases.conf.json), at each op's largest size.  ValueError when no
+    commit has two releases."""
     rows = table[table["tensorflow"].notna()]
     releases = rows.groupby("commit")["tensorflow"].nunique()
-    if commit:
-        releases = releases[releases.index.str.startswith(commit)]
     if releases.empty or releases.max() < 2:
         raise ValueError("no commit measured under two or more TensorFlow releases in these results: run "
                          "`asv run --config asv.releases.conf.json HEAD^!` (README, \"Across TensorFlow releases\")")
@@ -519,25 +517,28 @@ def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[
     fig, axes = plt.subplots(len(ops), len(directions), figsize=(4.2 * len(directions), 3.0 * len(ops)),
                              squeeze=False, sharex=True)
     x = np.arange(len(numbers.columns))
-    for i, op in enumerate(ops):
-        for j, direction in enumerate(directions):
-            ax = axes[i][j]
-            for strategy, times in numbers.loc[(op, direction)].iterrows():
-                ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=COLORS.get(strategy))
-            ax.set(yscale="log", title=f"{op}: {direction}", xticks=x)
-            ax.set_xticklabels([f"TF {v}" for v in numbers.columns])
-            ax.grid(True, which="both", alpha=0.3)
-        axes[i][0].set_ylabel("ms per call (lower is better)")
+    for (op, direction, strategy), times in numbers.iterrows():
+        ax = axes[ops.index(op)][directions.index(direction)]
+        ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=COLORS.get(strategy))
+        ax.set(yscale="log", title=f"{op}: {direction}", xticks=x)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())  # 20, not 2x10^1
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(minor_thresholds=(2, 0.4)))
+        ax.set_xticklabels([f"TF {v}" for v in numbers.columns])
+        ax.grid(True, which="both", alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("ms per call (lower is better)")
     _legend(fig, axes)
-    return _finish(fig, env, out, "releases")
+    return _finish(fig, env | {"caption": f"{env['machine']}, commit {env['commit'][:8]}: one commit under each "
+                               "TensorFlow release (asv.releases.conf.json); asv's timer at forward_backward, "
+                               "stratbench's harness (median of at least 5 samples) elsewhere."}, out, "releases")
 
 
-def write_releases(table: pd.DataFrame, out, commit: str | None = None, log=print) -> dict:
+def write_releases(table: pd.DataFrame, out, log=print) -> dict:
     """releases.md, releases.csv and the releases figure for one commit measured under
     several TensorFlow releases; returns {"table": path of the .md, "figures": [...], "rows": ...}."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = release_rows(table, commit)
+    rows = release_rows(table)
     numbers, text = release_table(rows)
     sizes = ", ".join(f"{op} {shape}" for op, shape in rows.groupby("op")["shape"].first().items())
     commit = str(rows["commit"].iloc[0])
