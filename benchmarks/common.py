@@ -18,6 +18,7 @@ STRATBENCH_QUICK=1 selects the matrix's quick sizes.
 """
 
 import os
+import pathlib
 import time
 
 try:
@@ -32,6 +33,22 @@ NAMES = ["strategy", "size", "direction"]
 # more than 10 s (pyfunc_seed at 16M elements: 3-5 s a call).
 HARNESS_SETTINGS = {"target_sample_s": 0.03, "case_budget_s": 10.0}
 _prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
+
+
+# asv finds a benchmark by name in every commit it measures, so every commit must define
+# the same classes: the ops of this checkout's impls/ops/ too, where a commit lacks one
+# (gelu before 3f4719b), each of their benchmarks skipping with that reason.
+CHECKOUT_OPS = sorted(init.parent.name
+                      for init in (pathlib.Path(__file__).resolve().parents[1] / "impls" / "ops").glob("*/__init__.py"))
+# An absent op's parameters: asv decodes a parameter index by the params it discovered
+# at another commit, so any index up to this many must decode, each to a skip.
+ABSENT_PARAMS = [[f"absent {i}" for i in range(1000)], ["-"], ["-"]]
+
+
+def suite_ops():
+    """The ops to define asv classes for: this commit's, then this checkout's that it lacks."""
+    present = op_names()
+    return present + [op for op in CHECKOUT_OPS if op not in present]
 
 
 def op_names():
@@ -66,6 +83,8 @@ def matrix_cases(op):
 def params_for(op):
     """asv params of `op`, [strategies, sizes, directions]: "all" the whole matrix, "largest"
     its largest size, "forward_backward" that direction at the largest size."""
+    if op not in op_names():
+        return dict.fromkeys(("all", "largest", "forward_backward"), ABSENT_PARAMS)
     cases = matrix_cases(op)
     unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
     strategies, directions = unique(c.strategy for c in cases), unique(c.direction for c in cases)
@@ -143,6 +162,8 @@ measure_matrix.timeout = 3600
 
 def figures_of(figures, op, strategy, size, direction):
     """The harness's figures of one case, or a skip that says why it has none."""
+    if op not in op_names():
+        raise NotImplementedError(f"{op} is not an op at this commit")
     found = figures.get(case_for(op, strategy, size, direction).key)
     if not isinstance(found, dict):
         raise NotImplementedError(found or "not measured by the harness at this commit")

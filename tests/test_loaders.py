@@ -229,3 +229,16 @@ def test_the_committed_release_matrix_holds_the_whole_matrix_under_each_release(
     timed_by_asv = ok["direction"] == "forward_backward"
     assert (ok.loc[timed_by_asv, "measured_with"] == "asv timer").all()
     assert ok.loc[~timed_by_asv, "measured_with"].str.startswith("stratbench harness").all()
+
+
+def test_an_op_the_measured_commit_lacks_still_has_its_asv_classes_which_skip(monkeypatch):
+    # asv finds benchmarks by the names it discovered at another commit (gelu's at HEAD,
+    # measuring 4a8688a, which has no gelu): the classes must exist and skip, not fail.
+    common = _benchmarks("common")
+    monkeypatch.setattr(common, "op_names", lambda: ["spiky"])
+    assert common.suite_ops()[0] == "spiky" and set(common.CHECKOUT_OPS) <= set(common.suite_ops())
+    gelu_time, gelu_tracked = common.make_suites("gelu")
+    assert gelu_time.time_step.params == gelu_tracked.track_seconds_per_call.params == common.ABSENT_PARAMS
+    for suite in (gelu_time, gelu_tracked):
+        with pytest.raises(NotImplementedError, match="gelu is not an op at this commit"):
+            suite().setup({}, "absent 104", "-", "-")
