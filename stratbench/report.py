@@ -535,7 +535,7 @@ def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[
 
 def write_releases(table: pd.DataFrame, out, log=print) -> dict:
     """releases.md, releases.csv and the releases figure for one commit measured under
-    several TensorFlow releases; returns {"table": path of the .md, "figures": [...], "rows": ...}."""
+    several TensorFlow releases; returns {"table": path of the .md, "figures": [...]}."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = release_rows(table)
@@ -552,7 +552,7 @@ def write_releases(table: pd.DataFrame, out, log=print) -> dict:
         + _markdown(text) + "\n")
     figures = release_figure(numbers, env, out)
     log(f"report: releases table and figure for {len(numbers.columns)} TensorFlow releases in {out}")
-    return {"table": out / "releases.md", "figures": figures, "rows": rows}
+    return {"table": out / "releases.md", "figures": figures}
 
 
 # ---------------------------------------------------------------- publishing
