@@ -50,16 +50,17 @@ def test_tied_max_splits_evenly(op, strategy):
 
 # The compiled kernel streams outputs of 16 MiB and more (kStreamBytes in
 # impls/kernels/stratbench.h) past the cache: check that path too, on rows whose length
-# leaves them unaligned (2053 columns), in every dtype.
+# leaves them unaligned (2053 columns), in every dtype, along the rows and down the columns.
+@pytest.mark.parametrize("axis", [-1, 0])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-def test_custom_op_streaming_path_matches_the_reference(dtype):
+def test_custom_op_streaming_path_matches_the_reference(dtype, axis):
     impl = impls.get("softmax", "custom_op")
     if not impl.available:
         pytest.skip(f"custom_op not available: {impl.reason}")
     cols = 2053
     rows = -(-(16 << 20) // (cols * np.dtype(dtype if dtype != "bfloat16" else "float16").itemsize))
     values = np.random.default_rng(2).normal(scale=4, size=(rows, cols))
-    result = correctness.check(impl, values, dtype)
+    result = correctness.check(impl, values, dtype, axis=axis)
     assert result.ok, f"{dtype}: forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
 
 
@@ -75,4 +76,24 @@ def test_custom_op_kernel_paths_match_the_reference(dtype, shape, axis):
         pytest.skip(f"custom_op not available: {impl.reason}")
     values = np.random.default_rng(3).normal(scale=4, size=shape)
     result = correctness.check(impl, values, dtype, axis=axis, in_function=True)
+    assert result.ok, f"forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
+
+
+# Along a non-last axis the kernel takes the max a block of rows at a time and rescales the
+# sums so far to it, and splits a column's rows into slabs merged at the end (300 rows: 2 to
+# 4 slabs for 1 to 2 threads): a max that rises down the axis (every block), columns of -inf
+# through the first blocks and a whole slab, and a column of -inf alone must give what the
+# reference gives.
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("rows", [37, 300])
+def test_custom_op_rescales_as_the_max_rises_along_the_axis(dtype, rows):
+    impl = impls.get("softmax", "custom_op")
+    if not impl.available:
+        pytest.skip(f"custom_op not available: {impl.reason}")
+    rng = np.random.default_rng(4)
+    values = np.linspace(0, 12, rows)[:, None] + rng.normal(scale=0.5, size=(rows, 1030))
+    values[:3, ::7] = -np.inf
+    values[:rows // 2, 1::7] = -np.inf
+    values[:, 2] = -np.inf
+    result = correctness.check(impl, values, dtype, axis=0, in_function=True)
     assert result.ok, f"forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
