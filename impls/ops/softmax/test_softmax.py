@@ -48,12 +48,13 @@ def test_tied_max_splits_evenly(op, strategy):
     np.testing.assert_allclose(y, [[1 / 3, 1 / 3, 0, 1 / 3]], rtol=1e-6)
 
 
-# The compiled kernel streams outputs of 16 MiB and more (kStreamBytes in
-# impls/kernels/stratbench.h) past the cache: check that path too, on rows whose length
-# leaves them unaligned (2053 columns), in every dtype, along the rows and down the columns.
+# 16 MiB in every dtype, rows of 2053 (unaligned): along the rows the compiled kernel
+# streams outputs this big past the cache (kStreamBytes in impls/kernels/stratbench.h);
+# down the columns each softmax runs over thousands of rows (the sums' precision), split
+# into slabs that are merged.
 @pytest.mark.parametrize("axis", [-1, 0])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-def test_custom_op_streaming_path_matches_the_reference(dtype, axis):
+def test_custom_op_at_16_mib_matches_the_reference(dtype, axis):
     impl = impls.get("softmax", "custom_op")
     if not impl.available:
         pytest.skip(f"custom_op not available: {impl.reason}")
