@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace stratbench {
 
@@ -36,6 +37,25 @@ inline float ExpNonPositive(float x) {
   t *= scale;
   const float e = std::fma(t, p, scale);
   return x < kZeroBelow ? 0.0f : e;
+}
+
+#if defined(__FMA__)
+constexpr bool kHaveFma = true;
+#else
+constexpr bool kHaveFma = false;
+#endif
+// ExpNonPositive where it pays (float with hardware FMA); elsewhere Eigen's or std::exp.
+template <typename C>
+constexpr bool kOwnExp = kHaveFma && std::is_same_v<C, float>;
+
+// exp(x) for x <= 0 in C, one element at a time (in loops GCC vectorises).
+template <typename C>
+inline C ExpOne(C x) {
+  if constexpr (kOwnExp<C>) {
+    return ExpNonPositive(x);
+  } else {
+    return std::exp(x);
+  }
 }
 
 }  // namespace stratbench
