@@ -3,6 +3,7 @@
 Its values, gradients, dtypes, shapes, edge cases and bad input are held to the
 reference by test_impls.py and test_bad_input.py, like every other strategy."""
 
+import dataclasses
 import importlib
 import os
 import pathlib
@@ -19,6 +20,7 @@ from tensorflow.python.framework import kernels
 import impls
 from impls import custom_op
 from impls.kernels import build
+from stratbench import correctness
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECS = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op]
@@ -144,3 +146,25 @@ def test_concurrent_builds_share_one_library(tmp_path):
     paths = {o[0].strip().splitlines()[-1] for o in outs}
     assert len(paths) == 1
     assert len(list(tmp_path.glob("*/stratbench_ops.so"))) == 1
+
+
+def test_an_op_without_an_axis_attribute_is_moved_there_and_back(monkeypatch):
+    """An op of yours without an `axis` attribute runs along the last axis: custom_op
+    transposes any other axis there and back (values and gradient held to the reference),
+    and refuses an axis it cannot place (unknown rank).  The softmax kernel stands in,
+    called without its axis."""
+    spec = impls.spec("softmax")
+    kernel = custom_op._compiled_op(spec.custom_op)
+
+    def last_axis_only(x, name=None):
+        return kernel(x, axis=-1, name=name)
+
+    monkeypatch.setattr(custom_op, "_compiled_op", lambda name: last_axis_only)
+    impl = dataclasses.replace(impls.get("softmax", "custom_op"), fn=custom_op.implement(spec))
+    values = np.random.default_rng(5).normal(scale=3, size=(3, 4, 5))
+    for axis in (0, 1, -2, 2, -1):
+        result = correctness.check(impl, values, "float32", axis=axis, in_function=True)
+        assert result.ok, f"axis {axis}: forward {result.forward_err:.3g}, gradient {result.gradient_err:.3g}"
+    unknown_rank = tf.function(lambda x: impl.fn(x, axis=0), input_signature=[tf.TensorSpec(None, tf.float32)])
+    with pytest.raises(ValueError, match="axis 0 needs an input of known rank; accepted with unknown rank: axis=-1"):
+        unknown_rank.get_concrete_function()
