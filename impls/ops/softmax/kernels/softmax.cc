@@ -1,8 +1,6 @@
 // The stable softmax as a compiled TensorFlow op: StableSoftmax and StableSoftmaxGrad
 // along any axis (attr `axis`), CPU kernels sharded over TF's intra-op pool; CUDA kernels
 // in softmax.cu (STRATBENCH_CUDA), along the last axis only.
-#include <limits>
-
 #include "softmax_axis.h"
 #include "softmax_exp.h"
 #include "stratbench.h"
