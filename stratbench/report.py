@@ -131,8 +131,9 @@ def caption(env: dict) -> str:
     return "; ".join(parts) + ". Medians of at least 5 samples; bands and error bars span the IQR."
 
 
-def _finish(fig, env: dict, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-    fig.text(0.5, 0.005, env.get("caption") or caption(env), ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
+def _finish(fig, env: dict, out: pathlib.Path, name: str, note: str | None = None) -> list[pathlib.Path]:
+    """Caption (`note`, or the machine and settings of env), layout, and the figure in every format."""
+    fig.text(0.5, 0.005, note or caption(env), ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
     paths = []
     for fmt in FIGURE_FORMATS:
@@ -528,9 +529,10 @@ def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[
     for row in axes:
         row[0].set_ylabel("ms per call (lower is better)")
     _legend(fig, axes)
-    return _finish(fig, env | {"caption": f"{env['machine']}, commit {env['commit'][:8]}: one commit under each "
-                               "TensorFlow release (asv.releases.conf.json); asv's timer at forward_backward, "
-                               "stratbench's harness (median of at least 5 samples) elsewhere."}, out, "releases")
+    return _finish(fig, env, out, "releases",
+                   note=f"{env['machine']}, commit {env['commit'][:8]}: one commit under each TensorFlow release "
+                        "(asv.releases.conf.json); asv's timer at forward_backward, stratbench's harness (median "
+                        "of at least 5 samples) elsewhere.")
 
 
 def write_releases(table: pd.DataFrame, out, log=print) -> dict:

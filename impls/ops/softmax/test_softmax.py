@@ -12,6 +12,15 @@ from stratbench import correctness
 PAIRS = [(op, s) for op in ("softmax", "softmax_nosg") for s in impls.strategies_for(op) if impls.get(op, s).available]
 
 
+@pytest.fixture
+def custom_op():
+    """The compiled softmax, for the tests of its kernel's paths (skipped where it cannot build)."""
+    impl = impls.get("softmax", "custom_op")
+    if not impl.available:
+        pytest.skip(f"custom_op not available: {impl.reason}")
+    return impl
+
+
 def test_rows_sum_to_one_and_are_shift_invariant():
     x = np.random.default_rng(0).normal(size=(4, 7))
     for axis in (0, 1, -1):
@@ -54,14 +63,11 @@ def test_tied_max_splits_evenly(op, strategy):
 # into slabs that are merged.
 @pytest.mark.parametrize("axis", [-1, 0])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-def test_custom_op_at_16_mib_matches_the_reference(dtype, axis):
-    impl = impls.get("softmax", "custom_op")
-    if not impl.available:
-        pytest.skip(f"custom_op not available: {impl.reason}")
+def test_custom_op_at_16_mib_matches_the_reference(custom_op, dtype, axis):
     cols = 2053
     rows = -(-(16 << 20) // (cols * np.dtype(dtype if dtype != "bfloat16" else "float16").itemsize))
     values = np.random.default_rng(2).normal(scale=4, size=(rows, cols))
-    result = correctness.check(impl, values, dtype, axis=axis)
+    result = correctness.check(custom_op, values, dtype, axis=axis)
     assert result.ok, f"{dtype}: forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
 
 
@@ -71,12 +77,9 @@ def test_custom_op_at_16_mib_matches_the_reference(dtype, axis):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("shape,axis", [((3, 5, 1100), 1), ((7, 2500), 0), ((2, 3, 4, 5), -3), ((6,), 0),
                                         ((1000, 2), -1), ((300, 15), 1), ((40, 1), -1)])
-def test_custom_op_kernel_paths_match_the_reference(dtype, shape, axis):
-    impl = impls.get("softmax", "custom_op")
-    if not impl.available:
-        pytest.skip(f"custom_op not available: {impl.reason}")
+def test_custom_op_kernel_paths_match_the_reference(custom_op, dtype, shape, axis):
     values = np.random.default_rng(3).normal(scale=4, size=shape)
-    result = correctness.check(impl, values, dtype, axis=axis, in_function=True)
+    result = correctness.check(custom_op, values, dtype, axis=axis, in_function=True)
     assert result.ok, f"forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
 
 
@@ -87,14 +90,11 @@ def test_custom_op_kernel_paths_match_the_reference(dtype, shape, axis):
 # reference gives.
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("rows", [37, 300])
-def test_custom_op_rescales_as_the_max_rises_along_the_axis(dtype, rows):
-    impl = impls.get("softmax", "custom_op")
-    if not impl.available:
-        pytest.skip(f"custom_op not available: {impl.reason}")
+def test_custom_op_rescales_as_the_max_rises_along_the_axis(custom_op, dtype, rows):
     rng = np.random.default_rng(4)
     values = np.linspace(0, 12, rows)[:, None] + rng.normal(scale=0.5, size=(rows, 1030))
     values[:3, ::7] = -np.inf
     values[:rows // 2, 1::7] = -np.inf
     values[:, 2] = -np.inf
-    result = correctness.check(impl, values, dtype, axis=0, in_function=True)
+    result = correctness.check(custom_op, values, dtype, axis=0, in_function=True)
     assert result.ok, f"forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"
