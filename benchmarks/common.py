@@ -32,7 +32,7 @@ NAMES = ["strategy", "size", "direction"]
 # The harness's settings in setup_cache, so that the whole matrix takes about 2 minutes
 # here: short samples, and a case budget that skips, as too slow, a case that would take
 # more than 10 s (pyfunc_seed at 16M elements: 3-5 s a call).
-HARNESS_SETTINGS = {"target_sample_s": 0.03, "case_budget_s": 10.0}
+HARNESS_SETTINGS = {"target_sample_s": 0.02, "case_budget_s": 10.0}
 _prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
 
 
@@ -114,18 +114,25 @@ def harness():
     try:
         from stratbench import timing
 
-        for name in ("make_inputs", "step_function", "sync", "run_case", "Settings"):
+        for name in ("make_inputs", "step_function", "sync", "Settings"):
             getattr(timing, name)
+        if not hasattr(timing, "run_case") and not hasattr(timing, "measure_group"):
+            getattr(timing, "measure_group")
     except (ImportError, AttributeError) as e:
         raise NotImplementedError(f"this commit's harness lacks {e}") from None
     return timing
 
 
 def impl_for(case):
+    return resolve(case.op, case.strategy)
+
+
+def resolve(op, strategy):
+    """The Impl of (op, strategy), or NotImplementedError (asv's skip) saying why there is none."""
     import impls
 
     try:
-        impl = impls.get(case.op, case.strategy)
+        impl = impls.get(op, strategy)
     except ValueError as e:  # strategy or op absent at this commit
         raise NotImplementedError(str(e)) from None
     if not impl.available:
@@ -135,7 +142,10 @@ def impl_for(case):
 
 def measure_matrix():
     """Every op's cases, measured by the harness in this one process: case key -> its
-    figures, or why it was not measured (unavailable, too slow, failing) as a string."""
+    figures, or why it was not measured (unavailable, too slow, failing) as a string.
+    Where the commit's harness has comparison groups (timing.measure_group), the strategies
+    of a case and the copy of its bytes are sampled in shuffled rounds, and each case also
+    gets its paired fraction of the copy's bandwidth, which cancels the machine's drift."""
     timing = harness()
     try:
         from stratbench.run import projected_too_slow
@@ -144,24 +154,52 @@ def measure_matrix():
     settings = timing.Settings(**HARNESS_SETTINGS)
     figures, measured = {}, []
     started = time.perf_counter()
+    groups = {}
     for case in (c for op in op_names() for c in matrix_cases(op)):
-        try:
-            # pyfunc_seed at 16M takes seconds a call: judged from its 1M case, as stratbench run does
-            why = projected_too_slow(case, measured, settings)
-            if why:
-                raise NotImplementedError(f"too slow: {why}")
-            result = timing.run_case(impl_for(case), case, settings)
-        except NotImplementedError as e:  # unavailable, absent at this commit, too slow (projected)
-            figures[case.key] = str(e)  # each of its benchmarks skips with this reason
-            continue
-        except Exception as e:  # too slow (measured: TooSlow), or failing
-            figures[case.key] = f"{type(e).__name__}: {e}"
-            continue
-        measured.append({"key": case.key, "status": "ok", "size": case.size, "shape": case.shape_text,
-                         "median_s": result["median_s"]})
-        figures[case.key] = result
+        groups.setdefault((case.op, case.direction, case.shape), []).append(case)
+    for group in groups.values():
+        cases = []
+        for case in group:
+            try:
+                # pyfunc_seed at 16M takes seconds a call: judged from its 1M case, as stratbench run does
+                why = projected_too_slow(case, measured, settings)
+                if why:
+                    raise NotImplementedError(f"too slow: {why}")
+                impl_for(case)
+                cases.append(case)
+            except NotImplementedError as e:  # unavailable, absent at this commit, too slow (projected)
+                figures[case.key] = str(e)  # each of its benchmarks skips with this reason
+        for case, result in _measure(timing, cases, settings):
+            if isinstance(result, dict):
+                measured.append({"key": case.key, "status": "ok", "size": case.size, "shape": case.shape_text,
+                                 "median_s": result["median_s"]})
+            figures[case.key] = result
     print(f"stratbench: measured {len(measured)} of {len(figures)} cases in {time.perf_counter() - started:.0f} s")
     return figures
+
+
+def _measure(timing, cases, settings):
+    """(case, figures or why not) for the cases of one comparison group."""
+    if not cases:
+        return
+    if not hasattr(timing, "measure_group"):  # a commit before paired rounds: one case at a time
+        for case in cases:
+            try:
+                yield case, timing.run_case(impl_for(case), case, settings)
+            except Exception as e:  # too slow (measured: TooSlow), or failing
+                yield case, f"{type(e).__name__}: {e}"
+        return
+    from stratbench.measurement import COPY
+
+    measurement, info = timing.measure_group(cases, resolve, settings)
+    for case in cases:
+        outcome, result = info[case.key]
+        if outcome != "ok":
+            yield case, f"{outcome}: {result}"
+            continue
+        fraction = measurement.ratio(COPY, case.key).value if case.key in measurement.entries() and \
+            COPY in measurement.entries() else float("nan")
+        yield case, result | measurement.summary(case.key) | {"roofline_fraction": fraction}
 
 
 measure_matrix.timeout = 3600
@@ -205,17 +243,18 @@ def make_suites(op):
                 case = case_for(op, strategy, size, direction)
                 impl = impl_for(case)
                 timing = harness()
-                args = timing.make_inputs(case)
-                step = timing.step_function(impl, case)
+                if hasattr(timing, "prepare"):  # inputs, step and device scope as stratbench run has them
+                    call = timing.prepare(impl, case).run
+                else:  # an older harness
+                    args, step = timing.make_inputs(case), timing.step_function(impl, case)
+                    call = lambda: (step(*args), timing.sync())  # noqa: E731
                 for _ in range(2):  # traces and compiles, then one warm call
-                    step(*args)
-                timing.sync()
-                _prepared[key] = (step, args, timing.sync)
-            self.step, self.args, self.sync = _prepared[key]
+                    call()
+                _prepared[key] = call
+            self.call = _prepared[key]
 
         def time_step(self, figures, strategy, size, direction):
-            self.step(*self.args)
-            self.sync()
+            self.call()  # synchronised
 
         time_step.params = params["forward_backward"]
 
@@ -256,6 +295,15 @@ def make_suites(op):
 
         track_compile_s.unit = "seconds"
         track_compile_s.params = params["largest"]
+
+        def track_roofline_fraction(self, figures, strategy, size, direction):
+            # copy time / case time, per round of samples taken seconds apart: the machine's
+            # drift over minutes, which moves every time, cancels in it (NaN at older commits)
+            value = self.figures.get("roofline_fraction")
+            return float("nan") if value is None else value
+
+        track_roofline_fraction.unit = "fraction of a copy"
+        track_roofline_fraction.params = params["all"]
 
     for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):
         cls.__name__ = cls.__qualname__ = class_prefix(op) + suffix

@@ -196,9 +196,8 @@ def _production_forward(impl):
     from stratbench import matrix, timing
 
     case = matrix.Case(impl.op, impl.strategy, "forward", "float32", "CPU", impl.spec.probe_shape)
-    step = timing.step_function(impl, case)
-    inputs = [timing.make_inputs(case, seed=seed) for seed in range(4)]
-    return (lambda args: step(*args)), inputs, tf
+    prepared = timing.prepare(impl, case, input_sets=4)
+    return (lambda args: prepared.step(*args)), prepared.inputs, tf
 
 
 def _threads(impl) -> tuple[Cell, Cell]:

@@ -15,6 +15,7 @@ from impls import FLOAT_DTYPES, STRATEGIES
 from impls.ops import ENV_VARIABLE, OpModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import DEVICES, DIRECTIONS
+from stratbench.stats import MIN_ROUNDS
 
 
 @contextlib.contextmanager
@@ -109,21 +110,16 @@ def cmd_run(args) -> int:
 
     from stratbench import matrix, metrics, status
     from stratbench.run import Options, comparison, run
-    from stratbench.timing import Settings
 
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
     cases = matrix.cases(
         ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
         devices=devices, quick=args.quick, sizes=args.sizes, shapes=args.shapes, envs=args.env,
     )
-    settings = Settings(
-        target_sample_s=0.01 if args.quick else args.sample_time,
-        min_samples=args.samples,
-        case_budget_s=args.case_budget,
-    )
+    settings = _settings(args)
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
                       machine=args.machine, fresh=args.fresh, verbose=args.verbose,
-                      capabilities=not args.no_capabilities)
+                      capabilities=not args.no_capabilities, processes=args.processes, baseline=args.baseline)
     if not cases:
         print(f"stratbench run: no case selected: none of the strategies {', '.join(args.strategies or [])} "
               f"implements {', '.join(args.ops or [])}; `stratbench run --help` lists what each takes",
@@ -151,6 +147,92 @@ def cmd_run(args) -> int:
     # Failing the gate or breaking is an error; a case too slow for its budget is not.
     broken = table["status"].isin([status.FAILED_VERIFY, status.ERROR, status.CRASHED, status.TIMEOUT, status.OOM]).any()
     return 0 if (table["status"] == status.OK).any() and not broken else 1
+
+
+def _settings(args):
+    """timing.Settings from the measuring options (--quick: the fewest rounds, 10 ms samples)."""
+    from stratbench.measurement import Rounds
+    from stratbench.timing import Settings
+
+    quick = getattr(args, "quick", False)
+    rounds = Rounds(min_rounds=args.min_rounds, max_rounds=args.min_rounds if quick else args.max_rounds,
+                    precision=args.precision, group_budget_s=args.group_budget)
+    return Settings(target_sample_s=0.01 if quick else args.sample_time, rounds=rounds, case_budget_s=args.case_budget)
+
+
+def _extremes(cases):
+    """Each series' smallest and largest size only."""
+    by_series = {}
+    for c in cases:
+        by_series.setdefault(c.series, []).append(c)
+    keep = {k for series in by_series.values() for k in (min(series, key=lambda c: c.size).key,
+                                                         max(series, key=lambda c: c.size).key)}
+    return [c for c in cases if c.key in keep]
+
+
+def cmd_compare(args) -> int:
+    from stratbench import compare, matrix
+
+    cases = matrix.cases(ops=args.ops, strategies=args.strategies, directions=args.directions or list(matrix.KERNEL_DIRECTIONS),
+                         dtypes=args.dtypes, devices=args.devices or ["CPU"], sizes=args.sizes, shapes=args.shapes,
+                         envs=args.env)
+    if not (args.sizes or args.shapes):
+        cases = _extremes(cases)
+    if not cases:
+        print("stratbench compare: no case selected; `stratbench compare --help` lists the choices", file=sys.stderr)
+        return 2
+    print(f"stratbench compare: {len(cases)} cases, {args.old} -> {args.new}, {args.processes} worker processes per "
+          "commit, rounds in a random order", file=sys.stderr)
+    started = time.perf_counter()
+    try:
+        table, samples = compare.compare_commits(args.old, args.new, cases, _settings(args), args.processes,
+                                                 args.threshold, _progress(), args.verbose)
+    except compare.CompareError as e:
+        print(f"stratbench compare: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nstratbench compare: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "compare.csv", index=False)
+        samples.to_csv(args.out / "samples.csv.gz", index=False, compression="gzip")
+    with pd_options():
+        shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
+                                    for r in table.itertuples()])
+        print(shown[["op", "strategy", "direction", "shape", "env", "ratio", "verdict"]].to_string(index=False))
+    counts = table["verdict"].value_counts().to_dict()
+    print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+          + f"; ratio = time at {args.new} / time at {args.old}, median of paired rounds [95% interval]; a change is "
+          f"flagged where the interval excludes 1 and the ratio is beyond {args.threshold:.0%}; "
+          f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
+    return 1 if (table["verdict"] == "not measured").all() else 0
+
+
+def cmd_noise(args) -> int:
+    from stratbench import compare, matrix
+
+    op = args.op
+    shape = args.size or max(matrix.sizes_for(op), key=lambda s: math.prod(s))
+    case = matrix.Case(op, args.strategy, args.direction, "float32", "CPU", shape, args.env)
+    print(f"stratbench noise: {case.key} against itself and with 10% and 20% more elements, {args.reruns} reruns "
+          "in fresh worker processes", file=sys.stderr)
+    try:
+        table = compare.noise(case, _settings(args), args.reruns, args.processes, args.threshold, _progress(),
+                              args.verbose)
+    except RuntimeError as e:
+        print(f"stratbench noise: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstratbench noise: interrupted", file=sys.stderr)
+        return 130
+    with pd_options():
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\n" + compare.resolves(table, args.threshold))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+    return 0
 
 
 @contextlib.contextmanager
@@ -336,39 +418,64 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even if this key is cached (or failed before)")
     build.set_defaults(func=cmd_build)
 
+    selection = argparse.ArgumentParser(add_help=False)  # which cases: shared by run and compare
+    selection.add_argument("--ops", type=_names("op", ops), help=f"comma-separated ops (default: all of {','.join(ops)})")
+    selection.add_argument("--strategies", type=_names("strategy", STRATEGIES),
+                     help="comma-separated strategies (default: every one that implements the op)")
+    selection.add_argument("--directions", type=_names("direction", DIRECTIONS),
+                     help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both)")
+    selection.add_argument("--dtypes", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
+                     help="comma-separated dtypes (default: float32)")
+    selection.add_argument("--devices", type=_names("device", DEVICES),
+                     help="comma-separated devices (default: every device present); "
+                          "an absent device's cases are recorded as skipped")
+    selection.add_argument("--sizes", type=_sizes,
+                     help="element counts of the elementwise ops, e.g. 1e3,1e6,1.6e7 (default: each op's, 1e3 to 1.6e7)")
+    selection.add_argument("--shapes", type=_shapes,
+                     help="[rows x cols] shapes of the ops along an axis, e.g. 1024x1024,4096x2048 "
+                          "(default: each op's, 128x128 to 4096x2048)")
+    selection.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
+                     help="comma-separated environment settings, each measured in workers of its own, with its "
+                          "own copy roofline (default: default). "
+                          + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
+
+    measuring = argparse.ArgumentParser(add_help=False)  # how groups are sampled: run, compare, noise
+    measuring.add_argument("--sample-time", type=_positive, default=0.02,
+                     help="seconds one sample should last; calls per sample follow (default: 0.02)")
+    measuring.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
+                     help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
+                          f"(default: {MIN_ROUNDS})")
+    measuring.add_argument("--max-rounds", type=int, default=40, help="rounds a group takes at most (default: 40)")
+    measuring.add_argument("--precision", type=_positive, default=0.03,
+                     help="a group stops once every ratio to its fastest is known within this, relative "
+                          "(default: 0.03, i.e. ±3%%)")
+    measuring.add_argument("--group-budget", type=_positive, default=6.0,
+                     help="seconds of rounds a group may take before it stops, known or not (default: 6)")
+    measuring.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
+                     help="worker processes a group's rounds alternate between: some variance lives in the "
+                          "process (buffer placement), so one process is not enough (default: 2)")
+    measuring.add_argument("--case-budget", type=_positive, default=30.0,
+                     help="a case whose samples cannot fit in this many seconds is recorded too_slow (default: 30)")
+
     run = sub.add_parser(
-        "run", parents=[common],
+        "run", parents=[common, selection, measuring],
         help="verify, then measure every case: time, throughput, roofline fraction, memory",
         description=(
             "The main job. Verifies each strategy against the reference (one that fails is not timed), "
             "then measures every case of the matrix -- op x strategy x size x direction x dtype x device -- "
-            "each in a worker process: synchronised time (median and IQR over at least 5 samples), "
-            "elements/s and bytes/s, the fraction of a plain copy's bandwidth, TF allocator and process "
-            "peak memory, and tracing/compile time. Each finished case is written at once to "
-            "OUT/MACHINE/RUN_ID/cases.{csv,json}; rerunning the same command resumes. "
+            "in comparison groups: the strategies of one case and a plain copy of the same bytes are sampled "
+            "in rounds, in a random order each round, alternating between two worker processes, so every "
+            "ratio comes from samples taken seconds apart. Each speedup is the median of per-round ratios "
+            "with its 95%% interval; a group stops when every ratio to its fastest is known within "
+            "--precision, or after --max-rounds or --group-budget. Also: elements/s and bytes/s, the "
+            "fraction of the copy's bandwidth (paired), TF allocator and process peak memory, and "
+            "tracing/compile time. Each finished group is written at once to "
+            "OUT/MACHINE/RUN_ID/cases.{csv,json} (every sample to samples.csv.gz); rerunning the same "
+            "command resumes. "
             "Strategies run as in production: native eagerly, xla under tf.function(jit_compile=True), "
             "the others inside one tf.function."
         ),
     )
-    run.add_argument("--ops", type=_names("op", ops), help=f"comma-separated ops (default: all of {','.join(ops)})")
-    run.add_argument("--strategies", type=_names("strategy", STRATEGIES),
-                     help="comma-separated strategies (default: every one that implements the op)")
-    run.add_argument("--directions", type=_names("direction", DIRECTIONS),
-                     help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both)")
-    run.add_argument("--dtypes", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
-                     help="comma-separated dtypes (default: float32)")
-    run.add_argument("--devices", type=_names("device", DEVICES),
-                     help="comma-separated devices (default: every device present); "
-                          "an absent device's cases are recorded as skipped")
-    run.add_argument("--sizes", type=_sizes,
-                     help="element counts of the elementwise ops, e.g. 1e3,1e6,1.6e7 (default: each op's, 1e3 to 1.6e7)")
-    run.add_argument("--shapes", type=_shapes,
-                     help="[rows x cols] shapes of the ops along an axis, e.g. 1024x1024,4096x2048 "
-                          "(default: each op's, 128x128 to 4096x2048)")
-    run.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
-                     help="comma-separated environment settings, each measured in workers of its own, with its "
-                          "own copy roofline (default: default). "
-                          + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
     run.add_argument("--quick", action="store_true", help="smoke mode: the smallest sizes, 10 ms samples (a couple of minutes)")
     run.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                      help="results folder (default: results)")
@@ -376,17 +483,54 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true", help="start a new run instead of resuming this commit's")
     run.add_argument("--baseline", default="native", choices=STRATEGIES,
                      help="strategy the speedups in the table are relative to (default: native, eager)")
-    run.add_argument("--samples", type=int, default=5, help="samples per case, at least 5 (default: 5)")
-    run.add_argument("--sample-time", type=_positive, default=0.1,
-                     help="seconds one sample should last; calls per sample follow (default: 0.1)")
-    run.add_argument("--case-budget", type=_positive, default=30.0,
-                     help="a case whose samples cannot fit in this many seconds is recorded too_slow (default: 30)")
     run.add_argument("--case-timeout", type=_positive, default=300.0,
                      help="a case still running after this many seconds is killed and recorded (default: 300)")
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
     run.set_defaults(func=cmd_run)
+
+    compare = sub.add_parser(
+        "compare", parents=[common, selection, measuring],
+        help="is a commit slower? A against B, paired rounds, a verdict per case",
+        description=(
+            "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
+            "worker processes of its own, and samples every selected case at both commits in rounds, in a "
+            "random order each round, alternating the processes. Per case: the ratio NEW/OLD (median of "
+            "per-round ratios) with its 95%% interval, and a verdict: slower or faster where the interval "
+            "excludes 1 and the ratio is beyond --threshold, else unchanged. Default cases: every op, "
+            "strategy and kernel direction at each op's smallest and largest size. The harness is this "
+            "checkout's; only the ops and strategies come from the commits."
+        ),
+    )
+    compare.add_argument("old", help="the commit to compare against (hash, branch, tag, HEAD~1)")
+    compare.add_argument("new", help="the commit to judge")
+    compare.add_argument("--threshold", type=_positive, default=0.05,
+                         help="a change smaller than this is reported unchanged (default: 0.05, i.e. 5%%)")
+    compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
+    compare.set_defaults(func=cmd_compare)
+
+    noise = sub.add_parser(
+        "noise", parents=[common, measuring],
+        help="the smallest change this machine resolves: a case against itself and with 10%% and 20%% more elements",
+        description=(
+            "Checks the change detector of `stratbench compare` on this machine with changes of known size: "
+            "one case against itself (A/A: must come out unchanged) and against the same case with 10%% and "
+            "20%% more elements (memory-bound: about 1.1x and 1.2x slower), in paired rounds, each rerun in "
+            "fresh worker processes. Prints each ratio with its interval and verdict, how often each change "
+            "was flagged, and the smallest change resolved here."
+        ),
+    )
+    noise.add_argument("--op", default="spiky", choices=ops, help="the op (default: spiky, elementwise)")
+    noise.add_argument("--strategy", default="xla", choices=STRATEGIES, help="the strategy (default: xla)")
+    noise.add_argument("--direction", default="forward", choices=DIRECTIONS, help="the direction (default: forward)")
+    noise.add_argument("--size", type=_one_size, help="the case's size (default: the op's largest)")
+    noise.add_argument("--env", default="default", choices=tuple(ENV_SETTINGS), help="environment setting")
+    noise.add_argument("--reruns", type=int, default=3, help="reruns, each in fresh workers (default: 3)")
+    noise.add_argument("--threshold", type=_positive, default=0.05,
+                       help="a change smaller than this is reported unchanged (default: 0.05)")
+    noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
+    noise.set_defaults(func=cmd_noise)
 
     report = sub.add_parser(
         "report", parents=[common],
@@ -456,14 +600,16 @@ def main(argv=None) -> int:
         print(f"stratbench: {e}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    if getattr(args, "samples", 5) < 5:
-        parser.error("--samples must be at least 5")
+    if getattr(args, "min_rounds", MIN_ROUNDS) < MIN_ROUNDS:
+        parser.error(f"--min-rounds must be at least {MIN_ROUNDS}: fewer rounds give no 95% interval of the median")
+    if getattr(args, "max_rounds", MIN_ROUNDS) < getattr(args, "min_rounds", MIN_ROUNDS):
+        parser.error("--max-rounds must be at least --min-rounds")
     if args.command == "run":
         problem = _unwritable(args.out)
         if problem:
             print(f"stratbench run: --out {args.out}: {problem}", file=sys.stderr)
             return 2
-    if args.command in ("run", "verify", "build"):  # report and recommend only read files
+    if args.command in ("run", "verify", "build", "compare", "noise"):  # report and recommend only read files
         _import_tensorflow(args.verbose)
     try:
         return args.func(args)

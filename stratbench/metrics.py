@@ -5,7 +5,7 @@ GPU harness all call these.  No TensorFlow, no pandas: the GPU harness imports i
 from __future__ import annotations
 
 NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
-FASTEST_MARK, NOISY_MARK = "*", "~"
+FASTEST_MARK, TIE_MARK, NOISY_MARK = "*", "=", "~"
 
 
 def throughput(size: int, bytes_moved: int | None, median_s: float, roofline_bytes_per_s: float | None = None) -> dict:
@@ -23,15 +23,17 @@ def is_noisy(median_s: float, iqr_s: float) -> bool:
     return bool(iqr_s > NOISY_IQR_FRACTION * median_s)
 
 
-def marked(text: str, fastest: bool, noisy: bool) -> str:
-    """A table cell: '*' on the fastest of its row, '~' on a noisy timing."""
-    return text + (FASTEST_MARK if fastest else "") + (NOISY_MARK if noisy else "")
+def marked(text: str, fastest: bool, noisy: bool, tie: bool = False) -> str:
+    """A table cell: '*' on the fastest of its row, '=' on those tied for fastest, '~' on a noisy timing."""
+    return text + (FASTEST_MARK if fastest else "") + (TIE_MARK if tie else "") + (NOISY_MARK if noisy else "")
 
 
-MARKS_LEGEND = f"`{FASTEST_MARK}` fastest, `{NOISY_MARK}` noisy (IQR > {NOISY_IQR_FRACTION:.0%} of the median)"
+MARKS_LEGEND = (f"`{FASTEST_MARK}` fastest beyond the 95% interval of its paired ratio to the runner-up, `{TIE_MARK}` "
+                f"tied for fastest (the interval does not exclude a difference under 5%), `{NOISY_MARK}` noisy "
+                f"(IQR > {NOISY_IQR_FRACTION:.0%} of the median); [low, high]: the 95% interval of a paired ratio")
 
 
-def over_budget(per_call_s: float, calls_so_far: int, min_samples: int, case_budget_s: float) -> bool:
-    """The too-slow rule: the calls made so far plus the samples still to take (at one call
+def over_budget(per_call_s: float, calls_so_far: int, min_rounds: int, case_budget_s: float) -> bool:
+    """The too-slow rule: the calls made so far plus the rounds still to take (at one call
     each, at least) would not fit in the case budget."""
-    return per_call_s * (calls_so_far + min_samples) > case_budget_s
+    return per_call_s * (calls_so_far + min_rounds) > case_budget_s

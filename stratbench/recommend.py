@@ -8,7 +8,8 @@ import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, matrix, results, status
+from stratbench import capabilities, matrix, results, stats, status
+from stratbench.measurement import Measurement
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
 NEEDS = {"xla": "jit_compile"} | {name: name for name in capabilities.CHECKS if name not in ("forward", "gradient", "dtypes")}
@@ -90,12 +91,27 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         lines += [f"  {r.label}: lacks {', '.join(lacks(r.strategy))}" for r in ok.itertuples()]
         return "\n".join(lines)
     best = eligible.iloc[0]
+    samples = results.read_samples(run_dir)
+    paired = Measurement.from_frame(samples) if samples is not None else None
+    ratios = {r.key: paired.ratio(r.key, best.key) for r in eligible.iloc[1:].itertuples()} if paired else {}
+    tied = [r for r in eligible.iloc[1:].itertuples() if r.key in ratios and stats.verdict(ratios[r.key]) != "slower"]
     spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
     lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({spread}), "
                  f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
                  + (f", {best.roofline_fraction:.2f} of a copy's bandwidth" if pd.notna(best.roofline_fraction) else ""))
+    if tied:
+        lines.append(f"  It ties {', '.join(r.label for r in tied)} (their paired intervals do not exclude a difference "
+                     f"under {stats.TIE_MARGIN:.0%}): {best.label} is named for its lower median only; any of them will do, "
+                     "so choose among them by what else you need (--needs).")
     for r in eligible.iloc[1:].itertuples():
-        clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2
+        if r.key in ratios:
+            ratio = ratios[r.key]
+            verdict = ("a tie: not a reliable difference" if r in tied
+                       else f"{best.label} is faster beyond the 95% interval")
+            lines.append(f"  {ratio.value:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}] faster than {r.label} "
+                         f"({_fmt(r.median_s)}; paired rounds, 95% interval): {verdict}")
+            continue
+        clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2  # a run without samples: IQRs only
         verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
         lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.label} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
     for r in ok[[bool(lacks(s)) for s in ok["strategy"]]].itertuples():

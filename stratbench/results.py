@@ -1,7 +1,7 @@
 """The tidy results table: one row per case, written atomically after every case.
 
-A run lives in <out>/<machine>/<run_id>/ as cases.csv, cases.json and
-environment.json.  Every finished case is on disk before the next one starts, so
+A run lives in <out>/<machine>/<run_id>/ as cases.csv, cases.json, environment.json
+and samples.csv.gz (every per-call sample, with its process and round).  Every finished case is on disk before the next one starts, so
 Ctrl-C or a crash loses nothing finished, and a rerun with the same run id skips
 the cases already measured with the same measuring settings (`measured_with`).
 Writers take a file lock and merge with what is on disk, so runs writing into one
@@ -26,7 +26,10 @@ COLUMNS = [
     "op", "strategy", "direction", "device", "dtype", "size", "shape", "mode",
     # the environment setting the case ran under, and what TensorFlow did in its worker
     "env", "onednn", "cpu_allocator",
-    "median_s", "iqr_s", "samples", "calls_per_sample", "noisy",
+    "median_s", "ci_low_s", "ci_high_s", "iqr_s", "samples", "calls_per_sample", "processes", "noisy",
+    # paired figures of the case's comparison group (stratbench/measurement.py): speedup over the
+    # baseline strategy, time over the group's fastest, each with its 95% interval, and the rank
+    "baseline", "speedup", "speedup_low", "speedup_high", "vs_fastest", "vs_fastest_low", "vs_fastest_high", "rank",
     "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction",
     "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
     "status", "reason", "unmeasured", "measured_with", "commit", "tensorflow", "run_id", "machine", "key",
@@ -110,6 +113,22 @@ class RunStore:
             self.rows[row["key"]] = row
             self._flush()
 
+    def add_samples(self, frame: pd.DataFrame) -> None:
+        """Keeps every per-call sample (samples.csv.gz), replacing the stored ones of the same keys."""
+        with self._locked():
+            stored = read_samples(self.directory)
+            if stored is not None:
+                frame = pd.concat([stored[~stored["key"].isin(set(frame["key"]))], frame], ignore_index=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{SAMPLES}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                frame.to_csv(tmp, index=False, compression="gzip")
+                os.chmod(tmp, 0o666 & ~_UMASK)
+                os.replace(tmp, self.directory / SAMPLES)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows.values()), columns=COLUMNS)
 
@@ -117,6 +136,15 @@ class RunStore:
         rows = list(self.rows.values())
         _write_atomic(self.directory / "cases.json", json.dumps({"environment": self.environment, "rows": rows}, indent=1))
         _write_atomic(self.directory / "cases.csv", self.table().to_csv(index=False))
+
+
+SAMPLES = "samples.csv.gz"  # key, process, round, seconds, calls: every per-call sample of the run
+
+
+def read_samples(directory) -> pd.DataFrame | None:
+    """A run's per-call samples, or None when it kept none (runs before paired rounds)."""
+    path = pathlib.Path(directory) / SAMPLES
+    return pd.read_csv(path) if path.exists() else None
 
 
 def format_seconds(s: float) -> str:

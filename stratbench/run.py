@@ -1,9 +1,10 @@
-"""`stratbench run`: verify, then measure every selected case, one worker per strategy."""
+"""`stratbench run`: verify, then measure every selected case in comparison groups: the
+strategies of one case and the copy of the same bytes, sampled in shuffled rounds that
+alternate between two worker processes (stratbench/measurement.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import pathlib
 import time
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 import impls
 from stratbench import capabilities, environment, matrix, metrics, status
+from stratbench.measurement import COPY, group_figures, sample_rounds
 from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
@@ -27,6 +29,8 @@ class Options:
     verify: bool = True
     verbose: bool = False
     capabilities: bool = True  # also fill the run's capability matrix (stratbench/capabilities.py)
+    processes: int = 2  # worker processes per setting that a group's rounds alternate between
+    baseline: str = "native"  # the strategy each speedup is over
     resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
 
 
@@ -40,7 +44,8 @@ def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **meas
         "machine": env["machine"], "key": case.key,
     } | measured
     if outcome == status.OK:
-        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"], row.get("roofline_bytes_per_s"))
+        # the roofline fraction is the paired one (measurement.group_figures), not a ratio of medians
+        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"])
         if case.bytes_moved and not row.get("roofline_bytes_per_s"):
             note = "roofline_fraction: the copy of the same bytes was not measured (see the run's log)"
             row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
@@ -133,41 +138,26 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         else:
             to_measure.append(case)
 
-    rooflines = _measure_rooflines(to_measure, options, progress, log, effective)
-    # One fresh worker per (setting, strategy): its peak RSS is its own, and start-ups stay few.
+    # Comparison groups (one case, every strategy, and the copy of the same bytes), each
+    # sampled in rounds that alternate between `options.processes` workers of its setting.
     envs = list(dict.fromkeys(c.env for c in options.cases))
-    to_measure.sort(key=lambda c: (envs.index(c.env),
-                                   impls.STRATEGIES.index(c.strategy) if c.strategy in impls.STRATEGIES else -1))
-    bar = progress(to_measure, "measure")
-    for (env_name, _), group in itertools.groupby(bar, key=lambda c: (c.env, c.strategy)):
-        worker = None
-        for case in group:
+    groups = {}
+    for case in to_measure:
+        groups.setdefault(group_key(case), []).append(case)
+    ordered = sorted(groups.values(), key=lambda g: (envs.index(g[0].env), g[0].op,
+                                                     matrix.DIRECTIONS.index(g[0].direction), g[0].size))
+    bar = progress(ordered, "measure")
+    workers = {}  # env -> its live workers
+    try:
+        for group in bar:
+            label = group[0].key.replace(f"/{group[0].strategy}/", "/")
             if hasattr(bar, "set_postfix_str"):
-                bar.set_postfix_str(case.key, refresh=True)
-            projected = projected_too_slow(case, store.rows.values(), options.settings)
-            if projected:
-                store.add(_row(case, env, run_id, status.TOO_SLOW, projected, effective.get(env_name),
-                               measured_with=measured_with))
-                continue
-            roofline = rooflines.get((case.env, case.device, case.bytes_moved))
-            try:
-                worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
-                outcome, result = worker.ask("case", case, options.settings, options.case_timeout_s)
-            except CaseTimeout:
-                outcome, result = status.TIMEOUT, f"still running after the {options.case_timeout_s:g} s case limit; killed"
-            except WorkerDied as e:
-                outcome, result = status.CRASHED, str(e)
-            if outcome in status.NEEDS_FRESH_WORKER and worker:
-                worker.close(kill=True)  # its memory and threads are suspect: the next case gets a fresh one
-                worker = None
-            if outcome == status.OK:
-                store.add(_row(case, env, run_id, effective=effective[env_name], roofline_bytes_per_s=roofline,
-                               measured_with=measured_with, **result))
-            else:
-                store.add(_row(case, env, run_id, outcome, result, effective.get(env_name),
-                               measured_with=measured_with))
-        if worker:
-            worker.close()
+                bar.set_postfix_str(label, refresh=True)
+            _measure_group(group, options, store, env, run_id, effective, workers)
+    finally:
+        for pool in workers.values():
+            for worker in pool:
+                worker.close()
     for problem in filter(None, (environment.not_in_effect(name, effective.get(name)) for name in envs)):
         log(f"warning: {problem}")
     store.update_environment(settings={
@@ -208,42 +198,125 @@ def projected_too_slow(case, rows, settings) -> str:
     if base["median_s"] < MIN_PROJECTION_BASE_S or work < (WORK_OVER_FLOOR - 1) * floor:
         return ""  # mostly per-call overhead: it says nothing about a larger case, which is measured
     per_call = floor + work * case.size / base["size"]
-    if not metrics.over_budget(per_call, 2, settings.min_samples, settings.case_budget_s):
+    if not metrics.over_budget(per_call, 2, settings.min_rounds, settings.case_budget_s):
         return ""
     overhead = f", less {floor:.3g} s of per-call overhead (the {fastest['shape']} case)" if floor else ""
     return (f"projected {per_call:.2f} s per call, linearly in size from the {base['shape']} case's "
-            f"{base['median_s']:.3g} s per call{overhead}; warm-up and {settings.min_samples} samples would exceed "
+            f"{base['median_s']:.3g} s per call{overhead}; warm-up and {settings.min_rounds} rounds would exceed "
             f"the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)")
 
 
-def _measure_rooflines(cases, options, progress, log, effective) -> dict:
-    """(env, device, bytes) -> copy bytes/s, measured once per run and setting, in a worker
-    of its own: the allocator changes a copy as much as the op (page faults)."""
-    needed = sorted({(c.env, c.device, c.bytes_moved) for c in cases if c.bytes_moved})
-    rooflines = {}
-    copy_settings = dataclasses.replace(options.settings, target_sample_s=min(0.05, options.settings.target_sample_s))
-    for env_name in dict.fromkeys(e for e, _, _ in needed):
-        worker = None
+def group_key(case) -> tuple:
+    """What the strategies of one comparison group share: everything but the strategy."""
+    return (case.env, case.op, case.direction, case.dtype, case.device, case.shape)
+
+
+def _measure_group(group, options, store, env, run_id, effective, workers) -> None:
+    """Measure one comparison group and store its rows and samples.  A case that hangs,
+    crashes or fails its worker costs that case only: the workers are replaced and the
+    group is measured again without it."""
+    env_name = group[0].env
+    measured_with = options.settings.describe()
+    cases, excluded = [], {}  # excluded: key -> (status, why)
+    for case in group:
+        projected = projected_too_slow(case, store.rows.values(), options.settings)
+        if projected:
+            excluded[case.key] = (status.TOO_SLOW, projected)
+        else:
+            cases.append(case)
+    measurement, infos = None, {}
+    while any(c.key not in excluded for c in cases):
+        pool = workers[env_name] = [_live_worker(w, options.resolve, options.verbose, env_name, effective)
+                                    for w in workers.get(env_name) or [None] * options.processes]
         try:
-            for _, device, nbytes in progress([n for n in needed if n[0] == env_name], f"copy roofline ({env_name})"):
-                try:
-                    worker = _live_worker(worker, "impls:get", options.verbose, env_name, effective)
-                    outcome, result = worker.ask("copy", (device, nbytes), copy_settings, options.case_timeout_s)
-                except (CaseTimeout, WorkerDied) as e:
-                    outcome, result = status.ERROR, f"{type(e).__name__}: {e}"
-                if outcome == status.OK:
-                    rooflines[(env_name, device, nbytes)] = result["bytes_per_s"]
-                else:
-                    log(f"copy roofline for {nbytes} bytes on {device} ({env_name}) not measured: {result}")
-        finally:
-            if worker:
-                worker.close()
-    return rooflines
+            measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options,
+                                               copy=COPY not in excluded)
+            break
+        except _EntryFailed as e:
+            excluded[e.key] = (e.status, e.reason)
+            if e.status in status.NEEDS_FRESH_WORKER:
+                for worker in pool:
+                    worker.close(kill=True)  # its memory and threads are suspect: the rest get fresh ones
+                workers.pop(env_name, None)
+    figures = group_figures(measurement, {c.key: c.strategy for c in cases}, options.baseline) if measurement else {}
+    copy_s = measurement.time(COPY).value if measurement and measurement.rounds(COPY) else None
+    for case in group:
+        outcome, info = excluded.get(case.key) or infos[case.key]
+        if outcome != status.OK:
+            store.add(_row(case, env, run_id, outcome, info, effective.get(env_name), measured_with=measured_with))
+            continue
+        memory = {k: v for k, v in info.items() if k != "calls"}
+        roofline = case.bytes_moved / copy_s if copy_s and case.bytes_moved else None
+        store.add(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
+                       baseline=options.baseline, roofline_bytes_per_s=roofline,
+                       **memory, **measurement.summary(case.key), **figures.get(case.key, {})))
+    if measurement:
+        samples = measurement.frame()
+        samples["key"] = samples["key"].replace(COPY, dataclasses.replace(group[0], strategy=COPY).key)
+        store.add_samples(samples)
+
+
+class _EntryFailed(Exception):
+    """One entry of a group failed in a way that stops the group (a hang, a crash, a failing
+    sample); the group is measured again without it."""
+
+    def __init__(self, key, outcome, reason):
+        super().__init__(reason)
+        self.key, self.status, self.reason = key, outcome, reason
+
+
+def _ask_all(pool, kind, payload, key, options) -> list:
+    """The answers of every worker of the pool to one request, sent to all at once."""
+    for worker in pool:
+        worker.send(kind, payload, options.settings)
+    try:
+        return [worker.answer(options.case_timeout_s) for worker in pool]
+    except CaseTimeout:
+        raise _EntryFailed(key, status.TIMEOUT,
+                           f"still running after the {options.case_timeout_s:g} s case limit; killed") from None
+    except WorkerDied as e:
+        raise _EntryFailed(key, status.CRASHED, str(e)) from None
+
+
+def _sample_group(cases, pool, options, copy: bool = True) -> tuple:
+    """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
+    with the copy reference of its bytes unless `copy` is False."""
+    _ask_all(pool, "group", cases[0], cases[0].key, options)
+    infos, calls = {}, {}
+    entries = [(c.key, c) for c in cases] + ([(COPY, None)] if copy and cases[0].bytes_moved else [])
+    for key, case in entries:
+        answers = _ask_all(pool, "add", case, key, options)
+        failed = next((a for a in answers if a[0] != status.OK), None)
+        if failed:  # the worker answered with an error of its own (not the entry's)
+            raise _EntryFailed(key, *failed)
+        infos[key] = next((a[1] for a in answers if a[1][0] != status.OK), answers[0][1])
+        if infos[key][0] == status.OK:
+            calls[key] = max(a[1][1]["calls"] for a in answers)
+    processes = len(pool)
+
+    def sampler(name, round_, process):
+        try:
+            outcome, result = pool[process].ask("sample", (name, round_ // processes), None, options.case_timeout_s)
+        except CaseTimeout:
+            raise _EntryFailed(name, status.TIMEOUT, f"a sample ran past the {options.case_timeout_s:g} s case limit") from None
+        except WorkerDied as e:
+            raise _EntryFailed(name, status.CRASHED, str(e)) from None
+        if outcome != status.OK:
+            raise _EntryFailed(name, outcome, f"while sampling: {result}")
+        return result
+
+    contenders = [c.key for c in cases if c.key in calls]
+    if not contenders:
+        return None, infos
+    keep = [c.key for c in cases if c.strategy == options.baseline]
+    return sample_rounds(sampler, calls, options.settings.rounds, contenders=contenders, keep=keep,
+                         processes=processes), infos
 
 
 def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     """Rows are cases, columns strategies; each cell the median with its speedup over
-    `baseline`, marked fastest and noisy (metrics.marked)."""
+    `baseline` and that speedup's 95% interval where the rounds paired them, marked fastest,
+    tied for fastest and noisy (metrics.marked)."""
     if table.empty:
         return pd.DataFrame()
     index = ["op", "direction", "device", "dtype", "shape"]
@@ -254,20 +327,36 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
     ).sort_values(["op", "direction_order", "device", "dtype", "size"], kind="stable")
     cells = {}
     for keys, group in table.groupby(index, sort=False):
-        ok = group[group["status"] == status.OK]
-        base = ok.loc[ok["strategy"] == baseline, "median_s"]
-        best = ok["median_s"].min() if len(ok) else None
         row = {}
         for _, r in group.iterrows():
             if r["status"] != status.OK:
                 row[r["strategy"]] = r["status"]
                 continue
-            text = format_seconds(r["median_s"])
-            if len(base):
-                text += f" ({float(base.iloc[0]) / r['median_s']:.2f}x)"
-            row[r["strategy"]] = metrics.marked(text, r["median_s"] == best, r["noisy"])
+            fastest, tie = rank_of(r, group)
+            row[r["strategy"]] = metrics.marked(format_seconds(r["median_s"]) + speedup_text(r, group, baseline),
+                                                fastest, r["noisy"], tie)
         cells[keys] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = index
     order = [s for s in impls.STRATEGIES if s in out.columns]
     return out[order].fillna("")
+
+
+def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
+    """' (2.18x [2.10, 2.25])': the row's paired speedup over `baseline` with its interval, or
+    the ratio of medians where no paired figure was stored (other tools' results, another
+    baseline); '' without the baseline."""
+    if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
+        interval = f" [{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]" if pd.notna(row.get("speedup_low")) else ""
+        return f" ({row['speedup']:.2f}x{interval})"
+    base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
+    return f" ({float(base.iloc[0]) / row['median_s']:.2f}x)" if len(base) else ""
+
+
+def rank_of(row, group: pd.DataFrame) -> tuple[bool, bool]:
+    """(fastest, tied for fastest) of a row within its comparison group: the paired rank where
+    stored, else the lowest median."""
+    if "rank" in group and group["rank"].notna().any():
+        return row.get("rank") == "fastest", row.get("rank") == "tie"
+    ok = group[group["status"] == status.OK]
+    return bool(row["median_s"] == ok["median_s"].min()), False

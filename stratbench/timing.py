@@ -1,8 +1,10 @@
-"""Measuring one case in this process: inputs, the step in its production mode,
-synchronised timing, TF allocator and RSS peaks, and the copy roofline.
+"""Setting cases up and timing them in this process: inputs, the step in its production
+mode under its device scope (`prepare`), warm-up with TF allocator and RSS peaks, the
+copy reference, and a comparison group (`Group`) whose entries stratbench/measurement.py
+samples in rounds.
 
-Used by `stratbench run` (inside a worker process) and by the asv and
-pytest-benchmark suites.
+Used by `stratbench run` and `stratbench compare` (inside worker processes), the asv and
+pytest-benchmark suites, the capability checks and benchmarks/scripts.
 """
 
 from __future__ import annotations
@@ -16,20 +18,30 @@ import numpy as np
 import tensorflow as tf
 
 import impls
-from stratbench import metrics
+from stratbench import metrics, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
+from stratbench.measurement import COPY, Measurement, Rounds, sample_rounds
 
 
 @dataclasses.dataclass
 class Settings:
-    target_sample_s: float = 0.1  # calls per sample are chosen so a sample lasts about this long
-    min_samples: int = 5
-    case_budget_s: float = 30.0  # a case whose calls cannot fit in this is reported too_slow
+    """How long a sample lasts, how a group's rounds go (measurement.Rounds) and the too-slow budget."""
+
+    target_sample_s: float = 0.02  # calls per sample are chosen so a sample lasts about this long
+    rounds: Rounds = dataclasses.field(default_factory=Rounds)
+    case_budget_s: float = 30.0  # a case whose warm-up and min_rounds samples cannot fit in this is too_slow
+    input_sets: int = 2  # inputs allocated this many times, used in turn by the rounds (buffer placement varies)
+
+    @property
+    def min_rounds(self) -> int:
+        return self.rounds.min_rounds
 
     def describe(self) -> str:
         """What a stored figure was measured with: a case measured otherwise is measured again."""
-        return f"{self.target_sample_s:g} s samples x{self.min_samples}, budget {self.case_budget_s:g} s"
+        r = self.rounds
+        return (f"paired rounds of {self.target_sample_s:g} s samples, {r.min_rounds}-{r.max_rounds} rounds to "
+                f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s")
 
 
 class TooSlow(Exception):
@@ -109,48 +121,53 @@ def train_step_of(impl, case):
     return train_step
 
 
-def time_step(step, args, settings: Settings, device: str | None = None) -> dict:
-    """Synchronised timing of step(*args): the first call (tracing, compiling) on its own,
-    then warm-up calls, then samples of n calls each; per-call median and IQR.  With a
-    device, the warm-up calls also give the memory peaks (see measure_memory)."""
-    sync()
-    start = time.perf_counter()
-    step(*args)
-    sync()
-    first_call_s = time.perf_counter() - start  # tracing and compiling included
+class Prepared:
+    """A step ready to time: the step in its production mode, its inputs (allocated
+    `input_sets` times and used in turn, so a figure does not rest on one buffer placement)
+    and its device, whose scope every call runs in."""
 
-    with measure_memory(device) as memory:
+    def __init__(self, step, inputs: list, device: str):
+        self.step, self.inputs, self.device = step, inputs, device
+
+    def run(self, calls: int = 1, input_set: int = 0) -> float:
+        """Seconds per call of `calls` synchronised calls on input set `input_set` (mod the sets)."""
+        args = self.inputs[input_set % len(self.inputs)]
+        with tf.device(f"/{self.device}:0"):
+            sync()
+            start = time.perf_counter()
+            for _ in range(calls):
+                self.step(*args)
+            sync()
+        return (time.perf_counter() - start) / calls
+
+
+def prepare(impl, case, input_sets: int = 1, inputs: list | None = None) -> Prepared:
+    """The one way to set a case up for timing, used by `stratbench run`, asv,
+    pytest-benchmark, the capability checks and the scripts."""
+    inputs = inputs or [make_inputs(case, seed=k) for k in range(input_sets)]
+    return Prepared(step_function(impl, case), inputs, case.device)
+
+
+def warm_up(prepared: Prepared, settings: Settings, memory_device: str | None = None) -> dict:
+    """The first call (tracing, compiling) on its own, then warm-up calls for about one
+    sample, which give the calls per sample and, with a device, the memory peaks
+    (measure_memory).  Raises TooSlow when warm-up and min_rounds samples cannot fit in
+    the case budget."""
+    first_call_s = prepared.run(1)
+    with measure_memory(memory_device) as memory:
         calls, start = 0, time.perf_counter()
-        while calls < 1 or time.perf_counter() - start < settings.target_sample_s / 2:
-            step(*args)
+        while calls < 1 or time.perf_counter() - start < settings.target_sample_s:
+            prepared.run(1, calls)
             calls += 1
             per_call = (time.perf_counter() - start) / calls
-            if metrics.over_budget(per_call, calls, settings.min_samples, settings.case_budget_s):
+            if metrics.over_budget(per_call, calls, settings.min_rounds, settings.case_budget_s):
                 raise TooSlow(
-                    f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_samples} samples "
+                    f"one call takes {per_call:.2f} s after the first; warm-up and {settings.min_rounds} rounds "
                     f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
                 )
-        sync()
     per_call = (time.perf_counter() - start) / calls
-    n = max(1, round(settings.target_sample_s / per_call))
-
-    samples = []
-    for _ in range(settings.min_samples):
-        sync()
-        start = time.perf_counter()
-        for _ in range(n):
-            step(*args)
-        sync()
-        samples.append((time.perf_counter() - start) / n)
-    q1, median, q3 = np.percentile(samples, [25, 50, 75])
-    return memory | {
-        "median_s": float(median),
-        "iqr_s": float(q3 - q1),
-        "samples": len(samples),
-        "calls_per_sample": n,
-        "noisy": metrics.is_noisy(median, q3 - q1),
-        "compile_s": max(0.0, first_call_s - float(median)),
-    }
+    return memory | {"calls": max(1, round(settings.target_sample_s / per_call)),
+                     "compile_s": max(0.0, first_call_s - per_call)}
 
 
 def _proc_status(field: str) -> int | None:
@@ -209,63 +226,59 @@ def _snapshot(x):
     return tf.raw_ops.Snapshot(input=x)
 
 
-@tf.autograph.experimental.do_not_convert
-def _deep_copy(x):
-    return tf.raw_ops.DeepCopy(x=x)
-
-
-def copy_step(device: str, bytes_moved: int, copy=_snapshot):
-    """(step, args): a plain TF copy that moves `bytes_moved` (half read, half written)."""
+def prepare_copy(device: str, bytes_moved: int, input_sets: int = 1) -> Prepared:
+    """A plain TF copy that moves `bytes_moved` (half read, half written): the reference an
+    elementwise op's bandwidth is given against."""
     elements = max(1, bytes_moved // 2 // 4)
     with tf.device(f"/{device}:0"):
-        x = tf.identity(tf.random.uniform([elements]))
-    return tf.function(copy), (x,)
+        inputs = [(tf.identity(tf.random.uniform([elements], seed=k)),) for k in range(input_sets)]
+    return Prepared(tf.function(_snapshot), inputs, device)
 
 
-def copy_bandwidth(device: str, bytes_moved: int, settings: Settings) -> dict:
-    """Bytes/s of the fastest plain TF copy that moves `bytes_moved` on `device`: the
-    roofline of an elementwise op moving the same bytes."""
-    best = None
-    for copy in (_snapshot, _deep_copy):
-        step, args = copy_step(device, bytes_moved, copy)
-        with tf.device(f"/{device}:0"):
-            timing = time_step(step, args, settings)
-        if best is None or timing["median_s"] < best["median_s"]:
-            best = timing | {"method": copy.__name__.strip("_")}
-    return best | {"bytes_per_s": args[0].shape[0] * 8 / best["median_s"]}
+class Group:
+    """A comparison group set up in this process: its cases prepared one by one (`add`) on
+    shared inputs, and the copy reference of the same bytes (`add(None)`); `info` holds, per
+    entry, (status, figures of its warm-up) or (status, why it is not sampled)."""
+
+    def __init__(self, first_case, settings: Settings):
+        self.settings, self.first, self.entries, self.info = settings, first_case, {}, {}
+        self.inputs = [make_inputs(first_case, seed=k) for k in range(settings.input_sets)]
+
+    def add(self, case, resolve) -> tuple:
+        """Prepares and warms `case` (None: the copy reference); its (status, figures or why)."""
+        if case is None:
+            name, device = COPY, None
+            make = lambda: prepare_copy(self.first.device, self.first.bytes_moved, self.settings.input_sets)  # noqa: E731
+        else:
+            name, device = case.key, case.device
+            make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self.inputs)  # noqa: E731
+        try:
+            prepared = make()
+            self.info[name] = (status.OK, warm_up(prepared, self.settings, device))
+            self.entries[name] = prepared
+        except TooSlow as e:
+            self.info[name] = (status.TOO_SLOW, str(e))
+        except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+            self.info[name] = (status.OOM, status.summary(e))
+        except Exception as e:
+            self.info[name] = (status.ERROR, status.summary(e))
+        return self.info[name]
+
+    def calls(self) -> dict:
+        """{entry: calls per sample} of the entries that can be sampled."""
+        return {name: self.info[name][1]["calls"] for name in self.entries}
+
+    def sample(self, name: str, input_set: int) -> float:
+        return self.entries[name].run(self.info[name][1]["calls"], input_set)
 
 
-def interleaved(steps: dict, rounds: int = 15, target_sample_s: float = 0.05) -> dict:
-    """Per-call sample times of several (step, args), measured in alternating order in one
-    process (round r runs them forwards, round r+1 backwards), so that ratios taken sample
-    by sample see the same machine state.  Returns name -> list of per-call seconds."""
-    calls = {}
-    for name, (step, args) in steps.items():
-        step(*args)  # trace and compile
-        sync()
-        start, n = time.perf_counter(), 0
-        while n < 2 or time.perf_counter() - start < target_sample_s:
-            step(*args)
-            n += 1
-        sync()
-        calls[name] = max(1, round(target_sample_s * n / (time.perf_counter() - start)))
-    samples = {name: [] for name in steps}
-    names = list(steps)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else reversed(names):
-            step, args = steps[name]
-            sync()
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                step(*args)
-            sync()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return samples
-
-
-def run_case(impl, case, settings: Settings) -> dict:
-    """Time and memory of one case; raises TooSlow or whatever the step raises."""
-    x, dy = make_inputs(case)
-    step = step_function(impl, case)
-    with tf.device(f"/{case.device}:0"):
-        return time_step(step, (x, dy), settings, device=case.device)
+def measure_group(cases, resolve, settings: Settings, copy: bool = True) -> tuple[Measurement, dict]:
+    """A group measured in this process: (its Measurement, Group.info)."""
+    group = Group(cases[0], settings)
+    for case in cases:
+        group.add(case, resolve)
+    if copy and cases[0].bytes_moved and group.entries:
+        group.add(None, resolve)
+    measurement = sample_rounds(lambda name, round_, process: group.sample(name, round_), group.calls(), settings.rounds,
+                                contenders=[c.key for c in cases if c.key in group.entries])
+    return measurement, group.info

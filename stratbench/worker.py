@@ -1,7 +1,5 @@
-"""A worker process that measures cases, so a crash, a hang or an out-of-memory
-kill costs one case, not the run.  A fresh worker starts for every (op, strategy),
-so each strategy's peak RSS is measured in a process of its own.  A worker runs under
-one environment setting (stratbench.environment.ENV_SETTINGS), set before it imports
+"""A worker process that measures comparison groups, so a crash, a hang or an
+out-of-memory kill costs one group, not the run.  A worker runs under one environment setting (stratbench.environment.ENV_SETTINGS), set before it imports
 TensorFlow, and reports what TensorFlow then actually does (`Worker.environment`)."""
 
 from __future__ import annotations
@@ -9,6 +7,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import sys
 
 STARTUP_TIMEOUT_S = 300  # importing TensorFlow on a busy 2-core machine
 
@@ -27,8 +26,18 @@ def load_callable(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
+def _use_impls_from(root: str) -> None:
+    """Makes `import impls` find the ops and strategies of another checkout (a commit's
+    worktree, `stratbench compare`) while stratbench itself, the harness, stays this one."""
+    for name in [n for n in sys.modules if n == "impls" or n.startswith("impls.")]:
+        del sys.modules[name]  # spawn re-ran the parent's main module, which imported this checkout's
+    sys.path.insert(0, root)
+
+
+def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: str | None = None) -> None:
     os.environ.update(variables)  # before TensorFlow reads them at import
+    if impls_root:
+        _use_impls_from(impls_root)
     if not verbose:  # TensorFlow's C++ start-up lines and warnings; the parent reports what matters
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -42,16 +51,21 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
         tf.get_logger().setLevel("ERROR")
     resolve = load_callable(resolve_spec)
     conn.send(("ready", environment.effective()))
+    group = None
     while True:
         message = conn.recv()
         if message is None:
             return
         kind, payload, settings = message
         try:
-            if kind == "case":
-                result = timing.run_case(resolve(payload.op, payload.strategy), payload, settings)
-            elif kind == "copy":  # (device, bytes_moved)
-                result = timing.copy_bandwidth(*payload, settings)
+            if kind == "group":  # a case: a new comparison group, on inputs of this case's shape
+                group = None  # the previous group's tensors go before the next one's are made
+                group = timing.Group(payload, settings)
+                result = None
+            elif kind == "add":  # a case (None: the copy reference): (status, its warm-up figures or why)
+                result = group.add(payload, resolve)
+            elif kind == "sample":  # (entry, input set): seconds per call
+                result = group.sample(*payload)
             else:  # "call": ("module:function", args), called as function(*args, resolve=resolve)
                 target, args = payload
                 result = load_callable(target)(*args, resolve=resolve)
@@ -65,13 +79,14 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict) -> None:
 
 
 class Worker:
-    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False, env: str = "default"):
+    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False, env: str = "default",
+                 impls_root: str | None = None):
         from stratbench.environment import ENV_SETTINGS
 
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
         self.conn, child = context.Pipe()
         self.env = env
-        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose, ENV_SETTINGS[env]),
+        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose, ENV_SETTINGS[env], impls_root),
                                        daemon=True)
         self.process.start()
         child.close()
@@ -90,9 +105,18 @@ class Worker:
             raise WorkerDied(f"the worker process died with exit code {code}{hint}") from None
 
     def ask(self, kind: str, payload, settings, timeout_s: float):
-        """(status, result) of one request, within timeout_s: "case" (a matrix.Case), "copy"
-        ((device, bytes_moved)) or "call" (("module:function", args))."""
+        """(status, result) of one request, within timeout_s: "group" (a case: a new comparison
+        group, timing.Group), "add" (a case, or None for the copy reference: its status and
+        warm-up figures), "sample" ((entry, input set): seconds per call) or "call"
+        (("module:function", args))."""
+        self.send(kind, payload, settings)
+        return self.answer(timeout_s)
+
+    def send(self, kind: str, payload, settings) -> None:
+        """A request whose answer is collected later (`answer`): workers work at once."""
         self.conn.send((kind, payload, settings))
+
+    def answer(self, timeout_s: float):
         return self._receive(timeout_s)
 
     def close(self, kill: bool = False) -> None:

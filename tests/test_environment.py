@@ -15,9 +15,10 @@ from stratbench import cli, environment, recommend, report, results, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
 from stratbench.worker import Worker
+from stratbench.measurement import Rounds
 from test_custom_op import python
 
-FAST = timing.Settings(target_sample_s=0.01, min_samples=5, case_budget_s=20)
+FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_budget_s=20)
 # What TensorFlow must do under each forced setting, on any CPU.
 EXPECTED = {"plain": (False, "plain"), "bfc": (False, "bfc"), "onednn": (True, "onednn")}
 

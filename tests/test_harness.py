@@ -11,6 +11,7 @@ import pytest
 import impls
 from stratbench import cli, matrix, results, timing
 from stratbench.matrix import Case
+from stratbench.measurement import Rounds
 from stratbench.run import Options, comparison, run
 
 DESIGN_COLUMNS = [
@@ -18,7 +19,7 @@ DESIGN_COLUMNS = [
     "elements_per_s", "bytes_per_s", "roofline_fraction", "peak_tf_bytes", "peak_rss_bytes", "compile_s",
     "status", "reason", "commit", "run_id",
 ]
-FAST = timing.Settings(target_sample_s=0.01, min_samples=5, case_budget_s=20)
+FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_budget_s=20)
 
 
 def spiky_case(strategy, direction="forward", size=1000, device="CPU"):
@@ -79,14 +80,13 @@ def test_timing_waits_for_asynchronous_work(monkeypatch):
 
     threading.Thread(target=device, daemon=True).start()
     monkeypatch.setattr(timing, "sync", stream.join)
-    result = timing.time_step(lambda: stream.put(0.02), (), FAST)
-    assert 0.019 <= result["median_s"] < 0.04
-    assert result["samples"] >= 5
+    queued = timing.Prepared(lambda: stream.put(0.02), [()], "CPU")
+    assert 0.019 <= queued.run(3) < 0.04
 
 
 def test_too_slow_is_refused_before_sampling():
     with pytest.raises(timing.TooSlow, match="case budget"):
-        timing.time_step(lambda: time.sleep(0.2), (), timing.Settings(case_budget_s=1.0))
+        timing.warm_up(timing.Prepared(lambda: time.sleep(0.2), [()], "CPU"), timing.Settings(case_budget_s=1.0))
 
 
 # --- runs through worker processes -------------------------------------------------
@@ -128,7 +128,12 @@ def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
     csv = pd.read_csv(run_dir / "cases.csv")
     assert set(DESIGN_COLUMNS) <= set(csv.columns)
     ok = csv[csv["status"] == "ok"]
-    assert len(ok) >= 40 and (ok["samples"] >= 5).all()
+    assert len(ok) >= 40 and (ok["samples"] >= 6).all()
+    # every sample is kept with its round and process, and the rounds alternated two processes
+    samples = results.read_samples(run_dir)
+    assert set(ok["key"]) <= set(samples["key"]) and set(samples["process"]) == {0, 1}
+    assert ok["speedup_low"].notna().all() and (ok["speedup_low"] <= ok["speedup"]).all()
+    assert set(ok["rank"].fillna("")) <= {"fastest", "tie", ""}
     kernels = ok[ok["direction"] != matrix.TRAIN_STEP]  # train_step has no bytes, so no roofline
     assert (kernels["roofline_fraction"] > 0).all() and (kernels["bytes_per_s"] > 0).all()
     assert ok.loc[ok["direction"] == matrix.TRAIN_STEP, "roofline_fraction"].isna().all()

@@ -9,10 +9,11 @@ import pytest
 
 import impls
 from stratbench import cli, matrix, recommend, results, timing
+from stratbench.measurement import Rounds
 from stratbench.matrix import Case
 from stratbench.run import Options, projected_too_slow, run
 
-FAST = timing.Settings(target_sample_s=0.01, min_samples=5, case_budget_s=20)
+FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_budget_s=20)
 
 
 def spiky_case(strategy, size=1000, direction="forward"):
@@ -52,13 +53,13 @@ def test_figures_of_other_measuring_settings_are_measured_again(tmp_path):
     case = spiky_case("sleepy")
     options = dict(cases=[case], out=tmp_path, resolve="fake_impls:get", verify=False, capabilities=False)
     run(Options(settings=FAST, **options), log=logged.append)
-    slower = timing.Settings(target_sample_s=0.03, min_samples=6, case_budget_s=20)
+    slower = timing.Settings(target_sample_s=0.03, rounds=Rounds(min_rounds=7, max_rounds=7), case_budget_s=20)
     table, _ = run(Options(settings=slower, **options), log=logged.append)
     assert any("1 cases were stored with other measuring settings: measuring them again" in m for m in logged)
     [measured] = table.to_dict("records")
-    assert measured["measured_with"] == slower.describe() and measured["samples"] == 6
+    assert measured["measured_with"] == slower.describe() and measured["samples"] == 7
     table, _ = run(Options(settings=slower, **options), log=logged.append)  # same settings: resumed, not redone
-    assert "1 of 1 cases already measured with 0.03 s samples x6" in logged[-1]
+    assert f"1 of 1 cases already measured with {slower.describe()}" in logged[-1]
 
 
 def test_a_run_on_a_subset_shows_only_its_cases(tmp_path):

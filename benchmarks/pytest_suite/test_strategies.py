@@ -15,6 +15,7 @@ import pytest
 
 import impls
 from stratbench import matrix, metrics, timing
+from stratbench.measurement import COPY, Rounds, sample_rounds
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 CASES = matrix.cases(quick=QUICK)
@@ -26,14 +27,11 @@ def test_case(benchmark, case):
     impl = impls.get(case.op, case.strategy)
     if not impl.available:
         pytest.skip(impl.reason)
-    x, dy = timing.make_inputs(case)
-    step = timing.step_function(impl, case)
-    step(x, dy)  # tracing and compiling stay out of the timings
-    timing.sync()
+    prepared = timing.prepare(impl, case)  # inputs, the step in its production mode, its device
+    prepared.run()  # tracing and compiling stay out of the timings
 
     def call():
-        step(x, dy)
-        timing.sync()
+        prepared.run()  # one synchronised call under the case's device scope
 
     benchmark.group = f"{case.op} {case.direction} {case.shape_text}"
     benchmark.extra_info.update(
@@ -46,7 +44,14 @@ def test_case(benchmark, case):
     roofline = None
     if case.bytes_moved:
         if case.bytes_moved not in _copies:
-            _copies[case.bytes_moved] = timing.copy_bandwidth(case.device, case.bytes_moved,
-                                                              timing.Settings(target_sample_s=0.05))["bytes_per_s"]
+            _copies[case.bytes_moved] = case.bytes_moved / _copy_seconds(case)
         roofline = benchmark.extra_info["roofline_bytes_per_s"] = _copies[case.bytes_moved]
     benchmark.extra_info.update(metrics.throughput(case.size, case.bytes_moved, benchmark.stats.stats.median, roofline))
+
+
+def _copy_seconds(case) -> float:
+    """Median seconds per call of a plain copy of the case's bytes (the roofline reference)."""
+    copy = timing.prepare_copy(case.device, case.bytes_moved)
+    calls = timing.warm_up(copy, timing.Settings())["calls"]
+    measured = sample_rounds(lambda name, round_, process: copy.run(calls), {COPY: calls}, Rounds(max_rounds=6))
+    return measured.time(COPY).value

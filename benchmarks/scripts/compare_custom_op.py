@@ -33,6 +33,9 @@ import tensorflow as tf  # noqa: E402
 import impls  # noqa: E402
 from stratbench import environment, timing  # noqa: E402
 from stratbench.matrix import Case  # noqa: E402
+from stratbench.measurement import Rounds, sample_rounds  # noqa: E402
+
+SETTINGS = timing.Settings(target_sample_s=0.05)  # calls per sample: about 50 ms of them
 
 class Comparison(NamedTuple):
     op: str
@@ -81,24 +84,24 @@ def _empty(x, dy):
     return x
 
 
-def step(strategy, c: Comparison):
-    """The (x, dy) -> output step of `strategy` on comparison c, along c.axis."""
+def step(strategy, c: Comparison, args) -> timing.Prepared:
+    """`strategy` on comparison c, along c.axis, ready to time on (x, dy)."""
     impl = impls.get(c.op, strategy)
     case = Case(c.op, strategy, c.direction, "float32", "CPU", c.shape)
     if c.axis != -1:
         impl = dataclasses.replace(impl, fn=lambda x, axis=-1, fn=impl.fn: fn(x, c.axis))
-    return timing.step_function(impl, case)
+    return timing.prepare(impl, case, inputs=[args])
 
 
-def rival_step(c: Comparison, args):
+def rival_step(c: Comparison, args) -> timing.Prepared:
     if c.rival == "copy":
-        return timing.copy_step("CPU", Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape).bytes_moved)
+        return timing.prepare_copy("CPU", Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape).bytes_moved)
     if c.rival == "floor":
-        return tf.function(_empty), args
+        return timing.Prepared(tf.function(_empty), [args], "CPU")
     if c.rival == "last_axis":
         x, dy = (tf.identity(tf.transpose(t)) for t in args)
-        return step("custom_op", c._replace(shape=tuple(x.shape), axis=-1)), (x, dy)
-    return step(c.rival, c), args
+        return step("custom_op", c._replace(shape=tuple(x.shape), axis=-1), (x, dy))
+    return step(c.rival, c, args)
 
 
 def main(argv=None) -> int:
@@ -121,25 +124,28 @@ def main(argv=None) -> int:
     for c in (c for c in COMPARISONS if c.op in ops):
         case = Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape)
         inputs = timing.make_inputs(case)
-        samples = timing.interleaved({"custom_op": (step("custom_op", c), inputs), c.rival: rival_step(c, inputs)},
-                                     rounds=args.rounds)
-        ratios = np.array(samples[c.rival]) / np.array(samples["custom_op"])
-        q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+        entries = {"custom_op": step("custom_op", c, inputs), c.rival: rival_step(c, inputs)}
+        calls = {name: timing.warm_up(prepared, SETTINGS)["calls"] for name, prepared in entries.items()}
+        measured = sample_rounds(lambda name, round_, process: entries[name].run(calls[name]), calls,
+                                 Rounds(min_rounds=args.rounds, max_rounds=args.rounds))
+        samples = {name: list(measured.rounds(name).values()) for name in entries}
+        ratio = measured.ratio(c.rival, "custom_op")
+        median = ratio.value
         rows.append({
             "op": c.op, "shape": "x".join(map(str, c.shape)), "axis": c.axis, "direction": c.direction, "vs": c.rival,
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or env["cpu_count"],
             "custom_op_ms": 1e3 * np.median(samples["custom_op"]), "rival_ms": 1e3 * np.median(samples[c.rival]),
             "custom_op_ns_per_element": 1e9 * np.median(samples["custom_op"]) / case.size,
-            "ratio": median, "ratio_iqr": q3 - q1, "target": c.target,
+            "ratio": median, "ratio_low": ratio.low, "ratio_high": ratio.high, "target": c.target,
             "met": "" if c.target is None else ("yes" if median >= c.target else "NO"),
         })
-        print(f"{c.op} {rows[-1]['shape']} axis {c.axis} {c.direction} vs {c.rival}: {median:.2f}x (IQR {q3 - q1:.2f})",
+        print(f"{c.op} {rows[-1]['shape']} axis {c.axis} {c.direction} vs {c.rival}: {ratio.text()}",
               file=sys.stderr)
     table = pd.DataFrame(rows)
     print(f"# {env['cpu_model']} ({env['cpu_isa']}), {env['cpu_count']} cores, TF {env['tensorflow']}, "
           f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, commit {env['commit'][:10]}"
           f"{' (dirty)' if env['dirty'] else ''}; ratio = rival time / custom_op time, median of "
-          f"{args.rounds} interleaved pairs (vs copy: fraction of the copy roofline; vs floor: floor / custom_op)")
+          f"{args.rounds} paired rounds in a random order, with its 95% interval (vs copy: fraction of the copy roofline; vs floor: floor / custom_op)")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
     if args.out:

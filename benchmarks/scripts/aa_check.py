@@ -1,0 +1,85 @@
+"""Do runs of the same code agree?  Compares two or more `stratbench run` folders of the same
+cases (A/A: the same command, one run after the other) on what a user decides by.
+
+    python benchmarks/scripts/aa_check.py RUN_DIR RUN_DIR [RUN_DIR ...]
+
+Per comparison group (op, direction, dtype, device, shape, setting) and each pair of runs:
+- every in-group speedup (each strategy's time over every other's, paired within its run):
+  the share within 10% of the other run's, and the contradictions (one run has A ahead of B
+  by more than 5%, the other has B ahead of A by more than 5%);
+- the winner: the same, or both runs declare a tie (`rank` 'tie'), else a winner change;
+- each strategy's speedup over the fastest of the first run, in the other run: inside the
+  first run's 95% interval or within 5% of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from stratbench import results  # noqa: E402
+from stratbench.measurement import Measurement  # noqa: E402
+
+GROUP = ["op", "direction", "dtype", "device", "shape", "env"]
+
+
+def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
+    """({(group, a, b): paired time ratio a/b}, {group: winner or 'tie'}, {(group, s): Interval vs fastest})."""
+    table = results.load(run_dir)
+    table = table[table["status"] == "ok"]
+    measurement = Measurement.from_frame(results.read_samples(run_dir))
+    ratios, winners, vs_fastest = {}, {}, {}
+    for group, rows in table.groupby(GROUP):
+        keys = dict(zip(rows["strategy"], rows["key"]))
+        for a, b in itertools.permutations(keys, 2):
+            ratios[(group, a, b)] = measurement.ratio(keys[a], keys[b]).value
+        ranks = dict(zip(rows["strategy"], rows["rank"]))
+        fastest = [s for s, r in ranks.items() if r == "fastest"]
+        winners[group] = fastest[0] if fastest else "tie"
+        best = rows.loc[rows["median_s"].idxmin(), "strategy"]
+        for s in keys:
+            vs_fastest[(group, s)] = measurement.ratio(keys[s], keys[best]) if s != best else None
+        vs_fastest[(group, "__best__")] = best
+    return ratios, winners, vs_fastest
+
+
+def main(argv) -> int:
+    runs = [pathlib.Path(a) for a in argv]
+    if len(runs) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    data = [in_group_ratios(r) for r in runs]
+    for (i, (ra, wa, fa)), (j, (rb, wb, fb)) in itertools.combinations(enumerate(data), 2):
+        shared = [k for k in ra if k in rb and math.isfinite(ra[k]) and math.isfinite(rb[k])]
+        within = sum(abs(math.log(ra[k] / rb[k])) <= math.log(1.10) for k in shared)
+        contradictions = [k for k in shared if k[1] < k[2] and
+                          ((ra[k] > 1.05 and rb[k] < 1 / 1.05) or (ra[k] < 1 / 1.05 and rb[k] > 1.05))]
+        changes = [g for g in wa if g in wb and wa[g] != wb[g] and not (wa[g] == "tie" and wb[g] == "tie")]
+        outside = []
+        for (group, s), interval in fa.items():
+            if s == "__best__" or interval is None:
+                continue
+            best = fa[(group, "__best__")]
+            other = rb.get((group, s, best))
+            if other is None or not math.isfinite(other):
+                continue
+            inside = interval.low <= other <= interval.high or abs(math.log(other / interval.value)) <= math.log(1.05)
+            if not inside:
+                outside.append(f"{'/'.join(map(str, group[:2]))} {s}/{best}: {interval.text()} then {other:.2f}x")
+        print(f"runs {i + 1} and {j + 1}: {within} of {len(shared)} in-group speedups within 10% "
+              f"({within / max(1, len(shared)):.0%}); {len(contradictions)} contradicted by more than 5%"
+              + "".join(f"\n  contradiction: {'/'.join(map(str, k[0][:2]))} {k[1]}/{k[2]}: {ra[k]:.2f} then {rb[k]:.2f}"
+                        for k in contradictions)
+              + f"\n  winner changes (not both ties): {len(changes)}"
+              + "".join(f"\n    {'/'.join(map(str, g[:2]))} {g[4]}: {wa[g]} then {wb[g]}" for g in changes)
+              + f"\n  ratios to the fastest outside the first run's interval and beyond 5%: {len(outside)}"
+              + "".join(f"\n    {o}" for o in outside))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,211 @@
+"""`stratbench compare A B` (did a commit make a case slower?) and `stratbench noise` (what
+change can this machine resolve?), both from paired rounds (stratbench/measurement.py).
+
+Each version of a case (a commit's, or the same case with more elements) runs in worker
+processes of its own, `processes` per version: their rounds alternate in a random order,
+so every ratio new/old comes from samples seconds apart, and the process a sample ran in
+changes every round (some variance lives in the process: buffer placement).  A change is
+reported only where the 95% interval of the ratio excludes 1 and the ratio itself is beyond
+the threshold.  A commit's ops and strategies are imported from a git worktree of that
+commit, with its own compiled op; the harness is this checkout's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import pandas as pd
+
+from stratbench import status, stats
+from stratbench.measurement import Measurement, Rounds, sample_rounds
+from stratbench.worker import CaseTimeout, Worker, WorkerDied
+
+THRESHOLD = 0.05  # a change smaller than 5% is reported unchanged even when resolved
+SLOWER, FASTER, UNCHANGED = "slower", "faster", "unchanged"
+
+
+def change(ratio: stats.Interval, threshold: float = THRESHOLD) -> str:
+    """The verdict on a time ratio new/old: slower or faster only where its interval
+    excludes 1 and the ratio exceeds the threshold."""
+    if ratio.low > 1 and ratio.value > 1 + threshold:
+        return SLOWER
+    if ratio.high < 1 and ratio.value < 1 / (1 + threshold):
+        return FASTER
+    return UNCHANGED
+
+
+class CompareError(ValueError):
+    """Bad input to compare (a commit git cannot find, no case selected): the message says what."""
+
+
+@dataclasses.dataclass
+class Version:
+    """One side of a comparison: a case, run with the ops and strategies of `root` (a
+    commit's worktree; None: this checkout)."""
+
+    case: object
+    root: str | None = None
+
+
+class Pool:
+    """`processes` live workers per checkout root, under one environment setting."""
+
+    def __init__(self, processes: int, env: str, verbose: bool = False):
+        self.processes, self.env, self.verbose, self.workers = processes, env, verbose, {}
+
+    def of(self, root) -> list[Worker]:
+        workers = self.workers.get(root) or [None] * self.processes
+        self.workers[root] = [w if w and w.alive else Worker("impls:get", self.verbose, self.env, root) for w in workers]
+        return self.workers[root]
+
+    def close(self, kill: bool = False) -> None:
+        for workers in self.workers.values():
+            for w in workers:
+                if w:
+                    w.close(kill=kill)
+        self.workers = {}
+
+
+def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 300.0) -> Measurement:
+    """Paired rounds over `versions` ({name: Version}); raises RuntimeError naming the version
+    that could not be set up (an op or strategy its commit lacks, a failing step)."""
+    roots = list(dict.fromkeys(v.root for v in versions.values()))
+    cases = {root: list({v.case.key: v.case for v in versions.values() if v.root == root}.values()) for root in roots}
+
+    def ask_all(kind, payload_of):  # every worker of every root at once: setups run in parallel
+        workers = [(root, w) for root in roots for w in pool.of(root)]
+        for root, w in workers:
+            w.send(kind, payload_of(root), settings)
+        return [(root, w.answer(timeout_s)) for root, w in workers]
+
+    for root, (outcome, why) in ask_all("group", lambda root: cases[root][0]):
+        if outcome != status.OK:
+            raise RuntimeError(f"{outcome}: {why}")
+    figures = {}
+    for i in range(max(len(c) for c in cases.values())):
+        for root, (outcome, answer) in ask_all("add", lambda root: cases[root][min(i, len(cases[root]) - 1)]):
+            if outcome != status.OK or answer[0] != status.OK:
+                raise RuntimeError(f"{cases[root][min(i, len(cases[root]) - 1)].key} at {root or 'this checkout'}: "
+                                   f"{answer if outcome == status.OK else (outcome, answer)}")
+            key = (root, cases[root][min(i, len(cases[root]) - 1)].key)
+            figures[key] = max(figures.get(key, 1), answer[1]["calls"])
+    calls = {name: figures[(v.root, v.case.key)] for name, v in versions.items()}
+
+    def sampler(name, round_, process):
+        v = versions[name]
+        outcome, seconds = pool.of(v.root)[process].ask("sample", (v.case.key, round_ // pool.processes), None, timeout_s)
+        if outcome != status.OK:
+            raise RuntimeError(f"{name}: {outcome}: {seconds}")
+        return seconds
+
+    rounds = dataclasses.replace(settings.rounds, far_behind=float("inf"))  # every version in every round
+    return sample_rounds(sampler, calls, rounds, processes=pool.processes)
+
+
+def _git(*args, cwd=None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise CompareError(f"git {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktrees(commits, repo="."):
+    """{commit as given: worktree path} of each commit, removed afterwards (also on Ctrl-C)."""
+    top = _git("rev-parse", "--show-toplevel", cwd=repo)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="stratbench-compare-"))
+    made = {}
+    try:
+        for commit in commits:
+            try:
+                sha = _git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=top)
+            except CompareError:
+                raise CompareError(f"{commit!r} is not a commit of the repository at {top} "
+                                   "(accepted: a commit hash, branch, tag or expression such as HEAD~1)") from None
+            path = scratch / sha[:12]
+            if not path.exists():
+                _git("worktree", "add", "--detach", str(path), sha, cwd=top)
+            made[commit] = str(path)
+        yield made
+    finally:
+        for path in set(made.values()):
+            subprocess.run(["git", "worktree", "remove", "--force", path], cwd=top, capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=top, capture_output=True)
+
+
+def compare_commits(old: str, new: str, cases, settings, processes: int = 2, threshold: float = THRESHOLD,
+                    progress=None, verbose: bool = False, timeout_s: float = 300.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per case: old and new seconds per call, the ratio new/old with its interval and
+    the verdict; every sample) for `cases` at commits `old` and `new`."""
+    progress = progress or (lambda items, desc: items)
+    rows, samples = [], []
+    with worktrees([old, new]) as roots:
+        for env in dict.fromkeys(c.env for c in cases):
+            pool = Pool(processes, env, verbose)
+            try:
+                for case in progress([c for c in cases if c.env == env], f"compare ({env})"):
+                    versions = {old: Version(case, roots[old]), new: Version(case, roots[new])}
+                    row = {"key": case.key, "op": case.op, "strategy": case.strategy, "direction": case.direction,
+                           "shape": case.shape_text, "env": env}
+                    try:
+                        m = measure_versions(versions, pool, settings, timeout_s)
+                    except (RuntimeError, CaseTimeout, WorkerDied) as e:
+                        pool.close(kill=True)
+                        rows.append(row | {"verdict": "not measured", "reason": str(e)[:300]})
+                        continue
+                    ratio = m.ratio(new, old)
+                    rows.append(row | {"old_s": m.time(old).value, "new_s": m.time(new).value, "ratio": ratio.value,
+                                       "low": ratio.low, "high": ratio.high, "rounds": ratio.n,
+                                       "verdict": change(ratio, threshold), "reason": ""})
+                    frame = m.frame()
+                    samples.append(frame.assign(key=case.key, version=frame["key"]))
+            finally:
+                pool.close()
+    return pd.DataFrame(rows), (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
+
+
+NOISE_CHANGES = (("A again", 1.0), ("+10% elements", 1.1), ("+20% elements", 1.2))
+
+
+def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float = THRESHOLD, progress=None,
+          verbose: bool = False) -> pd.DataFrame:
+    """The detector checked against known changes: `case` against itself (A/A: no change) and
+    against the same case with 10% and 20% more elements (a memory-bound case: about 1.1x and
+    1.2x), in fresh workers each rerun.  One row per (rerun, change)."""
+    progress = progress or (lambda items, desc: items)
+    rows = []
+    for rerun in progress(range(reruns), "noise"):
+        versions = {"A": Version(case)}
+        for name, factor in NOISE_CHANGES:
+            shape = case.shape if factor == 1.0 else (round(case.shape[0] * factor),) + tuple(case.shape[1:])
+            versions[name] = Version(dataclasses.replace(case, shape=shape))
+        pool = Pool(processes, case.env, verbose)
+        try:
+            m = measure_versions(versions, pool, settings)
+        finally:
+            pool.close()
+        for name, factor in NOISE_CHANGES:
+            ratio = m.ratio(name, "A")
+            rows.append({"rerun": rerun, "change": name, "elements_ratio": factor, "ratio": ratio.value,
+                         "low": ratio.low, "high": ratio.high, "half_width": ratio.half_width, "rounds": ratio.n,
+                         "verdict": change(ratio, threshold)})
+    return pd.DataFrame(rows)
+
+
+def resolves(table: pd.DataFrame, threshold: float = THRESHOLD) -> str:
+    """What the noise check says about this machine, in one paragraph."""
+    lines = []
+    for name, group in table.groupby("change", sort=False):
+        flagged = int((group["verdict"] != UNCHANGED).sum())
+        lines.append(f"{name}: ratio {group['ratio'].median():.3f} (median of {len(group)} reruns), "
+                     f"flagged {flagged} of {len(group)}")
+    aa = table[table["change"] == "A again"]["half_width"]
+    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns): with the {threshold:.0%} threshold, "
+                 f"changes of about {max(threshold, 2 * aa.median()):.0%} and more are resolved here")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""The one Measurement: every per-call sample of a comparison group, with the process and
+round it came from, sampled in shuffled rounds until the ratios are known well enough.
+
+A comparison group is what a decision compares: the strategies of one case (op, direction,
+dtype, device, shape, setting) with the copy reference of the same bytes (`stratbench
+run`, asv's harness pass), or one case at two commits (`stratbench compare`), or one case
+against itself with more elements (`stratbench noise`).  Its entries are sampled in
+rounds, in a new random order each round, so every ratio comes from samples taken
+seconds apart (stratbench/stats.py).  Where the entries live (this process, one worker,
+a worker per commit) is the sampler's business: `sample_rounds` only asks for samples.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from typing import Callable
+
+import pandas as pd
+
+from stratbench import stats
+
+COPY = "copy"  # the entry name of the copy reference in a group
+SAMPLE_COLUMNS = ["key", "process", "round", "seconds", "calls"]
+
+
+@dataclasses.dataclass
+class Measurement:
+    """Samples of one group: (entry, process, round) -> seconds per call."""
+
+    samples: list = dataclasses.field(default_factory=list)  # dicts with SAMPLE_COLUMNS (key = entry)
+
+    def add(self, entry: str, process: int, round_: int, seconds: float, calls: int) -> None:
+        self.samples.append({"key": entry, "process": process, "round": round_, "seconds": seconds, "calls": calls})
+
+    def rounds(self, entry: str) -> dict:
+        """(process, round) -> seconds per call of one entry: the pairing key of its samples."""
+        return {(s["process"], s["round"]): s["seconds"] for s in self.samples if s["key"] == entry}
+
+    def entries(self) -> list[str]:
+        return list(dict.fromkeys(s["key"] for s in self.samples))
+
+    def time(self, entry: str) -> stats.Interval:
+        """Median seconds per call with its 95% interval."""
+        return stats.median_interval(self.rounds(entry).values())
+
+    def ratio(self, numerator: str, denominator: str) -> stats.Interval:
+        """Paired time ratio numerator / denominator (above 1: the numerator is slower)."""
+        return stats.paired_ratio(self.rounds(numerator), self.rounds(denominator))
+
+    def summary(self, entry: str) -> dict:
+        """The figures of one entry that go into its row of the tidy table."""
+        values = sorted(self.rounds(entry).values())
+        mine = [s for s in self.samples if s["key"] == entry]
+        time_ = stats.median_interval(values)
+        q1, q3 = (pd.Series(values).quantile([0.25, 0.75]).tolist() if values else (math.nan, math.nan))
+        return {"median_s": time_.value, "ci_low_s": time_.low, "ci_high_s": time_.high, "iqr_s": q3 - q1,
+                "samples": len(values), "calls_per_sample": max((s["calls"] for s in mine), default=None),
+                "processes": len({s["process"] for s in mine})}
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.samples, columns=SAMPLE_COLUMNS)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> "Measurement":
+        return cls(frame[SAMPLE_COLUMNS].to_dict("records"))
+
+
+@dataclasses.dataclass
+class Rounds:
+    """How a group is sampled: at least min_rounds rounds; then until every contender's ratio
+    to the fastest is known within ±precision (or is far behind it), or max_rounds, or the
+    group's budget."""
+
+    min_rounds: int = stats.MIN_ROUNDS
+    max_rounds: int = 40
+    precision: float = 0.03
+    group_budget_s: float = 15.0
+    far_behind: float = 10.0  # a contender this much slower than the fastest (whole interval) leaves the rounds (py_func)
+    seed: int | None = None  # the order of each round: random unless a seed is given
+
+
+def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, rounds: Rounds,
+                  contenders=None, keep=(), processes: int = 1, measurement: Measurement | None = None,
+                  on_round=None) -> Measurement:
+    """Samples `entries` ({name: calls per sample}) in shuffled rounds: sampler(name, round,
+    process) -> seconds per call; round r runs in process r % processes, after one unrecorded
+    round in each (the first samples after a setup are slow: allocator growth, first touch).
+    `contenders` (default: every entry) are the ones whose ratios to the fastest decide when
+    to stop; a contender far behind the fastest leaves the rounds, except those in `keep`
+    (the baseline); the others (the copy reference) are sampled while any contender is.
+    Returns the Measurement (samples appended to `measurement`)."""
+    measurement = measurement or Measurement()
+    contenders = [c for c in (contenders if contenders is not None else entries) if c in entries]
+    rng = random.Random(rounds.seed)
+    for process in range(processes):
+        for name in entries:
+            sampler(name, 0, process)
+    active = list(entries)
+    started = time.perf_counter()
+    for r in range(rounds.max_rounds):
+        order = active[:]
+        rng.shuffle(order)
+        for name in order:
+            measurement.add(name, r % processes, r, sampler(name, r, r % processes), entries[name])
+        if on_round:
+            on_round(r)
+        if r + 1 < rounds.min_rounds:
+            continue
+        settled, active = _settled(measurement, contenders, rounds), []
+        if all(settled.values()) or time.perf_counter() - started > rounds.group_budget_s:
+            break
+        fastest = min(contenders, key=lambda c: measurement.time(c).value)
+        far = {c for c in contenders if c != fastest and c not in keep
+               and measurement.ratio(c, fastest).low > rounds.far_behind}
+        active = [name for name in entries if name not in far]
+    return measurement
+
+
+def _settled(measurement: Measurement, contenders: list, rounds: Rounds) -> dict:
+    """contender -> whether its ratio to the fastest is known well enough to stop."""
+    if len(contenders) < 2:
+        return {c: measurement.time(c).half_width <= rounds.precision for c in contenders}
+    fastest = min(contenders, key=lambda c: measurement.time(c).value)
+    out = {}
+    for c in contenders:
+        if c == fastest:
+            continue
+        ratio = measurement.ratio(c, fastest)
+        out[c] = ratio.half_width <= rounds.precision or ratio.low > rounds.far_behind
+    return out
+
+
+def group_figures(measurement: Measurement, contenders: dict, baseline: str | None,
+                  margin: float = stats.TIE_MARGIN) -> dict:
+    """Per contender ({entry: strategy name}), the group's paired figures: its speedup over
+    the baseline strategy's entry (baseline time / its time), its time over the fastest's,
+    the fraction of the copy reference's bandwidth (copy time / its time, per
+    round), and its rank: 'fastest' when it beats
+    every other contender beyond the interval and the margin, 'tie' when it cannot be told
+    apart from the fastest (the fastest of a tie is 'tie' too), else ''."""
+    names = [c for c in contenders if measurement.rounds(c)]
+    if not names:
+        return {}
+    fastest = min(names, key=lambda c: measurement.time(c).value)
+    base = next((c for c in names if contenders[c] == baseline), None)
+    has_copy = bool(measurement.rounds(COPY))
+    out = {}
+    for c in names:
+        vs_fastest = measurement.ratio(c, fastest) if c != fastest else stats.Interval(1.0, 1.0, 1.0, 0)
+        speedup = measurement.ratio(base, c) if base else stats.NO_INTERVAL
+        copy = measurement.ratio(COPY, c) if has_copy else stats.NO_INTERVAL  # copy time / its time
+        out[c] = {"speedup": speedup.value, "speedup_low": speedup.low, "speedup_high": speedup.high,
+                  "vs_fastest": vs_fastest.value, "vs_fastest_low": vs_fastest.low, "vs_fastest_high": vs_fastest.high,
+                  "roofline_fraction": copy.value,
+                  "rank": ""}
+    tied = [c for c in names if c != fastest and stats.verdict(measurement.ratio(c, fastest), margin) != "slower"]
+    if len(names) > 1:
+        out[fastest]["rank"] = "tie" if tied else "fastest"
+    for c in tied:
+        out[c]["rank"] = "tie"
+    return out

@@ -1,0 +1,88 @@
+"""Statistics of paired samples, each computed here and nowhere else.
+
+A comparison group's entries (strategies of one case, the copy reference, or one case at
+two commits) are sampled in rounds, in a shuffled order each round, so the samples of
+one round were taken seconds apart and share the machine's state.  A ratio is then the
+median of the per-round ratios, and its 95% interval is the distribution-free interval
+of that median from order statistics (scipy.stats.quantile_test): the drift of the
+machine over minutes cancels in each round's ratio, and what is left is in the interval.
+No TensorFlow: the loaders and reports use it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+MIN_ROUNDS = 6  # the fewest rounds whose order statistics give a 95% interval of the median
+# A difference counts only where the whole interval lies beyond 1 by more than this; any
+# other pair is a tie (equal, or not resolved).  Smaller differences flipped between runs
+# of the same code on these shared machines (README, "How stratbench measures").
+TIE_MARGIN = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A point estimate with its 95% interval; n is how many values (rounds) it rests on."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width, relative (0.03: about ±3%)."""
+        if not (self.low > 0 and math.isfinite(self.high)):
+            return math.inf
+        return (math.log(self.high) - math.log(self.low)) / 2
+
+    def excludes_one(self, margin: float = 0.0) -> bool:
+        """True when the whole interval lies beyond 1 ± margin (a difference of at least margin)."""
+        return self.low > 1 + margin or self.high < 1 / (1 + margin)
+
+    def text(self) -> str:
+        if not math.isfinite(self.half_width):
+            return f"{self.value:.2f}x (interval unknown: {self.n} rounds)"
+        return f"{self.value:.2f}x [{self.low:.2f}, {self.high:.2f}]"
+
+
+NO_INTERVAL = Interval(math.nan, math.nan, math.nan, 0)
+
+
+def median_interval(values) -> Interval:
+    """The median of `values` with its distribution-free 95% interval (NaN bounds below
+    MIN_ROUNDS values)."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return NO_INTERVAL
+    median = float(np.median(values))
+    if len(values) < MIN_ROUNDS:
+        return Interval(median, math.nan, math.nan, len(values))
+    ci = stats.quantile_test(values, p=0.5).confidence_interval(CONFIDENCE)
+    return Interval(median, float(ci.low), float(ci.high), len(values))
+
+
+def paired_ratio(numerator: dict, denominator: dict) -> Interval:
+    """numerator / denominator from rounds both took part in ({round id: seconds}): the median
+    of the per-round ratios, with its 95% interval.  For a time ratio, above 1 means the
+    numerator is slower (so baseline/strategy is the strategy's speedup)."""
+    shared = sorted(set(numerator) & set(denominator))
+    logs = [math.log(numerator[r] / denominator[r]) for r in shared if numerator[r] > 0 and denominator[r] > 0]
+    interval = median_interval(logs)
+    return Interval(*(math.exp(v) if math.isfinite(v) else math.nan for v in (interval.value, interval.low, interval.high)),
+                    interval.n)
+
+
+def verdict(ratio: Interval, margin: float = TIE_MARGIN) -> str:
+    """'faster', 'slower' or 'tie' for a time ratio new/old (or a strategy over another):
+    a difference counts only where the interval excludes 1 by more than `margin`."""
+    if ratio.low > 1 + margin:
+        return "slower"
+    if ratio.high < 1 / (1 + margin):
+        return "faster"
+    return "tie"
