@@ -445,12 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     measuring.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
                      help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
                           f"(default: {MIN_ROUNDS})")
-    measuring.add_argument("--max-rounds", type=int, default=40, help="rounds a group takes at most (default: 40)")
+    measuring.add_argument("--max-rounds", type=int, default=60, help="rounds a group takes at most (default: 60)")
     measuring.add_argument("--precision", type=_positive, default=0.03,
                      help="a group stops once every ratio to its fastest is known within this, relative "
                           "(default: 0.03, i.e. ±3%%)")
-    measuring.add_argument("--group-budget", type=_positive, default=6.0,
-                     help="seconds of rounds a group may take before it stops, known or not (default: 6)")
+    measuring.add_argument("--group-budget", type=_positive, default=8.0,
+                     help="seconds of rounds a group may take before it stops, known or not (default: 8)")
     measuring.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
                      help="worker processes a group's rounds alternate between: some variance lives in the "
                           "process (buffer placement), so one process is not enough (default: 2)")

@@ -21,7 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
-from stratbench import stats
+from stratbench import stats, status
 
 COPY = "copy"  # the entry name of the copy reference in a group
 SAMPLE_COLUMNS = ["key", "process", "round", "seconds", "calls"]
@@ -76,9 +76,9 @@ class Rounds:
     group's budget."""
 
     min_rounds: int = stats.MIN_ROUNDS
-    max_rounds: int = 40
+    max_rounds: int = 60
     precision: float = 0.03
-    group_budget_s: float = 15.0
+    group_budget_s: float = 8.0
     far_behind: float = 10.0  # a contender this much slower than the fastest (whole interval) leaves the rounds (py_func)
     seed: int | None = None  # the order of each round: random unless a seed is given
 
@@ -163,3 +163,23 @@ def group_figures(measurement: Measurement, contenders: dict, baseline: str | No
     for c in tied:
         out[c]["rank"] = "tie"
     return out
+
+
+def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
+    """'2.18x [2.10, 2.25]': a tidy row's paired speedup over `baseline` with its interval, or
+    the ratio of medians where no paired figure was stored (other tools' results, another
+    baseline); '' without the baseline in its group (the rows of its comparison group)."""
+    if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
+        interval = f" [{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]" if pd.notna(row.get("speedup_low")) else ""
+        return f"{row['speedup']:.2f}x{interval}"
+    base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
+    return f"{float(base.iloc[0]) / row['median_s']:.2f}x" if len(base) else ""
+
+
+def rank_of(row, group: pd.DataFrame) -> tuple[bool, bool]:
+    """(fastest, tied for fastest) of a row within its comparison group: the paired rank where
+    stored, else the lowest median."""
+    if "rank" in group and group["rank"].notna().any():
+        return row.get("rank") == "fastest", row.get("rank") == "tie"
+    ok = group[group["status"] == status.OK]
+    return bool(row["median_s"] == ok["median_s"].min()), False

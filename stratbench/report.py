@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 import impls  # noqa: E402
 from stratbench import capabilities, matrix, metrics, status  # noqa: E402
 from stratbench import results  # noqa: E402
+from stratbench.measurement import rank_of, speedup_text  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
 
 COLORS = dict(zip(impls.STRATEGIES, plt.get_cmap("tab10").colors))
@@ -61,7 +62,8 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
                 cells = {
                     "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy)),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
-                    f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, None) if len(base) else (np.nan, None)),
+                    f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, speedup_text(r._asdict(), group, baseline))
+                                                 if len(base) else (np.nan, None)),
                     "roofline fraction": (r.roofline_fraction, None),
                     "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
                     else (np.nan, "not measured"),  # the table's footer says why
@@ -80,21 +82,20 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
 
 
 def headline(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
-    """Speedup over `baseline` at the largest size of each (op, direction): rows are
-    (op, direction, shape), columns strategies; fastest and noisy marked (metrics.marked)."""
+    """Speedup over `baseline` at the largest size of each (op, direction), with its 95%
+    interval where the run paired them: rows are (op, direction, shape), columns strategies;
+    fastest, tied and noisy marked (metrics.marked)."""
     table = _ordered(table)
     cells = {}
     for (op, direction), group in table.groupby(["op", "direction"], sort=False):
         largest = group[group["size"] == group["size"].max()]
-        ok = largest[largest["status"] == status.OK]
-        base = ok.loc[ok["strategy"] == baseline, "median_s"]
         row = {}
-        for r in largest.itertuples():
-            if r.status != status.OK:
-                row[r.strategy] = r.status
-            elif len(base):
-                row[r.strategy] = metrics.marked(f"{float(base.iloc[0]) / r.median_s:.2f}x",
-                                                 r.median_s == ok["median_s"].min(), r.noisy)
+        for _, r in largest.iterrows():
+            if r["status"] != status.OK:
+                row[r["strategy"]] = r["status"]
+            elif speedup := speedup_text(r, largest, baseline):
+                fastest, tie = rank_of(r, largest)
+                row[r["strategy"]] = metrics.marked(speedup, fastest, r["noisy"], tie)
         cells[(op, direction, largest["shape"].iloc[0])] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "shape"]
@@ -128,7 +129,8 @@ def caption(env: dict) -> str:
                      f"inter {env.get('tf_inter_op_threads') or 'default'}")
     if env.get("commit"):
         parts.append(f"commit {env['commit'][:8]}")
-    return "; ".join(parts) + ". Medians of at least 5 samples; bands and error bars span the IQR."
+    return "; ".join(parts) + (". Medians of paired rounds; bands and error bars are 95% intervals (of the median time; "
+                               "of the paired speedup), or the IQR for results kept without samples.")
 
 
 def _finish(fig, env: dict, out: pathlib.Path, name: str, note: str | None = None) -> list[pathlib.Path]:
@@ -168,8 +170,8 @@ def throughput_figure(table, op, env, out):
     for ax, direction in zip(axes[0], directions):
         rows = _ok(table, op, direction)
         for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
-            fast = s["size"] / (s["median_s"] - s["iqr_s"].fillna(0) / 2).clip(lower=s["median_s"] * 0.05)
-            slow = s["size"] / (s["median_s"] + s["iqr_s"].fillna(0) / 2)
+            low_s, high_s = _band(s)
+            fast, slow = s["size"] / low_s, s["size"] / high_s
             ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
             ax.fill_between(s["size"], slow, fast, color=COLORS[strategy], alpha=0.18, linewidth=0)
         roof = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("size")
@@ -182,6 +184,15 @@ def throughput_figure(table, op, env, out):
     axes[0][0].set_ylabel("throughput (elements/s, higher is better)")
     _legend(fig, axes)
     return _finish(fig, env, out, f"throughput_{op}")
+
+
+def _band(rows) -> tuple[pd.Series, pd.Series]:
+    """(low, high) seconds around each row's median: its 95% interval where the run kept one
+    (paired rounds), else the IQR (asv and pytest-benchmark results)."""
+    half = rows["iqr_s"].fillna(0) / 2
+    low = rows["ci_low_s"].where(rows["ci_low_s"].notna(), (rows["median_s"] - half).clip(lower=rows["median_s"] * 0.05))
+    high = rows["ci_high_s"].where(rows["ci_high_s"].notna(), rows["median_s"] + half)
+    return low, high
 
 
 def _bars(ax, values: pd.DataFrame, low=None, high=None):
@@ -219,6 +230,9 @@ def speedup_figure(table, op, env, out, baseline="native"):
     b = base.loc[order]
     speedup = median.rdiv(b, axis=0)
     low, high = (median + iqr / 2).rdiv(b, axis=0), (median - iqr / 2).clip(lower=1e-12).rdiv(b, axis=0)
+    paired = rows["baseline"].eq(baseline) & rows["speedup_low"].notna()
+    if paired.all():  # the run's paired speedups and their 95% intervals, not ratios of medians
+        speedup, low, high = (pivot(c).loc[order, strategies] for c in ("speedup", "speedup_low", "speedup_high"))
     fig, ax = plt.subplots(figsize=(9, 4.4))
     _bars(ax, speedup, low, high)
     ax.axhline(1.0, color="k", lw=0.8)

@@ -12,7 +12,7 @@ import pandas as pd
 
 import impls
 from stratbench import capabilities, environment, matrix, metrics, status
-from stratbench.measurement import COPY, group_figures, sample_rounds
+from stratbench.measurement import COPY, group_figures, rank_of, sample_rounds, speedup_text
 from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Settings
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
@@ -333,30 +333,11 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
                 row[r["strategy"]] = r["status"]
                 continue
             fastest, tie = rank_of(r, group)
-            row[r["strategy"]] = metrics.marked(format_seconds(r["median_s"]) + speedup_text(r, group, baseline),
+            speedup = speedup_text(r, group, baseline)
+            row[r["strategy"]] = metrics.marked(format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else ""),
                                                 fastest, r["noisy"], tie)
         cells[keys] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = index
     order = [s for s in impls.STRATEGIES if s in out.columns]
     return out[order].fillna("")
-
-
-def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
-    """' (2.18x [2.10, 2.25])': the row's paired speedup over `baseline` with its interval, or
-    the ratio of medians where no paired figure was stored (other tools' results, another
-    baseline); '' without the baseline."""
-    if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
-        interval = f" [{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]" if pd.notna(row.get("speedup_low")) else ""
-        return f" ({row['speedup']:.2f}x{interval})"
-    base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
-    return f" ({float(base.iloc[0]) / row['median_s']:.2f}x)" if len(base) else ""
-
-
-def rank_of(row, group: pd.DataFrame) -> tuple[bool, bool]:
-    """(fastest, tied for fastest) of a row within its comparison group: the paired rank where
-    stored, else the lowest median."""
-    if "rank" in group and group["rank"].notna().any():
-        return row.get("rank") == "fastest", row.get("rank") == "tie"
-    ok = group[group["status"] == status.OK]
-    return bool(row["median_s"] == ok["median_s"].min()), False

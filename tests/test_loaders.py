@@ -131,19 +131,19 @@ def test_asv_records_why_a_case_has_no_figures(monkeypatch):
 
 def test_asv_harness_projects_a_case_too_slow_instead_of_calling_it(monkeypatch):
     common = _benchmarks("common")
-    from stratbench import timing
 
     small, big = (matrix.Case("spiky", "native", "forward", "float32", "CPU", (n,)) for n in (1000, 10**12))
     monkeypatch.setattr(common, "op_names", lambda: ["spiky"])
     monkeypatch.setattr(common, "matrix_cases", lambda op: [small, big])
-    real_run_case = timing.run_case
+    real_measure = common._measure
     ran = []
 
-    def run_case(impl, case, settings):
-        ran.append(case.shape)
-        return real_run_case(impl, case, settings) | {"median_s": 1.0}  # as if 1 s a call at 1000 elements
+    def measure(timing, cases, settings):
+        ran.extend(c.shape for c in cases)
+        for case, result in real_measure(timing, cases, settings):
+            yield case, result | {"median_s": 1.0}  # as if 1 s a call at 1000 elements
 
-    monkeypatch.setattr(timing, "run_case", run_case)
+    monkeypatch.setattr(common, "_measure", measure)
     figures = common.measure_matrix()
     assert ran == [(1000,)]  # 10^12 elements would need 10^9 s a call: never built, never called
     assert figures[big.key].startswith("too slow: projected")
@@ -186,7 +186,7 @@ def test_asv_setup_reuses_the_warm_case_across_samples():
     first, second = spiky_time(), spiky_time()
     first.setup(figures, "native", "1000", "forward")
     second.setup(figures, "native", "1000", "forward")
-    assert second.step is first.step and second.args is first.args
+    assert second.call is first.call
     first.time_step(figures, "native", "1000", "forward")
 
 

@@ -1,0 +1,82 @@
+"""Paired rounds and their statistics (stratbench/stats.py, measurement.py, compare.change):
+synthetic samplers of known truth, no TensorFlow."""
+
+import math
+import random
+
+import pytest
+
+from stratbench import stats
+from stratbench.compare import FASTER, SLOWER, UNCHANGED, change
+from stratbench.measurement import COPY, Measurement, Rounds, group_figures, sample_rounds
+
+
+def drifting(truth: dict, drift: float = 0.3, jitter: float = 0.01, seed: int = 1):
+    """A sampler whose machine speed swings by `drift` between rounds (the minutes-scale drift
+    of a shared VM) and by `jitter` between samples of one round."""
+    rng = random.Random(seed)
+    speed = {}
+
+    def sampler(name, round_, process):
+        factor = speed.setdefault(round_, 1 + drift * rng.random())
+        return truth[name] * factor * (1 + jitter * rng.gauss(0, 1))
+
+    return sampler
+
+
+def test_a_paired_ratio_sees_through_drift_that_swamps_the_medians():
+    truth = {"a": 1.0, "b": 1.1}
+    m = sample_rounds(drifting(truth), dict.fromkeys(truth, 1), Rounds(min_rounds=10, max_rounds=10, seed=0))
+    ratio = m.ratio("b", "a")
+    assert ratio.low < 1.1 < ratio.high and ratio.low > 1.05
+    assert change(ratio) == SLOWER and change(m.ratio("a", "b")) == FASTER
+    # the medians' own intervals overlap: drift hides the difference from an unpaired look
+    assert m.time("b").low < m.time("a").high
+
+
+def test_a_against_itself_is_unchanged_and_a_tie():
+    truth = {"a": 1.0, "a again": 1.0}
+    m = sample_rounds(drifting(truth), dict.fromkeys(truth, 1), Rounds(seed=0))
+    assert change(m.ratio("a again", "a")) == UNCHANGED
+    figures = group_figures(m, {"a": "x", "a again": "y"}, baseline="x")
+    assert figures["a"]["rank"] == figures["a again"]["rank"] == "tie"
+
+
+def test_a_clear_winner_is_marked_and_speedups_are_over_the_baseline():
+    truth = {"slow": 2.0, "fast": 1.0, COPY: 0.5}
+    m = sample_rounds(drifting(truth), dict.fromkeys(truth, 1), Rounds(seed=0), contenders=["slow", "fast"])
+    figures = group_figures(m, {"slow": "native", "fast": "xla"}, baseline="native")
+    assert figures["fast"]["rank"] == "fastest" and figures["slow"]["rank"] == ""
+    assert figures["fast"]["speedup_low"] < 2.0 < figures["fast"]["speedup_high"]
+    assert figures["fast"]["roofline_fraction"] == pytest.approx(0.5, rel=0.05)
+
+
+def test_rounds_stop_once_precise_and_alternate_processes():
+    truth = {"a": 1.0, "b": 3.0}
+    m = sample_rounds(drifting(truth, jitter=0.001), dict.fromkeys(truth, 1),
+                      Rounds(min_rounds=6, max_rounds=40, precision=0.03, seed=0), processes=2)
+    assert len(m.rounds("a")) < 40  # precise after a few rounds: no need for all 40
+    assert {s["process"] for s in m.samples} == {0, 1}
+    assert all(s["process"] == s["round"] % 2 for s in m.samples)
+
+
+def test_far_behind_leaves_the_rounds_unless_kept():
+    truth = {"fast": 1.0, "close": 1.02, "pyfunc": 50.0, "native": 20.0}  # "close" keeps the rounds going
+    m = sample_rounds(drifting(truth, jitter=0.05), dict.fromkeys(truth, 1),
+                      Rounds(min_rounds=6, max_rounds=20, precision=0.001, far_behind=10, seed=0), keep=["native"])
+    assert len(m.rounds("pyfunc")) == 6 and len(m.rounds("native")) == len(m.rounds("fast")) == 20
+
+
+def test_no_interval_below_the_minimum_rounds():
+    assert math.isnan(stats.median_interval([1.0] * (stats.MIN_ROUNDS - 1)).low)
+    assert not math.isfinite(stats.median_interval([1.0, 2.0]).half_width)
+    interval = stats.median_interval(range(1, 21))
+    assert interval.low <= 10.5 <= interval.high
+
+
+def test_samples_round_trip_through_a_frame():
+    m = Measurement()
+    m.add("a", 0, 0, 1.0, 3)
+    m.add("b", 1, 0, 2.0, 1)
+    again = Measurement.from_frame(m.frame())
+    assert again.samples == m.samples and again.rounds("b") == {(1, 0): 2.0}
