@@ -29,11 +29,13 @@ except ImportError:  # a commit before the shared matrix: every case skips
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 NAMES = ["strategy", "size", "direction"]
-# The harness's settings in setup_cache, so that the whole matrix takes about 2 minutes
-# here: short samples, and a case budget that skips, as too slow, a case that would take
-# more than 10 s (pyfunc_seed at 16M elements: 3-5 s a call).
+# The harness's settings in setup_cache, so that the whole matrix takes a few minutes here:
+# short samples, and a case budget that skips, as too slow, a case that would take more
+# than 10 s (pyfunc_seed at 16M elements: 3-5 s a call).  Paired rounds (where the commit's
+# harness has them) stop after 15 rounds or 2 s a group.
 HARNESS_SETTINGS = {"target_sample_s": 0.02, "case_budget_s": 10.0}
-_prepared = {}  # (op, strategy, size, direction) -> (step, inputs, sync), built once per process
+HARNESS_ROUNDS = {"min_rounds": 6, "max_rounds": 15, "group_budget_s": 2.0}
+_prepared = {}  # (op, strategy, size, direction) -> a synchronised call, built once per process
 
 
 # asv finds a benchmark by name in every commit it measures, so every commit must define
@@ -151,7 +153,7 @@ def measure_matrix():
         from stratbench.run import projected_too_slow
     except ImportError:  # an older commit: a too-slow case is found by calling it
         projected_too_slow = lambda case, rows, settings: ""  # noqa: E731
-    settings = timing.Settings(**HARNESS_SETTINGS)
+    settings = harness_settings(timing)
     figures, measured = {}, []
     started = time.perf_counter()
     groups = {}
@@ -176,6 +178,19 @@ def measure_matrix():
             figures[case.key] = result
     print(f"stratbench: measured {len(measured)} of {len(figures)} cases in {time.perf_counter() - started:.0f} s")
     return figures
+
+
+def harness_settings(timing):
+    """The commit's timing.Settings with HARNESS_SETTINGS, and HARNESS_ROUNDS where it has rounds."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(timing.Settings)}
+    settings = {k: v for k, v in HARNESS_SETTINGS.items() if k in fields}
+    if "rounds" in fields:
+        from stratbench.measurement import Rounds
+
+        settings["rounds"] = Rounds(**HARNESS_ROUNDS)
+    return timing.Settings(**settings)
 
 
 def _measure(timing, cases, settings):

@@ -99,8 +99,8 @@ def _progress():
     from tqdm import tqdm
 
     def wrap(items, desc):
-        return tqdm(items, desc=desc, unit="case" if desc == "measure" else "item", file=sys.stderr,
-                    dynamic_ncols=True, leave=desc == "measure")
+        unit = {"measure": "group", "noise": "rerun"}.get(desc, "case" if desc.startswith("compare") else "item")
+        return tqdm(items, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=desc == "measure")
 
     return wrap
 
@@ -195,7 +195,7 @@ def cmd_compare(args) -> int:
         return 130
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out / "compare.csv", index=False)
+        _with_machine(table).to_csv(args.out / "compare.csv", index=False)
         samples.to_csv(args.out / "samples.csv.gz", index=False, compression="gzip")
     with pd_options():
         shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
@@ -231,8 +231,17 @@ def cmd_noise(args) -> int:
     print("\n" + compare.resolves(table, args.threshold))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+        _with_machine(table).to_csv(args.out, index=False)
     return 0
+
+
+def _with_machine(table):
+    """The table with what its figures hold for: machine, CPU, ISA, oneDNN, allocator, TF, commit."""
+    from stratbench import environment
+
+    env = environment.capture()
+    return table.assign(**{k: env.get(k) for k in ("machine", "cpu_model", "cpu_isa", "cpu_count", "onednn",
+                                                   "cpu_allocator", "tensorflow", "commit")})
 
 
 @contextlib.contextmanager
@@ -440,8 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
                           + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
 
     measuring = argparse.ArgumentParser(add_help=False)  # how groups are sampled: run, compare, noise
-    measuring.add_argument("--sample-time", type=_positive, default=0.02,
-                     help="seconds one sample should last; calls per sample follow (default: 0.02)")
+    measuring.add_argument("--sample-time", type=_positive,
+                     help="seconds one sample should last; calls per sample follow (default: 0.02 for run, where a "
+                          "round holds every strategy; 0.1 for compare and noise, whose rounds hold two to four "
+                          "entries: the A/A interval of `stratbench noise` was ±9.9%% at 0.02 s, ±6.3%% at 0.1 s)")
     measuring.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
                      help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
                           f"(default: {MIN_ROUNDS})")
@@ -450,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a group stops once every ratio to its fastest is known within this, relative "
                           "(default: 0.03, i.e. ±3%%)")
     measuring.add_argument("--group-budget", type=_positive, default=8.0,
-                     help="seconds of rounds a group may take before it stops, known or not (default: 8)")
+                     help="seconds of rounds a group may take after its first --min-rounds before it stops, known "
+                          "or not (default: 8; 3 for compare, which has a group per case)")
     measuring.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
                      help="worker processes a group's rounds alternate between: some variance lives in the "
                           "process (buffer placement), so one process is not enough (default: 2)")
@@ -488,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, sample_time=0.02)
 
     compare = sub.add_parser(
         "compare", parents=[common, selection, measuring],
@@ -508,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=_positive, default=0.05,
                          help="a change smaller than this is reported unchanged (default: 0.05, i.e. 5%%)")
     compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
-    compare.set_defaults(func=cmd_compare)
+    compare.set_defaults(func=cmd_compare, sample_time=0.1, group_budget=3.0)
 
     noise = sub.add_parser(
         "noise", parents=[common, measuring],
@@ -530,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--threshold", type=_positive, default=0.05,
                        help="a change smaller than this is reported unchanged (default: 0.05)")
     noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
-    noise.set_defaults(func=cmd_noise)
+    noise.set_defaults(func=cmd_noise, sample_time=0.1)
 
     report = sub.add_parser(
         "report", parents=[common],

@@ -206,6 +206,7 @@ def resolves(table: pd.DataFrame, threshold: float = THRESHOLD) -> str:
         lines.append(f"{name}: ratio {group['ratio'].median():.3f} (median of {len(group)} reruns), "
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
-    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns): with the {threshold:.0%} threshold, "
-                 f"changes of about {max(threshold, 2 * aa.median()):.0%} and more are resolved here")
+    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). A change is flagged where its interval "
+                 f"excludes 1 and it exceeds the {threshold:.0%} threshold: the flag rates above say which of the "
+                 "known changes this machine resolves in this time")
     return "\n".join(lines)

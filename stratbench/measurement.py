@@ -73,7 +73,7 @@ class Measurement:
 class Rounds:
     """How a group is sampled: at least min_rounds rounds; then until every contender's ratio
     to the fastest is known within ±precision (or is far behind it), or max_rounds, or the
-    group's budget."""
+    group's budget of seconds after min_rounds."""
 
     min_rounds: int = stats.MIN_ROUNDS
     max_rounds: int = 60
@@ -100,7 +100,7 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
         for name in entries:
             sampler(name, 0, process)
     active = list(entries)
-    started = time.perf_counter()
+    started = None  # the budget counts from the end of min_rounds, once slow entries far behind have left
     for r in range(rounds.max_rounds):
         order = active[:]
         rng.shuffle(order)
@@ -110,6 +110,7 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
             on_round(r)
         if r + 1 < rounds.min_rounds:
             continue
+        started = started or time.perf_counter()
         settled, active = _settled(measurement, contenders, rounds), []
         if all(settled.values()) or time.perf_counter() - started > rounds.group_budget_s:
             break

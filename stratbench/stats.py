@@ -41,10 +41,6 @@ class Interval:
             return math.inf
         return (math.log(self.high) - math.log(self.low)) / 2
 
-    def excludes_one(self, margin: float = 0.0) -> bool:
-        """True when the whole interval lies beyond 1 ± margin (a difference of at least margin)."""
-        return self.low > 1 + margin or self.high < 1 / (1 + margin)
-
     def text(self) -> str:
         if not math.isfinite(self.half_width):
             return f"{self.value:.2f}x (interval unknown: {self.n} rounds)"

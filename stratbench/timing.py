@@ -237,12 +237,19 @@ def prepare_copy(device: str, bytes_moved: int, input_sets: int = 1) -> Prepared
 
 class Group:
     """A comparison group set up in this process: its cases prepared one by one (`add`) on
-    shared inputs, and the copy reference of the same bytes (`add(None)`); `info` holds, per
+    shared inputs (one set per shape: `stratbench noise` compares sizes), and the copy reference of the same bytes (`add(None)`); `info` holds, per
     entry, (status, figures of its warm-up) or (status, why it is not sampled)."""
 
     def __init__(self, first_case, settings: Settings):
         self.settings, self.first, self.entries, self.info = settings, first_case, {}, {}
-        self.inputs = [make_inputs(first_case, seed=k) for k in range(settings.input_sets)]
+        self.inputs = {}  # (train_step?, shape, dtype, device) -> input sets, shared by the cases that match
+        self._inputs_of(first_case)
+
+    def _inputs_of(self, case) -> list:
+        key = (case.direction == TRAIN_STEP, case.shape, case.dtype, case.device)
+        if key not in self.inputs:
+            self.inputs[key] = [make_inputs(case, seed=k) for k in range(self.settings.input_sets)]
+        return self.inputs[key]
 
     def add(self, case, resolve) -> tuple:
         """Prepares and warms `case` (None: the copy reference); its (status, figures or why)."""
@@ -251,7 +258,7 @@ class Group:
             make = lambda: prepare_copy(self.first.device, self.first.bytes_moved, self.settings.input_sets)  # noqa: E731
         else:
             name, device = case.key, case.device
-            make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self.inputs)  # noqa: E731
+            make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self._inputs_of(case))  # noqa: E731
         try:
             prepared = make()
             self.info[name] = (status.OK, warm_up(prepared, self.settings, device))

@@ -31,18 +31,22 @@ def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
     """({(group, a, b): paired time ratio a/b}, {group: winner or 'tie'}, {(group, s): Interval vs fastest})."""
     table = results.load(run_dir)
     table = table[table["status"] == "ok"]
-    measurement = Measurement.from_frame(results.read_samples(run_dir))
+    samples = results.read_samples(run_dir)
+    measurement = Measurement.from_frame(samples) if samples is not None else None  # None: a run before paired rounds
     ratios, winners, vs_fastest = {}, {}, {}
     for group, rows in table.groupby(GROUP):
         keys = dict(zip(rows["strategy"], rows["key"]))
+        medians = dict(zip(rows["strategy"], rows["median_s"]))
         for a, b in itertools.permutations(keys, 2):
-            ratios[(group, a, b)] = measurement.ratio(keys[a], keys[b]).value
-        ranks = dict(zip(rows["strategy"], rows["rank"]))
-        fastest = [s for s, r in ranks.items() if r == "fastest"]
-        winners[group] = fastest[0] if fastest else "tie"
+            ratios[(group, a, b)] = measurement.ratio(keys[a], keys[b]).value if measurement else medians[a] / medians[b]
         best = rows.loc[rows["median_s"].idxmin(), "strategy"]
+        if measurement:
+            fastest = [s for s, r in zip(rows["strategy"], rows["rank"]) if r == "fastest"]
+            winners[group] = fastest[0] if fastest else "tie"
+        else:  # no ties without intervals: the lowest median wins
+            winners[group] = best
         for s in keys:
-            vs_fastest[(group, s)] = measurement.ratio(keys[s], keys[best]) if s != best else None
+            vs_fastest[(group, s)] = measurement.ratio(keys[s], keys[best]) if measurement and s != best else None
         vs_fastest[(group, "__best__")] = best
     return ratios, winners, vs_fastest
 
