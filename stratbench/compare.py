@@ -22,10 +22,10 @@ import tempfile
 import pandas as pd
 
 from stratbench import status, stats
-from stratbench.measurement import Measurement, Rounds, sample_rounds
+from stratbench.measurement import Measurement, sample_rounds
 from stratbench.worker import CaseTimeout, Worker, WorkerDied
 
-THRESHOLD = 0.05  # a change smaller than 5% is reported unchanged even when resolved
+THRESHOLD = 0.10  # a change smaller than 10% is reported unchanged even when resolved (A/A flags reached 7% at 5%)
 SLOWER, FASTER, UNCHANGED = "slower", "faster", "unchanged"
 
 
@@ -41,6 +41,15 @@ def change(ratio: stats.Interval, threshold: float = THRESHOLD) -> str:
 
 class CompareError(ValueError):
     """Bad input to compare (a commit git cannot find, no case selected): the message says what."""
+
+
+class NotMeasured(RuntimeError):
+    """A version could not be measured: (status, why); its workers stay usable unless the
+    status says they are suspect (status.NEEDS_FRESH_WORKER)."""
+
+    def __init__(self, outcome: str, why: str):
+        super().__init__(f"{outcome}: {why}")
+        self.status = outcome
 
 
 @dataclasses.dataclass
@@ -72,8 +81,8 @@ class Pool:
 
 
 def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 300.0) -> Measurement:
-    """Paired rounds over `versions` ({name: Version}); raises RuntimeError naming the version
-    that could not be set up (an op or strategy its commit lacks, a failing step)."""
+    """Paired rounds over `versions` ({name: Version}); raises NotMeasured naming the version
+    that could not be set up (an op or strategy its commit lacks, too slow, a failing step)."""
     roots = list(dict.fromkeys(v.root for v in versions.values()))
     cases = {root: list({v.case.key: v.case for v in versions.values() if v.root == root}.values()) for root in roots}
 
@@ -85,13 +94,15 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
 
     for root, (outcome, why) in ask_all("group", lambda root: cases[root][0]):
         if outcome != status.OK:
-            raise RuntimeError(f"{outcome}: {why}")
+            raise NotMeasured(outcome, why)
     figures = {}
     for i in range(max(len(c) for c in cases.values())):
         for root, (outcome, answer) in ask_all("add", lambda root: cases[root][min(i, len(cases[root]) - 1)]):
-            if outcome != status.OK or answer[0] != status.OK:
-                raise RuntimeError(f"{cases[root][min(i, len(cases[root]) - 1)].key} at {root or 'this checkout'}: "
-                                   f"{answer if outcome == status.OK else (outcome, answer)}")
+            if outcome != status.OK:
+                raise NotMeasured(outcome, answer)
+            if answer[0] != status.OK:  # the case's own status (too slow, an error in its step)
+                raise NotMeasured(answer[0], f"{cases[root][min(i, len(cases[root]) - 1)].key} at "
+                                             f"{root or 'this checkout'}: {answer[1]}")
             key = (root, cases[root][min(i, len(cases[root]) - 1)].key)
             figures[key] = max(figures.get(key, 1), answer[1]["calls"])
     calls = {name: figures[(v.root, v.case.key)] for name, v in versions.items()}
@@ -100,7 +111,7 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
         v = versions[name]
         outcome, seconds = pool.of(v.root)[process].ask("sample", (v.case.key, round_ // pool.processes), None, timeout_s)
         if outcome != status.OK:
-            raise RuntimeError(f"{name}: {outcome}: {seconds}")
+            raise NotMeasured(outcome, f"{name}: {seconds}")
         return seconds
 
     rounds = dataclasses.replace(settings.rounds, far_behind=float("inf"))  # every version in every round
@@ -155,8 +166,9 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
                            "shape": case.shape_text, "env": env}
                     try:
                         m = measure_versions(versions, pool, settings, timeout_s)
-                    except (RuntimeError, CaseTimeout, WorkerDied) as e:
-                        pool.close(kill=True)
+                    except (NotMeasured, CaseTimeout, WorkerDied) as e:
+                        if not isinstance(e, NotMeasured) or e.status in status.NEEDS_FRESH_WORKER:
+                            pool.close(kill=True)  # suspect workers: the next case gets fresh ones
                         rows.append(row | {"verdict": "not measured", "reason": str(e)[:300]})
                         continue
                     ratio = m.ratio(new, old)
@@ -192,7 +204,8 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
             pool.close()
         for name, factor in NOISE_CHANGES:
             ratio = m.ratio(name, "A")
-            rows.append({"rerun": rerun, "change": name, "elements_ratio": factor, "ratio": ratio.value,
+            rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
+                         "shape": case.shape_text, "change": name, "elements_ratio": factor, "ratio": ratio.value,
                          "low": ratio.low, "high": ratio.high, "half_width": ratio.half_width, "rounds": ratio.n,
                          "verdict": change(ratio, threshold)})
     return pd.DataFrame(rows)

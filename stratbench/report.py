@@ -135,8 +135,10 @@ def caption(env: dict) -> str:
 
 def _finish(fig, env: dict, out: pathlib.Path, name: str, note: str | None = None) -> list[pathlib.Path]:
     """Caption (`note`, or the machine and settings of env), layout, and the figure in every format."""
-    fig.text(0.5, 0.005, note or caption(env), ha="center", va="bottom", fontsize=7.5, color="0.3", wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.93))
+    # The caption, wrapped to the figure's width; the axes are laid out above all its lines.
+    lines = textwrap.wrap(note or caption(env), width=int(fig.get_figwidth() / 0.06))
+    fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=7.5, color="0.3")
+    fig.tight_layout(rect=(0, (len(lines) * 7.5 * 1.35 + 6) / (fig.get_figheight() * 72), 1, 0.93))
     paths = []
     for fmt in FIGURE_FORMATS:
         path = out / f"{name}{env.get('name_suffix', '')}.{fmt}"
@@ -593,6 +595,26 @@ def _settings_lines(table, env, preferred: str) -> list[str]:
     return lines
 
 
+def noise_check(folder: pathlib.Path, env: dict) -> str:
+    """What `stratbench noise` found on this run's kind of CPU (the newest of its CSVs under
+    `folder`), as a paragraph for the published tables; '' when none was run there."""
+    from stratbench import compare
+
+    found = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        table = pd.read_csv(path)
+        if "cpu_model" in table and (table["cpu_model"] == env.get("cpu_model")).all():
+            found.append((path.stat().st_mtime, path, table))
+    if not found:
+        return ""
+    _, path, table = max(found, key=lambda f: f[0])
+    case = f"{table['op'].iloc[0]} {table['strategy'].iloc[0]} {table['direction'].iloc[0]} {table['shape'].iloc[0]}" \
+        if "op" in table else "one memory-bound case"
+    said = compare.resolves(table).replace("\n", "; ")
+    return (f"The change detector (`stratbench noise`, {case}, against itself and with 10% and 20% more elements, "
+            f"{table['rerun'].nunique()} reruns, from `{path.name}`): {said}.")
+
+
 def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_readme: pathlib.Path,
             top_readme: pathlib.Path | None, baseline: str = "native", command: str = "") -> None:
     """results/README.md from the run, and the headline block of the top-level README."""
@@ -620,6 +642,9 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         "", f"{metrics.MARKS_LEGEND}. train_step is samples/s of one MLP training step.",
         "", _markdown(headline(at_preferred, baseline)), "",
     ]
+    noise = noise_check(base / "noise", env)
+    if noise:
+        lines += ["## What this machine resolves (`stratbench noise`)", "", noise, ""]
     if written.get("settings"):
         lines += [f"## What the environment setting changes, per strategy (speedup over {preferred})", "",
                   "Median per call at the largest size of each op and direction; `(Nx)` is the same strategy's "
@@ -663,6 +688,8 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         f"({caption(env | {'setting': preferred})}) {metrics.MARKS_LEGEND}.",
         "", _markdown(headline(at_preferred, baseline)), "",
     ]
+    if noise:
+        block += [noise, ""]
     if written.get("settings"):
         settings = settings_table(table, preferred)
         settings = settings[settings.index.get_level_values("direction") == "forward_backward"]

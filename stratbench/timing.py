@@ -14,7 +14,6 @@ import dataclasses
 import re
 import time
 
-import numpy as np
 import tensorflow as tf
 
 import impls

@@ -1,9 +1,11 @@
 """Paired rounds and their statistics (stratbench/stats.py, measurement.py, compare.change):
-synthetic samplers of known truth, no TensorFlow."""
+synthetic samplers of known truth; then `stratbench compare` end to end."""
 
 import math
+import pathlib
 import random
 
+import pandas as pd
 import pytest
 
 from stratbench import stats
@@ -80,3 +82,46 @@ def test_samples_round_trip_through_a_frame():
     m.add("b", 1, 0, 2.0, 1)
     again = Measurement.from_frame(m.frame())
     assert again.samples == m.samples and again.rounds("b") == {(1, 0): 2.0}
+
+
+def test_recommend_reports_a_tie_as_a_tie_and_a_win_with_its_interval(tmp_path):
+    from stratbench import recommend, results
+
+    truth = {"xla": 1.00, "custom_op": 1.01, "native": 3.0}  # xla and custom_op: 1% apart, a tie
+    keys = {s: f"spiky/{s}/backward/float32/CPU/default/1000" for s in truth}
+    m = sample_rounds(drifting({keys[s]: t for s, t in truth.items()}), dict.fromkeys(keys.values(), 1),
+                      Rounds(min_rounds=30, max_rounds=30, seed=0))
+    store = results.RunStore(tmp_path / "vm" / "run", {"machine": "vm", "commit": "c" * 40})
+    for s, key in keys.items():
+        summary = m.summary(key)
+        store.add({"key": key, "op": "spiky", "strategy": s, "direction": "backward", "device": "CPU",
+                   "dtype": "float32", "shape": "1000", "size": 1000, "env": "default", "status": "ok",
+                   "noisy": False, "elements_per_s": 1000 / summary["median_s"], **summary})
+    store.add_samples(m.frame())
+    text = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "backward")
+    assert "Use xla:" in text or "Use custom_op:" in text
+    assert "It ties" in text and "any of them will do" in text
+    native = next(line for line in text.splitlines() if "faster than native" in line)
+    assert "[" in native and "faster beyond the 95% interval" in native
+
+
+def test_compare_two_commits_end_to_end(tmp_path, capsys):
+    """Two commits' worktrees, each in workers of its own: one case gets a ratio, an interval and
+    a verdict, and the worktrees are gone afterwards; a commit git does not know is named."""
+    import subprocess
+
+    from stratbench import cli
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    before = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
+    args = ["compare", "HEAD~1", "HEAD", "--ops", "spiky", "--strategies", "xla", "--directions", "forward",
+            "--sizes", "1e4", "--max-rounds", "6", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    row = pd.read_csv(tmp_path / "compare.csv").iloc[0]
+    assert row["verdict"] in ("faster", "slower", "unchanged") and row["low"] <= row["ratio"] <= row["high"]
+    samples = pd.read_csv(tmp_path / "samples.csv.gz")
+    assert set(samples["version"]) == {"HEAD~1", "HEAD"} and set(samples["process"]) == {0, 1}
+    assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout == before
+    capsys.readouterr()
+    assert cli.main(["compare", "no-such-commit", "HEAD", "--ops", "spiky", "--strategies", "xla"]) == 2
+    assert "'no-such-commit' is not a commit" in capsys.readouterr().err
