@@ -191,9 +191,10 @@ def throughput_figure(table, op, env, out):
 def _band(rows) -> tuple[pd.Series, pd.Series]:
     """(low, high) seconds around each row's median: its 95% interval where the run kept one
     (paired rounds), else the IQR (asv and pytest-benchmark results)."""
-    half = rows["iqr_s"].fillna(0) / 2
-    low = rows["ci_low_s"].where(rows["ci_low_s"].notna(), (rows["median_s"] - half).clip(lower=rows["median_s"] * 0.05))
-    high = rows["ci_high_s"].where(rows["ci_high_s"].notna(), rows["median_s"] + half)
+    number = lambda column: pd.to_numeric(rows[column], errors="coerce")  # noqa: E731  (None where not kept)
+    median, half = number("median_s"), number("iqr_s").fillna(0) / 2
+    low = number("ci_low_s").fillna((median - half).clip(lower=median * 0.05))
+    high = number("ci_high_s").fillna(median + half)
     return low, high
 
 
