@@ -192,9 +192,6 @@ def cmd_compare(args) -> int:
     except compare.CompareError as e:
         print(f"stratbench compare: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nstratbench compare: interrupted; nothing was written", file=sys.stderr)
-        return 130
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         _with_machine(table).to_csv(args.out / "compare.csv", index=False)
@@ -225,9 +222,6 @@ def cmd_noise(args) -> int:
     except compare.NotMeasured as e:
         print(f"stratbench noise: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nstratbench noise: interrupted", file=sys.stderr)
-        return 130
     with pd_options():
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\n" + compare.resolves(table, args.threshold))

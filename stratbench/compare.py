@@ -97,13 +97,13 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
             raise NotMeasured(outcome, why)
     figures = {}
     for i in range(max(len(c) for c in cases.values())):
-        for root, (outcome, answer) in ask_all("add", lambda root: cases[root][min(i, len(cases[root]) - 1)]):
+        nth = {root: cases[root][min(i, len(cases[root]) - 1)] for root in roots}  # a root with fewer repeats its last
+        for root, (outcome, answer) in ask_all("add", nth.get):
             if outcome != status.OK:
                 raise NotMeasured(outcome, answer)
             if answer[0] != status.OK:  # the case's own status (too slow, an error in its step)
-                raise NotMeasured(answer[0], f"{cases[root][min(i, len(cases[root]) - 1)].key} at "
-                                             f"{root or 'this checkout'}: {answer[1]}")
-            key = (root, cases[root][min(i, len(cases[root]) - 1)].key)
+                raise NotMeasured(answer[0], f"{nth[root].key} at {root or 'this checkout'}: {answer[1]}")
+            key = (root, nth[root].key)
             figures[key] = max(figures.get(key, 1), answer[1]["calls"])
     calls = {name: figures[(v.root, v.case.key)] for name, v in versions.items()}
 
