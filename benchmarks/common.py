@@ -146,8 +146,8 @@ def measure_matrix():
     """Every op's cases, measured by the harness in this one process: case key -> its
     figures, or why it was not measured (unavailable, too slow, failing) as a string.
     Where the commit's harness has comparison groups (timing.measure_group), the strategies
-    of a case and the copy of its bytes are sampled in shuffled rounds, and each case also
-    gets its paired fraction of the copy's bandwidth, which cancels the machine's drift."""
+    of a case are sampled in shuffled rounds; where it has stratbench/roofline.py, each case
+    also gets its fraction of the memory roofline of its traffic."""
     timing = harness()
     try:
         from stratbench.run import projected_too_slow
@@ -204,17 +204,29 @@ def _measure(timing, cases, settings):
             except Exception as e:  # too slow (measured: TooSlow), or failing
                 yield case, f"{type(e).__name__}: {e}"
         return
-    from stratbench.measurement import COPY
-
     measurement, info = timing.measure_group(cases, resolve, settings)
+    roof = _roofline(cases[0])
     for case in cases:
         outcome, result = info[case.key]
         if outcome != "ok":
             yield case, f"{outcome}: {result}"
             continue
-        fraction = measurement.ratio(COPY, case.key).value if case.key in measurement.entries() and \
-            COPY in measurement.entries() else float("nan")
-        yield case, result | measurement.summary(case.key) | {"roofline_fraction": fraction}
+        summary = measurement.summary(case.key)
+        fraction = roof / summary["median_s"] if roof else float("nan")
+        yield case, result | summary | {"roofline_fraction": fraction}
+
+
+def _roofline(case) -> float | None:
+    """The roofline seconds of the case's traffic, where the commit has the tool (else None)."""
+    try:
+        from stratbench import roofline
+    except ImportError:
+        return None
+    try:
+        traffic = getattr(case, "traffic", None)
+        return roofline.Roofline(roofline.measure([traffic])).seconds(traffic) if traffic else None
+    except roofline.Unmeasured:
+        return None
 
 
 measure_matrix.timeout = 3600
@@ -312,12 +324,11 @@ def make_suites(op):
         track_compile_s.params = params["largest"]
 
         def track_roofline_fraction(self, figures, strategy, size, direction):
-            # copy time / case time, per round of samples taken seconds apart: the machine's
-            # drift over minutes, which moves every time, cancels in it (NaN at older commits)
+            # roofline time of the case's traffic / its median (NaN at commits without the tool)
             value = self.figures.get("roofline_fraction")
             return float("nan") if value is None else value
 
-        track_roofline_fraction.unit = "fraction of a copy"
+        track_roofline_fraction.unit = "fraction of the memory roofline"
         track_roofline_fraction.params = params["all"]
 
     for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):

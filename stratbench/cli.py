@@ -231,13 +231,43 @@ def cmd_noise(args) -> int:
     return 0
 
 
+def cmd_in_model(args) -> int:
+    import pandas as pd
+
+    import impls
+    from stratbench import inmodel, report
+
+    groups = inmodel.cases(args.ops, args.strategies, args.directions, [math.prod(s) for s in args.sizes])
+    print(f"stratbench in-model: {sum(map(len, groups))} cases, the op applied {args.applications} times in one step "
+          "and once, in paired rounds", file=sys.stderr)
+    rows = []
+    out = args.out
+    for group in _progress()(groups, "in-model"):
+        rows += inmodel.measure(group, impls.get, args.applications)
+        table = _with_machine(pd.DataFrame(rows))
+        if out:  # after every group: Ctrl-C keeps what was measured
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+    cells = inmodel.table(table)
+    text = (f"Cost of one application inside a step (the op applied {args.applications} times to different inputs "
+            "in one step, less the step with one, per paired round; median), and in brackets the call of that "
+            f"one-application step from Python. {report.caption(table.iloc[0].to_dict() | {'setting': 'default'})}")
+    with pd_options():
+        print(cells.to_string())
+    print("\n" + text)
+    if out:
+        out.with_suffix(".md").write_text(text + "\n\n" + report._markdown(cells) + "\n")
+        print(f"written to {out} and {out.with_suffix('.md')}")
+    return 0 if (table["status"] == "ok").any() else 1
+
+
 def _with_machine(table):
     """The table with what its figures hold for: machine, CPU, ISA, oneDNN, allocator, TF, commit."""
     from stratbench import environment
 
     env = environment.capture()
     return table.assign(**{k: env.get(k) for k in ("machine", "cpu_model", "cpu_isa", "cpu_count", "onednn",
-                                                   "cpu_allocator", "tensorflow", "commit")})
+                                                   "cpu_allocator", "tensorflow", "python", "commit")})
 
 
 @contextlib.contextmanager
@@ -440,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="[rows x cols] shapes of the ops along an axis, e.g. 1024x1024,4096x2048 "
                           "(default: each op's, 128x128 to 4096x2048)")
     selection.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
-                     help="comma-separated environment settings, each measured in workers of its own, with its "
-                          "own copy roofline (default: default). "
+                     help="comma-separated environment settings, each measured in workers of its own "
+                          "(default: default). "
                           + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
 
     measuring = argparse.ArgumentParser(add_help=False)  # how groups are sampled: run, compare, noise
@@ -472,12 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "The main job. Verifies each strategy against the reference (one that fails is not timed), "
             "then measures every case of the matrix -- op x strategy x size x direction x dtype x device -- "
-            "in comparison groups: the strategies of one case and a plain copy of the same bytes are sampled "
+            "in comparison groups: the strategies of one case (and, at each series' smallest size, each "
+            "strategy's call floor: the same step around an op that does nothing) are sampled "
             "in rounds, in a random order each round, alternating between two worker processes, so every "
             "ratio comes from samples taken seconds apart. Each speedup is the median of per-round ratios "
             "with its 95%% interval; a group stops when every ratio to its fastest is known within "
             "--precision, or after --max-rounds or --group-budget. Also: elements/s and bytes/s, the "
-            "fraction of the copy's bandwidth (paired), TF allocator and process peak memory, and "
+            "fraction of the memory roofline (the best time of a compiled STREAM-like kernel with the case's "
+            "reads, writes and footprint, measured first; above 1.05 is flagged as a defect), whether the case "
+            "is call-bound (under 2x its floor), TF allocator and process peak memory, and "
             "tracing/compile time. Each finished group is written at once to "
             "OUT/MACHINE/RUN_ID/cases.{csv,json} (every sample to samples.csv.gz); rerunning the same "
             "command resumes. "
@@ -542,12 +575,38 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
     noise.set_defaults(func=cmd_noise, sample_time=0.1)
 
+    in_model = sub.add_parser(
+        "in-model", parents=[common],
+        help="what an op costs inside a running step (1e3-1e5 elements), against its call from Python",
+        description=(
+            "At small sizes a case timed alone is its strategy's call floor: it says which calling convention "
+            "is cheapest to call from Python, not which op is cheapest inside a model. This applies the op to "
+            "--applications different inputs in one step (each strategy in its production mode: native as "
+            "eager calls, xla as one jit step, the others one tf.function) and, in the same paired rounds, "
+            "once; the cost of one application inside the step is the difference over applications - 1, "
+            "with its 95%% interval. Writes a CSV (after every group) and a Markdown table."
+        ),
+    )
+    in_model.add_argument("--ops", type=_names("op", ops), default=list(ops),
+                          help=f"comma-separated ops (default: all of {','.join(ops)})")
+    in_model.add_argument("--strategies", type=_names("strategy", STRATEGIES), default=list(STRATEGIES),
+                          help="comma-separated strategies (default: every one that implements the op)")
+    in_model.add_argument("--directions", type=_names("direction", ("forward", "forward_backward")),
+                          default=["forward", "forward_backward"],
+                          help="comma-separated: forward, forward_backward (default: both)")
+    in_model.add_argument("--sizes", type=_sizes, default=[(1000,), (10000,), (100000,)],
+                          help="element counts (an op along an axis runs on [n/100, 100]; default: 1e3,1e4,1e5)")
+    in_model.add_argument("--applications", type=int, default=16, choices=range(2, 257), metavar="K",
+                          help="applications of the op in one step, 2 to 256 (default: 16)")
+    in_model.add_argument("--out", type=pathlib.Path, help="write the rows here as CSV (and a .md table beside it)")
+    in_model.set_defaults(func=cmd_in_model)
+
     report = sub.add_parser(
         "report", parents=[common],
         help="figures and tables from stored results (run at the end of `stratbench run` too)",
         description=(
             "Reads a `stratbench run` directory, an asv results folder (results/asv) or a pytest-benchmark "
-            "JSON and writes, per op: throughput against size with IQR bands and the copy roofline, speedup "
+            "JSON and writes, per op: throughput against size with 95%% interval bands, the memory roofline and the call floors, speedup "
             "at the largest size, TF allocator and process peak memory, compile time (PNG and SVG); per op "
             "and direction a Markdown and a CSV table with strategies as columns; the MLP training step. "
             "--publish also regenerates results/README.md and the headline block of the top-level README."
@@ -624,7 +683,7 @@ def main(argv=None) -> int:
         if problem:
             print(f"stratbench run: --out {args.out}: {problem}", file=sys.stderr)
             return 2
-    if args.command in ("run", "verify", "build", "compare", "noise"):  # report and recommend only read files
+    if args.command in ("run", "verify", "build", "compare", "noise", "in-model"):  # report and recommend only read files
         _import_tensorflow(args.verbose)
     try:
         return args.func(args)

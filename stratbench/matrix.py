@@ -31,10 +31,10 @@ TRAIN_BATCHES, QUICK_TRAIN_BATCHES = ((256,), (4096,)), ((64,),)
 MODES = {"native": "eager", "xla": "xla"}
 DEFAULT_MODE = "tf.function"
 
-# The least traffic each (op, direction) must cause, in tensors of x's size and dtype:
-# forward reads x and writes y; backward reads x and dy and writes dx (a kernel can
-# recompute what it needs from x); forward_backward reads x, dy and writes y, dx.
-TENSORS_MOVED = {"forward": 2, "backward": 3, "forward_backward": 4}
+# The least traffic each (op, direction) must cause, as (tensors read, tensors written) of
+# x's size and dtype: forward reads x and writes y; backward reads x and dy and writes dx
+# (a kernel can recompute what it needs from x); forward_backward reads x, dy and writes y, dx.
+TRAFFIC = {"forward": (1, 1), "backward": (2, 1), "forward_backward": (2, 2)}
 # train_step has none: its time goes to matmuls and the optimizer as well
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
@@ -60,8 +60,14 @@ class Case:
     @property
     def bytes_moved(self) -> int | None:
         """The least bytes the step must move; None for train_step (no roofline)."""
-        tensors = TENSORS_MOVED.get(self.direction)
-        return tensors and tensors * self.size * ITEMSIZE[self.dtype]
+        traffic = self.traffic
+        return traffic and (traffic[0] + traffic[1]) * traffic[2]
+
+    @property
+    def traffic(self) -> tuple[int, int, int] | None:
+        """(tensors read, tensors written, bytes of each): what the roofline is measured for."""
+        tensors = TRAFFIC.get(self.direction)
+        return tensors and (*tensors, self.size * ITEMSIZE[self.dtype])
 
     @property
     def shape_text(self) -> str:

@@ -2,8 +2,8 @@
 round it came from, sampled in shuffled rounds until the ratios are known well enough.
 
 A comparison group is what a decision compares: the strategies of one case (op, direction,
-dtype, device, shape, setting) with the copy reference of the same bytes (`stratbench
-run`, asv's harness pass), or one case at two commits (`stratbench compare`), or one case
+dtype, device, shape, setting), with their call floors at small sizes (`stratbench run`,
+asv's harness pass), or one case at two commits (`stratbench compare`), or one case
 against itself with more elements (`stratbench noise`).  Its entries are sampled in
 rounds, in a new random order each round, so every ratio comes from samples taken
 seconds apart (stratbench/stats.py).  Where the entries live (this process, one worker,
@@ -23,7 +23,6 @@ import pandas as pd
 
 from stratbench import stats, status
 
-COPY = "copy"  # the entry name of the copy reference in a group
 SAMPLE_COLUMNS = ["key", "process", "round", "seconds", "calls"]
 
 
@@ -91,7 +90,7 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
     round in each (the first samples after a setup are slow: allocator growth, first touch).
     `contenders` (default: every entry) are the ones whose ratios to the fastest decide when
     to stop; a contender far behind the fastest leaves the rounds, except those in `keep`
-    (the baseline); the others (the copy reference) are sampled while any contender is.
+    (the baseline); the others (call floors) are sampled while any contender is.
     Returns the Measurement (samples appended to `measurement`)."""
     measurement = measurement or Measurement()
     contenders = [c for c in (contenders if contenders is not None else entries) if c in entries]
@@ -139,8 +138,7 @@ def group_figures(measurement: Measurement, contenders: dict, baseline: str | No
                   margin: float = stats.TIE_MARGIN) -> dict:
     """Per contender ({entry: strategy name}), the group's paired figures: its speedup over
     the baseline strategy's entry (baseline time / its time), its time over the fastest's,
-    the fraction of the copy reference's bandwidth (copy time / its time, per
-    round), and its rank: 'fastest' when it beats
+    and its rank: 'fastest' when it beats
     every other contender beyond the interval and the margin, 'tie' when it cannot be told
     apart from the fastest (the fastest of a tie is 'tie' too), else ''."""
     names = [c for c in contenders if measurement.rounds(c)]
@@ -148,15 +146,12 @@ def group_figures(measurement: Measurement, contenders: dict, baseline: str | No
         return {}
     fastest = min(names, key=lambda c: measurement.time(c).value)
     base = next((c for c in names if contenders[c] == baseline), None)
-    has_copy = bool(measurement.rounds(COPY))
     out = {}
     for c in names:
         vs_fastest = measurement.ratio(c, fastest) if c != fastest else stats.Interval(1.0, 1.0, 1.0, 0)
         speedup = measurement.ratio(base, c) if base else stats.NO_INTERVAL
-        copy = measurement.ratio(COPY, c) if has_copy else stats.NO_INTERVAL  # copy time / its time
         out[c] = {"speedup": speedup.value, "speedup_low": speedup.low, "speedup_high": speedup.high,
                   "vs_fastest": vs_fastest.value, "vs_fastest_low": vs_fastest.low, "vs_fastest_high": vs_fastest.high,
-                  "roofline_fraction": copy.value,
                   "rank": ""}
     tied = [c for c in names if c != fastest and stats.verdict(measurement.ratio(c, fastest), margin) != "slower"]
     if len(names) > 1:

@@ -98,7 +98,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
     lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({spread}), "
                  f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
-                 + (f", {best.roofline_fraction:.2f} of a copy's bandwidth" if pd.notna(best.roofline_fraction) else ""))
+                 + (f", {best.roofline_fraction:.2f} of the memory roofline" if pd.notna(best.roofline_fraction) else ""))
     if tied:
         lines.append(f"  It ties {', '.join(r.label for r in tied)} (their paired intervals do not exclude a difference "
                      f"under {stats.TIE_MARGIN:.0%}): {best.label} is named for its lower median only; any of them will do, "

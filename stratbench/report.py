@@ -60,11 +60,15 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
             cells = {}
             if r.status == status.OK:
                 cells = {
-                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy)),
+                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy,
+                                                               **metrics.row_marks(r._asdict()))),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
                     f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, speedup_text(r._asdict(), group, baseline))
                                                  if len(base) else (np.nan, None)),
                     "roofline fraction": (r.roofline_fraction, None),
+                    "call floor": ((r.floor_s, metrics.marked(format_seconds(r.floor_s), False, False,
+                                                              call_bound=str(r.call_bound) == "True"))
+                                   if pd.notna(getattr(r, "floor_s", None)) else (np.nan, "")),
                     "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
                     else (np.nan, "not measured"),  # the table's footer says why
                 }
@@ -95,7 +99,7 @@ def headline(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
                 row[r["strategy"]] = r["status"]
             elif speedup := speedup_text(r, largest, baseline):
                 fastest, tie = rank_of(r, largest)
-                row[r["strategy"]] = metrics.marked(speedup, fastest, r["noisy"], tie)
+                row[r["strategy"]] = metrics.marked(speedup, fastest, r["noisy"], tie, **metrics.row_marks(r))
         cells[(op, direction, largest["shape"].iloc[0])] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "shape"]
@@ -176,11 +180,15 @@ def throughput_figure(table, op, env, out):
             fast, slow = s["size"] / low_s, s["size"] / high_s
             ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
             ax.fill_between(s["size"], slow, fast, color=COLORS[strategy], alpha=0.18, linewidth=0)
+            floor = pd.to_numeric(s.get("floor_s"), errors="coerce") if "floor_s" in s else pd.Series(dtype=float)
+            if floor.notna().any():  # what the strategy would reach if the op cost nothing but its call
+                ax.plot(s["size"], s["size"] / floor, ls=":", lw=1, color=COLORS[strategy])
         roof = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("size")
         if len(roof):
             per_element = roof["bytes_per_s"] / roof["elements_per_s"]  # bytes the case moves per element
             ax.plot(roof["size"], roof["roofline_bytes_per_s"] / per_element, "k--", lw=1.2,
-                    label="copy roofline (same bytes)")
+                    label="memory roofline (same traffic)")
+        ax.plot([], [], ls=":", lw=1, color="0.4", label="call floor (dotted, per strategy)")
         ax.set(xscale="log", yscale="log", title=f"{op}: {direction}", xlabel="elements per call (an op along an axis: rows x cols)")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("throughput (elements/s, higher is better)")
@@ -342,16 +350,17 @@ def headline_setting(table: pd.DataFrame, env: dict | None) -> str:
     return names[0]
 
 
-def copy_seconds(rows: pd.DataFrame) -> pd.Series:
-    """Seconds a plain copy of the bytes each row's case moves takes (its roofline)."""
+def roofline_seconds(rows: pd.DataFrame) -> pd.Series:
+    """Each row's roofline time: the best time of the bandwidth tool for its case's traffic
+    (results before the tool: a TF copy of the same bytes)."""
     return rows["bytes_per_s"] * rows["median_s"] / rows["roofline_bytes_per_s"]
 
 
 def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     """What each environment setting does to each strategy, at the largest size of every
     (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
-    median and its speedup over the same strategy under `reference`.  The copy of the same
-    bytes (the roofline), measured under each setting too, is a row of its own."""
+    median and its speedup over the same strategy under `reference`.  The memory roofline
+    of the case's traffic is a row of its own."""
     ok = _ordered(table[table["status"] == status.OK])
     names = settings_of(table)
     cells = {}
@@ -360,8 +369,8 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
         shape = largest["shape"].iloc[0]
         times = {(r.strategy, r.env): (r.median_s, r.noisy) for r in largest.itertuples()}
         measured = largest.dropna(subset=["roofline_bytes_per_s"])
-        for env_name, seconds in zip(measured["env"], copy_seconds(measured)):
-            times.setdefault(("copy (same bytes)", env_name), (seconds, False))
+        for env_name, seconds in zip(measured["env"], roofline_seconds(measured)):
+            times.setdefault(("memory roofline", env_name), (seconds, False))
         for strategy in dict.fromkeys(k[0] for k in times):
             ref = times.get((strategy, reference))
             row = {}
@@ -387,19 +396,19 @@ def settings_figure(table, op, env, out, direction="forward_backward"):
     values = values.reindex(index=[s for s in impls.STRATEGIES if s in values.index],
                             columns=[n for n in settings_of(table) if n in values.columns])
     measured = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("env")
-    copy = pd.Series(copy_seconds(measured).to_numpy(), index=measured["env"])
+    roof = pd.Series(roofline_seconds(measured).to_numpy(), index=measured["env"])
     fig, ax = plt.subplots(figsize=(9, 4.4))
     width = 0.8 / len(values.columns)
     x = np.arange(len(values.index))
     for i, name in enumerate(values.columns):
         ax.bar(x + (i - (len(values.columns) - 1) / 2) * width, values[name], width,
                label=describe_setting(env, name), color=plt.get_cmap("Set2").colors[i % 8])
-        if name in copy.index:
-            ax.axhline(copy[name] * 1e3, ls="--", lw=1, color=plt.get_cmap("Set2").colors[i % 8])
+        if name in roof.index:
+            ax.axhline(roof[name] * 1e3, ls="--", lw=1, color=plt.get_cmap("Set2").colors[i % 8])
     ax.set_xticks(x, values.index)
     ax.set(yscale="log", ylabel="ms per call (lower is better, log scale)",
            title=f"{op} {direction} at {rows['shape'].iloc[0]}: each strategy under each environment setting\n"
-                 "(dashed: a plain copy of the same bytes under that setting)")
+                 "(dashed: the memory roofline of the same traffic)")
     ax.title.set_fontsize(10)
     ax.grid(True, axis="y", alpha=0.3)
     _legend(fig, ax)
@@ -596,6 +605,44 @@ def _settings_lines(table, env, preferred: str) -> list[str]:
     return lines
 
 
+def limits_lines(table: pd.DataFrame, env: dict) -> list[str]:
+    """What the published figures are measured against: the machine's bandwidths (the
+    roofline tool's), each strategy's call floor, the cases over the roofline (a defect)
+    and the call-bound ones."""
+    lines = []
+    machine = pd.DataFrame((env.get("roofline") or {}).get("machine") or [])
+    if len(machine):
+        machine = machine.assign(gb_per_s=machine["bytes_per_s"] / 1e9, mib=machine["array_bytes"] / 2**20)
+        wide = machine.pivot_table(index=["pattern", "store"], columns="threads", values="gb_per_s")
+        wide.columns = [f"GB/s, {t} thread{'s' if t > 1 else ''}" for t in wide.columns]
+        lines += [f"Memory bandwidth of this machine (stratbench/roofline.py: the best of repeated passes over arrays of "
+                  f"{machine['mib'].iloc[0]:.0f} MiB each, past the last-level cache; read + written bytes per second). "
+                  "A case's roofline is the same tool's best time for the case's own reads, writes and footprint, "
+                  "so a small case is held to cache bandwidth, a large one to this:", "",
+                  _markdown(wide.round(1)), ""]
+    ok = table[table["status"] == status.OK]
+    if "floor_s" in ok and ok["floor_s"].notna().any():
+        floors = ok.dropna(subset=["floor_s"]).pivot_table(index=["env", "direction"], columns="strategy",
+                                                             values="floor_s", aggfunc="median")
+        floors = floors.reindex(columns=[c for c in impls.STRATEGIES if c in floors.columns])
+        lines += [f"Call floor per strategy (the same step around an op that does nothing, timed in the rounds of "
+                  f"each series' smallest size; median over ops). A case under {metrics.CALL_BOUND:g}x its floor is "
+                  f"marked `{metrics.CALL_BOUND_MARK}` call-bound: its time is the call, not the op:", "",
+                  _markdown(floors.map(lambda v: "" if pd.isna(v) else format_seconds(v))), ""]
+        bound = ok[ok["call_bound"].astype(str) == "True"]
+        if len(bound):
+            counts = bound.groupby("size").size()
+            lines += ["Call-bound cases by size: " + ", ".join(f"{size:g}: {n} of {(ok['size'] == size).sum()}"
+                                                                for size, n in counts.items()) + ".", ""]
+    fractions = pd.to_numeric(ok["roofline_fraction"], errors="coerce")
+    if fractions.notna().any():
+        over = ok[fractions > metrics.ROOFLINE_EXCEEDED]
+        lines += [f"Roofline fractions: at most {fractions.max():.2f} "
+                  f"({len(over)} cases over {metrics.ROOFLINE_EXCEEDED:g}, marked `{metrics.EXCEEDED_MARK}`"
+                  + (": " + ", ".join(over["key"]) if len(over) else "") + ").", ""]
+    return lines
+
+
 def noise_check(folder: pathlib.Path, env: dict) -> str:
     """What `stratbench noise` found on this run's kind of CPU (the newest of its CSVs under
     `folder`), as a paragraph for the published tables; '' when none was run there."""
@@ -631,13 +678,16 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         f"Generated by `{command}` from the run in `{rel(run_dir)}` ({ok} of {len(table)} cases measured; "
         "the rest are recorded with their reason in cases.csv). Do not edit by hand: rerun the command.",
         "", "## Environment", "", _environment_table(env), "",
-        "Environment settings measured (each in worker processes of its own, with its own copy roofline):", "",
+        "Environment settings measured (each in worker processes of its own):", "",
         *_settings_lines(table, env, preferred), "",
     ]
     notes = unmeasured_notes(table)
     if notes:
         lines += ["Figures left empty, and why (a missing metric never fails a case):", "",
                   *[f"- {n}" for n in notes], ""]
+    limits = limits_lines(table, env)
+    if limits:
+        lines += ["## What each figure is measured against: the roofline and the call floors", "", *limits]
     lines += [
         f"## Headline: speedup over {baseline} at the largest size ({describe_setting(env, preferred)})",
         "", f"{metrics.MARKS_LEGEND}. train_step is samples/s of one MLP training step.",

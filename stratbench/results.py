@@ -30,7 +30,9 @@ COLUMNS = [
     # paired figures of the case's comparison group (stratbench/measurement.py): speedup over the
     # baseline strategy, time over the group's fastest, each with its 95% interval, and the rank
     "baseline", "speedup", "speedup_low", "speedup_high", "vs_fastest", "vs_fastest_low", "vs_fastest_high", "rank",
-    "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction",
+    # roofline_*: the memory roofline of the case's traffic (stratbench/roofline.py); floor_s: its
+    # strategy's call floor in the same step, call_bound: under metrics.CALL_BOUND x the floor
+    "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction", "floor_s", "call_bound",
     "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
     "status", "reason", "unmeasured", "measured_with", "commit", "tensorflow", "run_id", "machine", "key",
 ]
@@ -95,6 +97,8 @@ class RunStore:
             on_disk = read_json(path) if path.exists() else {}
             settings = (on_disk.get("settings") or {}) | (self.environment.get("settings") or {}) | \
                 (fields.get("settings") or {})
+            for key, value in on_disk.items():  # what an earlier run into this folder measured (its roofline)
+                self.environment.setdefault(key, value)
             self.environment.update(fields)
             if settings:
                 self.environment["settings"] = settings

@@ -1,6 +1,8 @@
-"""`stratbench run`: verify, then measure every selected case in comparison groups: the
-strategies of one case and the copy of the same bytes, sampled in shuffled rounds that
-alternate between two worker processes (stratbench/measurement.py)."""
+"""`stratbench run`: verify, measure the machine's memory roofline for the cases' traffic
+(stratbench/roofline.py), then measure every selected case in comparison groups: the
+strategies of one case (and, at each series' smallest size, each strategy's call floor),
+sampled in shuffled rounds that alternate between two worker processes
+(stratbench/measurement.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import capabilities, environment, matrix, metrics, status
-from stratbench.measurement import COPY, group_figures, rank_of, sample_rounds, speedup_text
+from stratbench import capabilities, environment, matrix, metrics, roofline, status
+from stratbench.measurement import group_figures, rank_of, sample_rounds, speedup_text
 from stratbench.results import RunStore, format_seconds
-from stratbench.timing import Settings
+from stratbench.timing import Floor, Settings, floor_key
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
 
 
@@ -34,6 +36,29 @@ class Options:
     resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
 
 
+@dataclasses.dataclass
+class _Limits:
+    """What a run's rows are measured against: the memory roofline of each traffic (or why
+    it is not known) and the call floors found so far, (floor_series, strategy) -> seconds."""
+
+    roof: roofline.Roofline
+    why_no_roofline: str = ""
+    floors: dict = dataclasses.field(default_factory=dict)
+
+    def figures(self, case, median_s: float) -> dict:
+        seconds = self.roof.seconds(case.traffic) if case.traffic else None
+        floor = self.floors.get((floor_series(case), case.strategy))
+        out = {"floor_s": floor, "call_bound": metrics.is_call_bound(median_s, floor)}
+        if seconds:
+            out["roofline_bytes_per_s"] = case.bytes_moved / seconds
+        return out
+
+
+def floor_series(case) -> tuple:
+    """The cases that share one call floor per strategy (measured at the smallest of their shapes)."""
+    return (case.env, case.op, case.direction, case.dtype, case.device)
+
+
 def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **measured) -> dict:
     effective = effective or {}
     row = {
@@ -44,10 +69,9 @@ def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **meas
         "machine": env["machine"], "key": case.key,
     } | measured
     if outcome == status.OK:
-        # the roofline fraction is the paired one (measurement.group_figures), not a ratio of medians
-        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"])
+        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"], row.get("roofline_bytes_per_s"))
         if case.bytes_moved and not row.get("roofline_bytes_per_s"):
-            note = "roofline_fraction: the copy of the same bytes was not measured (see the run's log)"
+            note = f"roofline_fraction: {measured.get('why_no_roofline') or 'the roofline was not measured'}"
             row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
     return row
 
@@ -138,8 +162,13 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         else:
             to_measure.append(case)
 
-    # Comparison groups (one case, every strategy, and the copy of the same bytes), each
-    # sampled in rounds that alternate between `options.processes` workers of its setting.
+    limits = _limits(store, to_measure, log)
+    # Comparison groups (one case, every strategy; at the smallest shape of a floor series
+    # their call floors too), each sampled in rounds that alternate between
+    # `options.processes` workers of its setting.
+    smallest = {}
+    for case in options.cases:
+        smallest[floor_series(case)] = min(smallest.get(floor_series(case), case.size), case.size)
     envs = list(dict.fromkeys(c.env for c in options.cases))
     groups = {}
     for case in to_measure:
@@ -153,7 +182,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             label = group[0].key.replace(f"/{group[0].strategy}/", "/")
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(label, refresh=True)
-            _measure_group(group, options, store, env, run_id, effective, workers)
+            _measure_group(group, options, store, env, run_id, effective, workers, limits,
+                           floors=group[0].size == smallest[floor_series(group[0])])
     finally:
         for pool in workers.values():
             for worker in pool:
@@ -211,10 +241,37 @@ def group_key(case) -> tuple:
     return (case.env, case.op, case.direction, case.dtype, case.device, case.shape)
 
 
-def _measure_group(group, options, store, env, run_id, effective, workers) -> None:
-    """Measure one comparison group and store its rows and samples.  A case that hangs,
-    crashes or fails its worker costs that case only: the workers are replaced and the
-    group is measured again without it."""
+def _limits(store, cases, log) -> _Limits:
+    """The run's roofline (kept in environment.json, extended to the traffic of `cases`) and
+    the call floors its stored rows already have."""
+    limits = _Limits(roofline.Roofline((store.environment.get("roofline") or {}).get("cases")))
+    for row in store.rows.values():
+        if row.get("floor_s") is not None:
+            case = matrix.Case(row["op"], row["strategy"], row["direction"], row["dtype"], row["device"],
+                               matrix.parse_size(row["shape"]), row["env"])
+            limits.floors[(floor_series(case), case.strategy)] = row["floor_s"]
+    traffics = {c.traffic for c in cases if c.traffic}
+    if not limits.roof.missing(traffics):
+        return limits
+    try:
+        log(f"measuring the memory roofline of {len(limits.roof.missing(traffics))} traffic patterns "
+            f"(stratbench/roofline.py, {roofline.tf_threads()} threads)")
+        stored = store.environment.get("roofline") or {}
+        machine = stored.get("machine") or roofline.machine().to_dict("records")
+        limits.roof = limits.roof.extended(traffics)
+        store.update_environment(roofline={"threads": roofline.tf_threads(), "machine": machine,
+                                           "cases": limits.roof.rows.to_dict("records")})
+    except (roofline.Unmeasured, OSError) as e:
+        limits.why_no_roofline = str(e)
+        log(f"warning: no roofline fractions in this run: {e}")
+    return limits
+
+
+def _measure_group(group, options, store, env, run_id, effective, workers, limits, floors=False) -> None:
+    """Measure one comparison group (with its call floors if `floors`) and store its rows and
+    samples.  A case that hangs, crashes or fails its worker costs that case only: the
+    workers are replaced and the group is measured again without it; a failing floor
+    costs the group its floors."""
     env_name = group[0].env
     measured_with = options.settings.describe()
     cases, excluded = [], {}  # excluded: key -> (status, why)
@@ -229,30 +286,35 @@ def _measure_group(group, options, store, env, run_id, effective, workers) -> No
         pool = workers[env_name] = [_live_worker(w, options.resolve, options.verbose, env_name, effective)
                                     for w in workers.get(env_name) or [None] * options.processes]
         try:
-            measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options,
-                                               copy=COPY not in excluded)
+            measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors)
             break
         except _EntryFailed as e:
-            excluded[e.key] = (e.status, e.reason)
+            if e.key.startswith(floor_key("")):
+                floors = False
+            else:
+                excluded[e.key] = (e.status, e.reason)
             if e.status in status.NEEDS_FRESH_WORKER:
                 for worker in pool:
                     worker.close(kill=True)  # its memory and threads are suspect: the rest get fresh ones
                 workers.pop(env_name, None)
     figures = group_figures(measurement, {c.key: c.strategy for c in cases}, options.baseline) if measurement else {}
-    copy_s = measurement.time(COPY).value if measurement and measurement.rounds(COPY) else None
+    for case in group if measurement else ():
+        if measurement.rounds(floor_key(case.strategy)):
+            limits.floors[(floor_series(case), case.strategy)] = measurement.time(floor_key(case.strategy)).value
     for case in group:
         outcome, info = excluded.get(case.key) or infos[case.key]
         if outcome != status.OK:
             store.add(_row(case, env, run_id, outcome, info, effective.get(env_name), measured_with=measured_with))
             continue
         memory = {k: v for k, v in info.items() if k != "calls"}
-        roofline = case.bytes_moved / copy_s if copy_s and case.bytes_moved else None
+        summary = measurement.summary(case.key)
         store.add(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
-                       baseline=options.baseline, roofline_bytes_per_s=roofline,
-                       **memory, **measurement.summary(case.key), **figures.get(case.key, {})))
+                       baseline=options.baseline, why_no_roofline=limits.why_no_roofline,
+                       **limits.figures(case, summary["median_s"]),
+                       **memory, **summary, **figures.get(case.key, {})))
     if measurement:
         samples = measurement.frame()
-        samples["key"] = samples["key"].replace(COPY, dataclasses.replace(group[0], strategy=COPY).key)
+        samples["key"] = samples["key"].replace({floor_key(c.strategy): f"{floor_key('')}{c.key}" for c in group})
         store.add_samples(samples)
 
 
@@ -278,12 +340,13 @@ def _ask_all(pool, kind, payload, key, options) -> list:
         raise _EntryFailed(key, status.CRASHED, str(e)) from None
 
 
-def _sample_group(cases, pool, options, copy: bool = True) -> tuple:
+def _sample_group(cases, pool, options, floors: bool = False) -> tuple:
     """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
-    with the copy reference of its bytes unless `copy` is False."""
+    with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the model's)."""
     _ask_all(pool, "group", cases[0], cases[0].key, options)
     infos, calls = {}, {}
-    entries = [(c.key, c) for c in cases] + ([(COPY, None)] if copy and cases[0].bytes_moved else [])
+    entries = [(c.key, c) for c in cases] + [(floor_key(c.strategy), Floor(c))
+                                             for c in cases if floors and c.direction != matrix.TRAIN_STEP]
     for key, case in entries:
         answers = _ask_all(pool, "add", case, key, options)
         failed = next((a for a in answers if a[0] != status.OK), None)
@@ -335,7 +398,7 @@ def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
             fastest, tie = rank_of(r, group)
             speedup = speedup_text(r, group, baseline)
             row[r["strategy"]] = metrics.marked(format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else ""),
-                                                fastest, r["noisy"], tie)
+                                                fastest, r["noisy"], tie, **metrics.row_marks(r))
         cells[keys] = row
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = index

@@ -1,7 +1,7 @@
 """Setting cases up and timing them in this process: inputs, the step in its production
-mode under its device scope (`prepare`), warm-up with TF allocator and RSS peaks, the
-copy reference, and a comparison group (`Group`) whose entries stratbench/measurement.py
-samples in rounds.
+mode under its device scope (`prepare`), warm-up with TF allocator and RSS peaks, each
+strategy's call floor (the same step around an op that does nothing), and a comparison
+group (`Group`) whose entries stratbench/measurement.py samples in rounds.
 
 Used by `stratbench run` and `stratbench compare` (inside worker processes), the asv and
 pytest-benchmark suites, the capability checks and benchmarks/scripts.
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import re
 import time
+import types
 
 import tensorflow as tf
 
@@ -20,7 +22,8 @@ import impls
 from stratbench import metrics, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
-from stratbench.measurement import COPY, Measurement, Rounds, sample_rounds
+from impls.spec import OpSpec
+from stratbench.measurement import Measurement, Rounds, sample_rounds
 
 
 @dataclasses.dataclass
@@ -226,18 +229,71 @@ def _snapshot(x):
 
 
 def prepare_copy(device: str, bytes_moved: int, input_sets: int = 1) -> Prepared:
-    """A plain TF copy that moves `bytes_moved` (half read, half written): the reference an
-    elementwise op's bandwidth is given against."""
+    """A plain TF copy that moves `bytes_moved` (half read, half written): what a TF user
+    would call a copy; benchmarks/scripts/compare_custom_op.py sets kernels against it.
+    Not the roofline (stratbench/roofline.py): it runs on one thread behind a tf.function call."""
     elements = max(1, bytes_moved // 2 // 4)
     with tf.device(f"/{device}:0"):
         inputs = [(tf.identity(tf.random.uniform([elements], seed=k)),) for k in range(input_sets)]
     return Prepared(tf.function(_snapshot), inputs, device)
 
 
+def _identity(x, *axis):
+    return x
+
+
+def _pass_dy(x, dy, *axis):
+    return dy
+
+
+# An op that does no work (its output is its input, its gradient dy), declared like any op so
+# that every strategy turns it into its own calling convention: eager, a tf.function, a jit
+# function, a py_func, a compiled op with an empty kernel (impls/kernels/floor.cc), a builtin.
+FLOOR_SPEC = OpSpec(name="call_floor", summary="identity: a strategy's call with no work",
+                    reference=_identity, reference_grad=_pass_dy, native="tensorflow:identity",
+                    numpy=_identity, numpy_grad=_pass_dy, builtin="tensorflow:identity", custom_op="stratbench_floor")
+FLOOR_SHAPE = (1,)  # no work to speak of, and no copy for XLA to make of it
+
+
+@dataclasses.dataclass(frozen=True)
+class Floor:
+    """The call floor entry of `case`'s strategy in a group: the same step, direction,
+    dtype and device around FLOOR_SPEC, on a one-element input."""
+
+    case: object
+
+    @property
+    def key(self) -> str:
+        return floor_key(self.case.strategy)
+
+
+def floor_key(strategy: str) -> str:
+    return f"floor:{strategy}"
+
+
+def prepare_floor(case, input_sets: int = 1) -> Prepared:
+    """The call floor of case.strategy for case.direction: ValueError when it has none (train_step,
+    a strategy outside impls), RuntimeError when the strategy cannot make one here."""
+    if case.direction == TRAIN_STEP:
+        raise ValueError("train_step has no call floor: a training step's fixed costs are the model's")
+    try:
+        module = importlib.import_module(f"impls.{case.strategy}")
+    except ImportError:
+        raise ValueError(f"{case.strategy} is not a strategy module of impls: no call floor") from None
+    available, why = module.availability(FLOOR_SPEC)
+    if not available:
+        raise RuntimeError(f"no call floor for {case.strategy}: {why}")
+    impl = types.SimpleNamespace(spec=FLOOR_SPEC, fn=module.implement(FLOOR_SPEC))
+    floor_case = dataclasses.replace(case, shape=FLOOR_SHAPE)
+    inputs = [make_inputs(floor_case, seed=k) for k in range(input_sets)]
+    return Prepared(step_function(impl, floor_case), inputs, case.device)
+
+
 class Group:
     """A comparison group set up in this process: its cases prepared one by one (`add`) on
-    shared inputs (one set per shape: `stratbench noise` compares sizes), and the copy reference of the same bytes (`add(None)`); `info` holds, per
-    entry, (status, figures of its warm-up) or (status, why it is not sampled)."""
+    shared inputs (one set per shape: `stratbench noise` compares sizes), and their call
+    floors (`add(Floor(case))`); `info` holds, per entry, (status, figures of its warm-up)
+    or (status, why it is not sampled)."""
 
     def __init__(self, first_case, settings: Settings):
         self.settings, self.first, self.entries, self.info = settings, first_case, {}, {}
@@ -251,10 +307,10 @@ class Group:
         return self.inputs[key]
 
     def add(self, case, resolve) -> tuple:
-        """Prepares and warms `case` (None: the copy reference); its (status, figures or why)."""
-        if case is None:
-            name, device = COPY, None
-            make = lambda: prepare_copy(self.first.device, self.first.bytes_moved, self.settings.input_sets)  # noqa: E731
+        """Prepares and warms `case` (a Floor: its call floor); its (status, figures or why)."""
+        if isinstance(case, Floor):
+            name, device = case.key, None
+            make = lambda: prepare_floor(case.case, self.settings.input_sets)  # noqa: E731
         else:
             name, device = case.key, case.device
             make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self._inputs_of(case))  # noqa: E731
@@ -278,13 +334,14 @@ class Group:
         return self.entries[name].run(self.info[name][1]["calls"], input_set)
 
 
-def measure_group(cases, resolve, settings: Settings, copy: bool = True) -> tuple[Measurement, dict]:
-    """A group measured in this process: (its Measurement, Group.info)."""
+def measure_group(cases, resolve, settings: Settings, floors: bool = False) -> tuple[Measurement, dict]:
+    """A group measured in this process, with each strategy's call floor if `floors`: (its Measurement, Group.info)."""
     group = Group(cases[0], settings)
     for case in cases:
         group.add(case, resolve)
-    if copy and cases[0].bytes_moved and group.entries:
-        group.add(None, resolve)
+    for case in cases if floors else ():
+        if case.key in group.entries:
+            group.add(Floor(case), resolve)
     measurement = sample_rounds(lambda name, round_, process: group.sample(name, round_), group.calls(), settings.rounds,
                                 contenders=[c.key for c in cases if c.key in group.entries])
     return measurement, group.info

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import impls
-from stratbench import cli, matrix, results, timing
+from stratbench import cli, matrix, metrics, results, timing
 from stratbench.matrix import Case
 from stratbench.measurement import Rounds
 from stratbench.run import Options, comparison, run
@@ -137,8 +137,13 @@ def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
     kernels = ok[ok["direction"] != matrix.TRAIN_STEP]  # train_step has no bytes, so no roofline
     assert (kernels["roofline_fraction"] > 0).all() and (kernels["bytes_per_s"] > 0).all()
     assert ok.loc[ok["direction"] == matrix.TRAIN_STEP, "roofline_fraction"].isna().all()
+    assert (kernels["roofline_fraction"] <= metrics.ROOFLINE_EXCEEDED).all(), "a case beat the memory roofline"
+    # every kernel row has its strategy's call floor, timed at its series' smallest size
+    assert kernels["floor_s"].notna().all() and (kernels["floor_s"] > 0).all()
+    assert kernels["call_bound"].isin([True, False]).all()
     assert (ok["peak_rss_bytes"] > 0).all()
     env = json.loads((run_dir / "environment.json").read_text())
+    assert {r["pattern"] for r in env["roofline"]["machine"]} == {"read", "write", "copy"}
     assert {"tensorflow", "python", "numpy", "cpu_model", "cpu_count", "commit", "dirty", "machine"} <= env.keys()
 
     # The same command again measures nothing: every case is already in this run.

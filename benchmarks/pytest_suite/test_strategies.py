@@ -5,7 +5,7 @@
 
 Groups are (op, direction, size), so each group table compares the strategies.  Each
 case runs in its production mode, synchronised after every call; throughput, bytes,
-and the fraction of a copy's bandwidth go to extra_info.  STRATBENCH_QUICK=1 selects the
+and the fraction of the memory roofline (stratbench/roofline.py) go to extra_info.  STRATBENCH_QUICK=1 selects the
 matrix's quick sizes (CI runs that with --benchmark-disable: every case once, as a test).
 """
 
@@ -14,12 +14,11 @@ import os
 import pytest
 
 import impls
-from stratbench import matrix, metrics, timing
-from stratbench.measurement import COPY, Rounds, sample_rounds
+from stratbench import matrix, metrics, roofline, timing
 
 QUICK = os.environ.get("STRATBENCH_QUICK") == "1"
 CASES = matrix.cases(quick=QUICK)
-_copies = {}
+_roof = roofline.Roofline()  # extended with each case's traffic as the cases come
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.key for c in CASES])
@@ -41,17 +40,12 @@ def test_case(benchmark, case):
     benchmark(call)
     if benchmark.disabled:
         return
-    roofline = None
-    if case.bytes_moved:
-        if case.bytes_moved not in _copies:
-            _copies[case.bytes_moved] = case.bytes_moved / _copy_seconds(case)
-        roofline = benchmark.extra_info["roofline_bytes_per_s"] = _copies[case.bytes_moved]
-    benchmark.extra_info.update(metrics.throughput(case.size, case.bytes_moved, benchmark.stats.stats.median, roofline))
-
-
-def _copy_seconds(case) -> float:
-    """Median seconds per call of a plain copy of the case's bytes (the roofline reference)."""
-    copy = timing.prepare_copy(case.device, case.bytes_moved)
-    calls = timing.warm_up(copy, timing.Settings())["calls"]
-    measured = sample_rounds(lambda name, round_, process: copy.run(calls), {COPY: calls}, Rounds(max_rounds=6))
-    return measured.time(COPY).value
+    global _roof
+    bytes_per_s = None
+    if case.traffic:
+        try:
+            _roof = _roof.extended([case.traffic])
+            bytes_per_s = benchmark.extra_info["roofline_bytes_per_s"] = case.bytes_moved / _roof.seconds(case.traffic)
+        except roofline.Unmeasured as e:  # a missing metric never fails a case
+            benchmark.extra_info["unmeasured"] = f"roofline_fraction: {e}"
+    benchmark.extra_info.update(metrics.throughput(case.size, case.bytes_moved, benchmark.stats.stats.median, bytes_per_s))

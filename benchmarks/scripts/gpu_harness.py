@@ -8,8 +8,12 @@ It compiles every registered op's CUDA kernels (impls/ops/<op>/kernels/*.cu) -- 
 files the TensorFlow op links -- into a shared library with nvcc, calls them through
 ctypes on CuPy arrays (entry points stratbench_<name>[_grad], impls/kernels/gpu.h),
 checks every result against the op's NumPy reference with its tolerances, and times
-each kernel with CUDA events next to a device-to-device copy of the same bytes (the
-roofline).  Needs nvcc, CuPy and an NVIDIA GPU; no TensorFlow.
+each kernel with CUDA events.  Its limits are defined as on the CPU (stratbench/roofline.py,
+timing.prepare_floor): the roofline of a case is the best time of a plain kernel with
+the same arrays read and written and the same bytes (read-only: a sum; write-only: a
+fill; 1:1 a copy; 2:1 an add; CuPy's own kernels), and the launch floor is an empty
+kernel's.  The machine's read, write and copy bandwidth past the L2 cache are printed
+first.  Needs nvcc, CuPy and an NVIDIA GPU; no TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,20 +32,63 @@ sys.path.insert(0, str(ROOT))
 import impls  # noqa: E402  (the registry and references are NumPy only: no TensorFlow on the GPU machine)
 from impls.kernels import build as kernel_build  # noqa: E402
 from stratbench import metrics  # noqa: E402
+from stratbench.matrix import ITEMSIZE, TRAFFIC  # noqa: E402  (reads, writes of x-sized tensors)
 
 DTYPE_CODE = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}
-ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
-TENSORS_MOVED = {"forward": 2, "backward": 3}  # as stratbench/matrix.py: x->y; x, dy->dx
 AXIS_COLS = 1024  # an op along an axis runs on [n / 1024, 1024]
+PAST_L2_BYTES = 1 << 30  # each array of the machine's bandwidth figures
 
 
 def build(out_dir: pathlib.Path, nvcc: str) -> ctypes.CDLL:
+    """The CUDA kernels, compiled with build.py's nvcc flags, that the TF op links."""
     lib = out_dir / "libstratbench_gpu.so"
     cuda_sources = [str(p) for p in kernel_build.sources() if p.suffix == ".cu"]
-    subprocess.run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo",
-                    "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
+    subprocess.run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", *kernel_build.NVCC_ARCHS,
                     f"-I{kernel_build.HERE}", *cuda_sources, "-o", str(lib)], check=True)
     return ctypes.CDLL(str(lib))
+
+
+def entry_points(dll, specs) -> list:
+    """The specs with a compiled op; SystemExit naming every entry point the library lacks."""
+    wanted = [spec for spec in specs if spec.custom_op]
+    missing = [f"stratbench_{spec.custom_op}{suffix}" for spec in wanted for suffix in ("", "_grad")
+               if not hasattr(dll, f"stratbench_{spec.custom_op}{suffix}")]
+    if missing:
+        raise SystemExit(f"the CUDA library lacks {', '.join(missing)}: each op with a custom_op needs "
+                         "stratbench_<name> and stratbench_<name>_grad (impls/kernels/gpu.h)")
+    return wanted
+
+
+class Limits:
+    """The GPU's limits, defined as the CPU's: the best time of a plain kernel with a case's
+    reads, writes and bytes (its roofline), and an empty kernel's launch (the floor)."""
+
+    def __init__(self, cp, reps: int):
+        self.cp, self.reps, self.best = cp, reps, {}
+        self.read = cp.ReductionKernel("T x", "T y", "x", "a + b", "y = a", "0", "stratbench_read")
+        self.add = cp.ElementwiseKernel("T a, T b", "T y", "y = a + b", "stratbench_add")
+        self.add_sub = cp.ElementwiseKernel("T a, T b", "T y, T z", "y = a + b; z = a - b", "stratbench_add_sub")
+        self.empty = cp.RawKernel(r'extern "C" __global__ void stratbench_empty() {}', "stratbench_empty")
+
+    def seconds(self, reads: int, writes: int, array_bytes: int) -> float:
+        """Best seconds of the plain kernel for this traffic (float32 arrays of array_bytes)."""
+        key = (reads, writes, array_bytes)
+        if key not in self.best:
+            cp = self.cp
+            n = max(1, array_bytes // 4)
+            a, b, y, z = (cp.ones(n, cp.float32) for _ in range(4))
+            kernel = {(1, 0): lambda: self.read(a), (0, 1): lambda: y.fill(0), (1, 1): lambda: y.__setitem__(Ellipsis, a),
+                      (2, 1): lambda: self.add(a, b, y), (2, 2): lambda: self.add_sub(a, b, y, z)}[(reads, writes)]
+            self.best[key] = min(time_ms(cp, kernel, self.reps)) / 1e3
+        return self.best[key]
+
+    def floor_s(self) -> float:
+        return float(np.median(time_ms(self.cp, lambda: self.empty((1,), (1,), ()), self.reps))) / 1e3
+
+    def machine(self) -> dict:
+        """GB/s of read-only, write-only and copy on arrays of PAST_L2_BYTES (read + written bytes)."""
+        return {name: (r + w) * PAST_L2_BYTES / self.seconds(r, w, PAST_L2_BYTES) / 1e9
+                for name, r, w in (("read", 1, 0), ("write", 0, 1), ("copy", 1, 1))}
 
 
 def to_device(cp, values: np.ndarray, dtype: str):
@@ -107,7 +154,11 @@ def main(argv=None) -> int:
     rows, failures = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         dll = build(pathlib.Path(tmp), args.nvcc)
-        specs = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op and hasattr(dll, f"stratbench_{impls.spec(op).custom_op}")]
+        specs = entry_points(dll, [impls.spec(op) for op in impls.OPS])
+        limits = Limits(cp, args.reps)
+        floor_s = limits.floor_s()
+        print(f"# {device}: " + ", ".join(f"{name} {gbs:.0f} GB/s" for name, gbs in limits.machine().items())
+              + f" ({PAST_L2_BYTES >> 20} MiB arrays); empty kernel launch {floor_s * 1e6:.1f} us", flush=True)
         for dtype in args.dtypes.split(","):
             for n in (int(float(s)) for s in args.sizes.split(",")):
                 for spec in specs:
@@ -128,22 +179,24 @@ def main(argv=None) -> int:
                         err = np.abs(got - want)
                         ok = bool(np.all(err <= atol + rtol * np.abs(want)))
                         failures += not ok
-                        nbytes = TENSORS_MOVED[direction] * x.size * ITEMSIZE[dtype]
-                        src, dst = cp.empty(nbytes // 2, cp.uint8), cp.empty(nbytes // 2, cp.uint8)
+                        reads, writes = TRAFFIC[direction]
+                        array_bytes = x.size * ITEMSIZE[dtype]
+                        nbytes = (reads + writes) * array_bytes
                         kernel_ms = np.median(time_ms(cp, lambda: launch(dll, kernel, dtype, shape, *inputs, out), args.reps))
-                        copy_ms = np.median(time_ms(cp, lambda: dst.__setitem__(Ellipsis, src), args.reps))
+                        roof_s = limits.seconds(reads, writes, array_bytes)
                         rows.append({
                             "op": op, "strategy": "custom_op", "direction": direction, "device": device,
                             "dtype": dtype, "size": x.size, "shape": "x".join(map(str, shape)),
-                            "median_s": kernel_ms / 1e3, "roofline_bytes_per_s": nbytes / (copy_ms / 1e3),
-                            **metrics.throughput(x.size, nbytes, kernel_ms / 1e3, nbytes / (copy_ms / 1e3)),
+                            "median_s": kernel_ms / 1e3, "roofline_bytes_per_s": nbytes / roof_s, "floor_s": floor_s,
+                            "call_bound": metrics.is_call_bound(kernel_ms / 1e3, floor_s),
+                            **metrics.throughput(x.size, nbytes, kernel_ms / 1e3, nbytes / roof_s),
                             "status": "ok" if ok else "wrong", "reason": "" if ok else f"max error {err.max():.3g}",
                             "max_abs_err": float(err.max()) if err.size else 0.0,
                             "driver": driver, "cuda_runtime": runtime,
                         })
                         r = rows[-1]
                         print(f"{op:8s} {direction:9s} {dtype:9s} {r['shape']:>12s} {kernel_ms * 1e3:10.1f} us "
-                              f"{r['bytes_per_s'] / 1e9:8.1f} GB/s  copy {r['roofline_bytes_per_s'] / 1e9:8.1f} GB/s "
+                              f"{r['bytes_per_s'] / 1e9:8.1f} GB/s  roofline {r['roofline_bytes_per_s'] / 1e9:8.1f} GB/s "
                               f"({r['roofline_fraction']:.2f})  {'ok' if ok else 'WRONG ' + r['reason']}", flush=True)
     print(f"# {device}, driver {driver}, CUDA runtime {runtime}; {failures} wrong results")
     if args.out:

@@ -1,0 +1,174 @@
+// The machine's memory roofline, measured like STREAM and without TensorFlow: the best
+// time of a kernel that reads R arrays and writes W arrays of the same bytes, with
+// ordinary or non-temporal (streaming) stores, on T threads.  stratbench/roofline.py
+// builds and runs it; a case's roofline time is this time for its own reads, writes
+// and footprint, so no kernel of that traffic should beat it.
+//
+//   bandwidth THREADS MIN_TRIALS TRIAL_BUDGET_S R:W:ARRAY_BYTES:STORE ...
+//   -> one line per pattern: R W ARRAY_BYTES THREADS STORE SECONDS_PER_PASS
+//
+// A pass is one sweep over every array; passes repeat inside one parallel region (a
+// barrier between them, not a fork and join) until a trial lasts about a millisecond,
+// and the best trial counts, as STREAM takes its best of NTIMES.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#ifdef __AVX__
+typedef __m256 vec;
+#define VLOAD _mm256_load_ps
+#define VSTORE _mm256_store_ps
+#define VSTREAM _mm256_stream_ps
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VSET1 _mm256_set1_ps
+#define VZERO _mm256_setzero_ps
+#else
+typedef __m128 vec;
+#define VLOAD _mm_load_ps
+#define VSTORE _mm_store_ps
+#define VSTREAM _mm_stream_ps
+#define VADD _mm_add_ps
+#define VSUB _mm_sub_ps
+#define VSET1 _mm_set1_ps
+#define VZERO _mm_setzero_ps
+#endif
+constexpr long kLanes = sizeof(vec) / sizeof(float);
+
+volatile float sink;  // read-only passes leave their sum here, so no compiler drops them
+
+struct Pattern {
+  int reads, writes;
+  long array_bytes;
+  bool streaming;
+};
+
+template <bool kStream>
+inline void put(float* p, vec v) {
+  if (kStream) VSTREAM(p, v); else VSTORE(p, v);
+}
+
+// One thread's share [begin, end) of one pass, in vectors.
+template <bool kStream>
+float sweep(const Pattern& p, float* const* a, long begin, long end) {
+  float* in0 = a[0];
+  float* in1 = a[1];
+  float* out0 = a[p.reads];
+  float* out1 = a[p.reads + 1];
+  vec s0 = VZERO(), s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
+  const vec c = VSET1(1.0f);
+  long i = begin * kLanes, n = end * kLanes;
+  if (p.reads == 0 && p.writes == 1) {
+    for (; i < n; i += kLanes) put<kStream>(out0 + i, c);
+  } else if (p.reads == 1 && p.writes == 0) {  // four sums: loads, not the add chain, bound it
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+      s0 = VADD(s0, VLOAD(in0 + i));
+      s1 = VADD(s1, VLOAD(in0 + i + kLanes));
+      s2 = VADD(s2, VLOAD(in0 + i + 2 * kLanes));
+      s3 = VADD(s3, VLOAD(in0 + i + 3 * kLanes));
+    }
+    for (; i < n; i += kLanes) s0 = VADD(s0, VLOAD(in0 + i));
+  } else if (p.reads == 1 && p.writes == 1) {
+    for (; i < n; i += kLanes) put<kStream>(out0 + i, VLOAD(in0 + i));
+  } else if (p.reads == 2 && p.writes == 1) {
+    for (; i < n; i += kLanes) put<kStream>(out0 + i, VADD(VLOAD(in0 + i), VLOAD(in1 + i)));
+  } else if (p.reads == 2 && p.writes == 2) {
+    for (; i < n; i += kLanes) {
+      vec x = VLOAD(in0 + i), y = VLOAD(in1 + i);
+      put<kStream>(out0 + i, VADD(x, y));
+      put<kStream>(out1 + i, VSUB(x, y));
+    }
+  }
+  alignas(32) float lanes[kLanes];
+  VSTORE(lanes, VADD(VADD(s0, s1), VADD(s2, s3)));
+  float total = 0;
+  for (long k = 0; k < kLanes; ++k) total += lanes[k];
+  return total;
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Seconds of `passes` passes on `threads` threads, the work split as OpenMP's static schedule does.
+double timed(const Pattern& p, float* const* a, long vectors, int threads, long passes) {
+  double start = 0, stop = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    long begin = vectors * t / nt, end = vectors * (t + 1) / nt;
+    float total = 0;
+#pragma omp barrier
+#pragma omp master
+    start = now();
+    for (long k = 0; k < passes; ++k) {
+      total += p.streaming ? sweep<true>(p, a, begin, end) : sweep<false>(p, a, begin, end);
+      if (p.streaming) _mm_sfence();
+      asm volatile("" ::: "memory");
+#pragma omp barrier
+    }
+#pragma omp master
+    stop = now();
+    if (total == 12345.0f) sink = total;
+  }
+  return stop - start;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: %s THREADS MIN_TRIALS TRIAL_BUDGET_S R:W:ARRAY_BYTES:ordinary|streaming ...\n", argv[0]);
+    return 2;
+  }
+  int threads = std::atoi(argv[1]), min_trials = std::atoi(argv[2]);
+  double budget = std::atof(argv[3]);
+  for (int arg = 4; arg < argc; ++arg) {
+    Pattern p{};
+    char store[32] = {0};
+    if (std::sscanf(argv[arg], "%d:%d:%ld:%31s", &p.reads, &p.writes, &p.array_bytes, store) != 4 ||
+        p.reads < 0 || p.reads > 2 || p.writes < 0 || p.writes > 2 || p.reads + p.writes == 0 ||
+        (p.reads == 0 && p.writes == 2) || p.array_bytes <= 0 ||
+        (std::strcmp(store, "ordinary") && std::strcmp(store, "streaming"))) {
+      std::fprintf(stderr, "bad pattern %s: want R:W:ARRAY_BYTES:ordinary|streaming, R and W 0-2 "
+                   "(0:1, 1:0, 1:1, 2:1 or 2:2)\n", argv[arg]);
+      return 2;
+    }
+    p.streaming = !std::strcmp(store, "streaming");
+    long vectors = std::max(1L, (p.array_bytes + (long)sizeof(vec) - 1) / (long)sizeof(vec));
+    std::vector<float*> a(4, nullptr);
+    for (int k = 0; k < p.reads + p.writes; ++k) {
+      a[k] = static_cast<float*>(std::aligned_alloc(64, (vectors * sizeof(vec) + 63) / 64 * 64));
+      if (!a[k]) { std::fprintf(stderr, "out of memory for %s\n", argv[arg]); return 3; }
+    }
+    for (int k = 0; k < 4; ++k) if (!a[k]) a[k] = a[0];
+    // First touch on the threads that will sweep each part, as TF's own first touch would.
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long v = 0; v < vectors; ++v)
+      for (int k = 0; k < p.reads + p.writes; ++k)
+        for (long l = 0; l < kLanes; ++l) a[k][v * kLanes + l] = 0.5f + (float)l;
+    long passes = 1;
+    timed(p, a.data(), vectors, threads, 1);  // warm: caches, pages, thread team
+    while (passes < (1L << 30)) {  // about a millisecond a trial, so the clock and barrier do not count
+      double s = timed(p, a.data(), vectors, threads, passes);
+      if (s >= 1e-3) break;
+      passes *= 2;
+    }
+    double best = 1e30, spent = 0;
+    for (int trial = 0; trial < min_trials || spent < budget; ++trial) {
+      double s = timed(p, a.data(), vectors, threads, passes);
+      best = std::min(best, s / passes);
+      spent += s;
+      if (trial > 200) break;
+    }
+    std::printf("%d %d %ld %d %s %.6e\n", p.reads, p.writes, p.array_bytes, threads, store, best);
+    std::fflush(stdout);
+    for (int k = 0; k < p.reads + p.writes; ++k) std::free(a[k]);
+  }
+  return 0;
+}

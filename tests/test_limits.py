@@ -1,0 +1,85 @@
+"""What figures are measured against: the memory roofline tool (stratbench/roofline.py) and
+each strategy's call floor (timing.prepare_floor)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import impls
+from stratbench import metrics, roofline, timing
+from stratbench.matrix import Case
+from stratbench.measurement import Rounds
+
+FLOOR_STRATEGIES = [s for s in impls.STRATEGIES if impls.get("softmax" if s == "builtin" else "spiky", s).available]
+
+
+def test_the_tool_measures_each_pattern_on_one_thread_and_tf_threads():
+    rows = roofline.measure([(1, 1, 1 << 20), (2, 1, 4096), (1, 0, 1 << 20)], threads=2, trial_budget_s=0.01)
+    assert set(rows["threads"]) == {1, 2}
+    assert set(map(tuple, rows[["reads", "writes", "array_bytes"]].drop_duplicates().to_numpy())) == \
+        {(1, 1, 1 << 20), (2, 1, 4096), (1, 0, 1 << 20)}
+    assert (rows["seconds"] > 0).all()
+    assert set(rows.loc[rows["writes"] == 0, "store"]) == {"ordinary"}  # no stores to make streaming
+    roof = roofline.Roofline(rows)
+    assert roof.seconds((1, 1, 1 << 20)) == rows.loc[(rows["reads"] == 1) & (rows["writes"] == 1), "seconds"].min()
+    assert roof.seconds((2, 2, 1 << 20)) is None and roof.missing([(2, 2, 8), (1, 1, 1 << 20)]) == [(2, 2, 8)]
+
+
+def test_the_tool_refuses_a_pattern_it_does_not_know():
+    import subprocess
+
+    done = subprocess.run([str(roofline.tool()), "1", "1", "0.01", "3:1:64:ordinary"], capture_output=True, text=True)
+    assert done.returncode == 2 and "R and W 0-2" in done.stderr
+
+
+def test_a_case_knows_its_traffic():
+    assert Case("spiky", "xla", "backward", "float16", "CPU", (1000,)).traffic == (2, 1, 2000)
+    assert Case("spiky", "xla", "forward_backward", "float32", "CPU", (10,)).bytes_moved == 160
+    assert Case("spiky", "xla", "train_step", "float32", "CPU", (10,)).traffic is None
+
+
+@pytest.mark.parametrize("strategy", FLOOR_STRATEGIES)
+@pytest.mark.parametrize("direction", ["forward", "backward", "forward_backward"])
+def test_each_strategy_has_a_floor_that_does_no_work(strategy, direction):
+    case = Case("spiky", strategy, direction, "float32", "CPU", (100_000,))
+    prepared = timing.prepare_floor(case)
+    x, dy = prepared.inputs[0]
+    assert x.shape == timing.FLOOR_SHAPE  # the case's shape does not matter: the floor moves nothing
+    out = prepared.step(x, dy)
+    want = {"forward": [x], "backward": [dy], "forward_backward": [x, dy]}[direction]
+    got = list(out) if isinstance(out, (tuple, list)) else [out]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_train_step_has_no_floor():
+    with pytest.raises(ValueError, match="train_step has no call floor"):
+        timing.prepare_floor(Case("spiky", "xla", "train_step", "float32", "CPU", (64,)))
+
+
+def test_call_bound_and_exceeded_marks():
+    assert metrics.is_call_bound(3e-4, 2e-4) is True and metrics.is_call_bound(5e-4, 2e-4) is False
+    assert metrics.is_call_bound(1.0, None) is None and metrics.is_call_bound(1.0, float("nan")) is None
+    assert metrics.exceeds_roofline(1.06) and not metrics.exceeds_roofline(1.04) and not metrics.exceeds_roofline(None)
+    row = {"call_bound": "True", "roofline_fraction": 1.2}  # as read back from a CSV
+    assert metrics.marked("1 ms", False, False, **metrics.row_marks(row)) == "1 ms^!"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op,shape", [("spiky", (16_000_000,)), ("softmax", (4096, 2048)), ("gelu", (16_000_000,))])
+def test_shipped_kernels_stay_under_the_roofline(op, shape):
+    """The compiled kernels and XLA at the largest size: a fraction above 1.05 of the roofline
+    means the roofline (or the timing) is wrong."""
+    strategies = [s for s in ("custom_op", "xla") if s in impls.strategies_for(op) and impls.get(op, s).available]
+    cases = [Case(op, s, d, "float32", "CPU", shape) for s in strategies for d in ("forward", "backward")]
+    roof = roofline.Roofline(roofline.measure({c.traffic for c in cases}))
+    settings = timing.Settings(rounds=Rounds(min_rounds=6, max_rounds=6))
+    fractions = {}
+    for direction in ("forward", "backward"):
+        group = [c for c in cases if c.direction == direction]
+        measurement, _ = timing.measure_group(group, impls.get, settings)
+        for c in group:
+            fractions[c.key] = roof.seconds(c.traffic) / measurement.time(c.key).value
+    assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
