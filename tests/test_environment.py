@@ -146,7 +146,7 @@ def _two_setting_run(tmp_path) -> pathlib.Path:
     return run_dir
 
 
-def test_settings_table_compares_each_strategy_and_the_copy_across_settings(tmp_path):
+def test_settings_table_compares_each_strategy_and_the_roofline_across_settings(tmp_path):
     table = results.load(_two_setting_run(tmp_path))
     assert report.headline_setting(table, {"onednn": False, "cpu_allocator": "plain",
                                            "settings": {"plain": {"effective": {"onednn": False,
@@ -154,7 +154,7 @@ def test_settings_table_compares_each_strategy_and_the_copy_across_settings(tmp_
     settings = report.settings_table(table, "plain")
     cells = {idx[3]: row for idx, row in settings.iterrows()}
     assert cells["native"]["plain"] == "16 ms (1.00x)" and cells["native"]["bfc"] == "2 ms (8.00x)"
-    assert cells["copy (same bytes)"]["bfc"] == "500 us (8.00x)"
+    assert cells["memory roofline"]["bfc"] == "500 us (8.00x)"
     written = report.write(table, tmp_path / "report", log=lambda m: None)
     assert written["settings"] is not None
     names = {p.name for p in written["figures"]}
