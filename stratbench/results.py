@@ -33,7 +33,9 @@ COLUMNS = [
     # roofline_*: the memory roofline of the case's traffic (stratbench/roofline.py); floor_s: its
     # strategy's call floor in the same step, call_bound: under metrics.CALL_BOUND x the floor
     "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction", "floor_s", "call_bound",
-    "peak_tf_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
+    # memory (stratbench/timing.py): TF's allocator peak above the inputs, the process's resident
+    # peak above the case's start, and (forward_backward) what a forward keeps for its backward
+    "peak_tf_bytes", "own_rss_bytes", "kept_for_backward_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
     "status", "reason", "unmeasured", "measured_with", "commit", "tensorflow", "run_id", "machine", "key",
 ]
 # unmeasured: "metric: why" for each figure this case could not measure here (it is empty,

@@ -191,13 +191,40 @@ def _reset_peak_rss() -> bool:
         return False
 
 
+def _trim_malloc() -> None:
+    """glibc: hand the heap's free pages back to the OS, so what an earlier case freed
+    cannot be reused unseen by the next one (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+POOL_BYTES = 1 << 30  # TF's caching allocators are grown to this once per worker (pregrow_tf_pool)
+
+
+def pregrow_tf_pool(device: str = "CPU", nbytes: int = POOL_BYTES) -> None:
+    """Grows TF's caching allocator (BFC, oneDNN's) to `nbytes` of touched memory once, so
+    that no case's tensors add to the process's resident size, whatever ran before it:
+    TF's share of a case is its allocator peak, the process's share what lies outside
+    that allocator.  Under TF's plain allocator the memory goes back at once."""
+    with tf.device(f"/{device}:0"):
+        block = tf.fill([nbytes // 4], 1.0)
+        sync()
+    del block
+
+
 @contextlib.contextmanager
 def measure_memory(device: str | None):
-    """Peaks while the block runs, into the dict it yields: TF's allocator above what was
-    live before (the inputs), and the process's resident set, which also sees NumPy
-    temporaries that TF's allocator does not.  No device: measures nothing.  A peak that
-    cannot be read here is None, and `unmeasured` says why: a missing metric never fails
-    a case (TF's plain CPU allocator, oneDNN off, keeps no statistics)."""
+    """The case's own memory while the block runs, into the dict it yields: TF's allocator
+    peak above what was live before (the inputs), and the process's resident peak above
+    its size at the start (`own_rss_bytes`: NumPy temporaries of py_func, scratch outside
+    TF's allocator; with the heap trimmed first and, in workers, TF's pool grown before any
+    case, so earlier cases neither hide nor add to it).  No device: measures nothing.  A
+    figure that cannot be read here is None, and `unmeasured` says why: a missing metric
+    never fails a case (TF's plain CPU allocator, oneDNN off, keeps no statistics)."""
     peaks = {}
     if device is None:
         yield peaks
@@ -206,6 +233,7 @@ def measure_memory(device: str | None):
     sync()
     why_no_tf_peak = tf_allocator_stats(device)  # resets the peak when it can
     tf_before = None if why_no_tf_peak else tf.config.experimental.get_memory_info(name)["current"]
+    _trim_malloc()
     rss_reset = _reset_peak_rss()
     rss_start = _proc_status("VmRSS")
     yield peaks
@@ -218,9 +246,37 @@ def measure_memory(device: str | None):
         peaks["peak_tf_bytes"] = int(tf.config.experimental.get_memory_info(name)["peak"] - tf_before)
     peaks["peak_rss_bytes"] = _proc_status("VmHWM") if rss_reset else None
     if peaks["peak_rss_bytes"] is None:
-        unmeasured.append("peak_rss_bytes: this system has no /proc/self/clear_refs and VmHWM (Linux only)")
+        unmeasured.append("own_rss_bytes: this system has no /proc/self/clear_refs and VmHWM (Linux only)")
     peaks["rss_start_bytes"] = rss_start
+    peaks["own_rss_bytes"] = (peaks["peak_rss_bytes"] - rss_start
+                              if peaks["peak_rss_bytes"] is not None and rss_start is not None else None)
     peaks["unmeasured"] = "; ".join(unmeasured)
+
+
+def kept_for_backward(impl, case, x, dy) -> tuple[int | None, str]:
+    """(bytes, '') TF's allocator holds between a forward under a gradient tape and its
+    backward, output included: current bytes after the forward minus before it, with the
+    op called in its strategy's mode (eager; a tf.function or jit function called from an
+    eager tape, which TF splits into a forward that returns what the backward needs); or
+    (None, why not)."""
+    why = tf_allocator_stats(case.device)
+    if why:
+        return None, why
+    call = lambda v: impl.spec.call(impl.fn, v)  # noqa: E731
+    forward = call if case.mode == "eager" else tf.function(call, jit_compile=case.mode == "xla")
+    name = f"{case.device}:0"
+    with tf.device(f"/{name}"):
+        for measured in (False, True):  # the first pass traces and compiles
+            sync()
+            before = tf.config.experimental.get_memory_info(name)["current"]
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = forward(x)
+            sync()
+            kept = tf.config.experimental.get_memory_info(name)["current"] - before
+            tape.gradient(y, x, output_gradients=dy)
+            del tape, y
+    return int(kept), ""
 
 
 @tf.autograph.experimental.do_not_convert
@@ -316,7 +372,14 @@ class Group:
             make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self._inputs_of(case))  # noqa: E731
         try:
             prepared = make()
-            self.info[name] = (status.OK, warm_up(prepared, self.settings, device))
+            figures = warm_up(prepared, self.settings, device)
+            if device and case.direction == "forward_backward":  # what training holds per op between its passes
+                figures["kept_for_backward_bytes"], why = kept_for_backward(resolve(case.op, case.strategy), case,
+                                                                            *prepared.inputs[0])
+                if why:
+                    figures["unmeasured"] = "; ".join(filter(None, [figures.get("unmeasured"),
+                                                                    f"kept_for_backward_bytes: {why}"]))
+            self.info[name] = (status.OK, figures)
             self.entries[name] = prepared
         except TooSlow as e:
             self.info[name] = (status.TOO_SLOW, str(e))

@@ -50,6 +50,7 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
     resolve = load_callable(resolve_spec)
+    timing.pregrow_tf_pool()  # no case's tensors then add to the resident size, whatever ran before
     conn.send(("ready", environment.effective()))
     group = None
     while True:
@@ -62,7 +63,7 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: 
                 group = None  # the previous group's tensors go before the next one's are made
                 group = timing.Group(payload, settings)
                 result = None
-            elif kind == "add":  # a case (None: the copy reference): (status, its warm-up figures or why)
+            elif kind == "add":  # a case (timing.Floor: its call floor): (status, its warm-up figures or why)
                 result = group.add(payload, resolve)
             elif kind == "sample":  # (entry, input set): seconds per call
                 result = group.sample(*payload)
@@ -106,7 +107,7 @@ class Worker:
 
     def ask(self, kind: str, payload, settings, timeout_s: float):
         """(status, result) of one request, within timeout_s: "group" (a case: a new comparison
-        group, timing.Group), "add" (a case, or None for the copy reference: its status and
+        group, timing.Group), "add" (a case, or timing.Floor for its call floor: its status and
         warm-up figures), "sample" ((entry, input set): seconds per call) or "call"
         (("module:function", args))."""
         self.send(kind, payload, settings)
