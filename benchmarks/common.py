@@ -149,6 +149,8 @@ def measure_matrix():
     of a case are sampled in shuffled rounds; where it has stratbench/roofline.py, each case
     also gets its fraction of the memory roofline of its traffic."""
     timing = harness()
+    if hasattr(timing, "pregrow_tf_pool"):  # as a worker does: no case's tensors add to the process's memory
+        timing.pregrow_tf_pool()
     try:
         from stratbench.run import projected_too_slow
     except ImportError:  # an older commit: a too-slow case is found by calling it
@@ -316,6 +318,22 @@ def make_suites(op):
 
         track_peak_rss_bytes.unit = "bytes"
         track_peak_rss_bytes.params = params["largest"]
+
+        def track_own_rss_bytes(self, figures, strategy, size, direction):
+            # the process's resident peak above the case's start (NaN at commits before it)
+            value = self.figures.get("own_rss_bytes")
+            return float("nan") if value is None else value
+
+        track_own_rss_bytes.unit = "bytes"
+        track_own_rss_bytes.params = params["largest"]
+
+        def track_kept_for_backward_bytes(self, figures, strategy, size, direction):
+            # forward_backward only: what the forward keeps for its backward
+            value = self.figures.get("kept_for_backward_bytes")
+            return float("nan") if value is None else value
+
+        track_kept_for_backward_bytes.unit = "bytes"
+        track_kept_for_backward_bytes.params = params["largest"]
 
         def track_compile_s(self, figures, strategy, size, direction):
             return self.figures["compile_s"]

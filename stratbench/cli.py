@@ -336,7 +336,7 @@ def cmd_recommend(args) -> int:
     shape = "x".join(map(str, args.size)) if takes_axis else str(math.prod(args.size))
     try:
         print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype,
-                                  args.env))
+                                  args.env, args.by, args.max_memory_per_element))
     except recommend.NoResult as e:
         print(f"stratbench recommend: {e}", file=sys.stderr)
         return 1
@@ -650,6 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)),
                            help="comma-separated environment settings to choose among, when the stored run measured "
                                 "several (default: all of them; each (strategy, setting) is a candidate)")
+    recommend.add_argument("--by", choices=("time", "memory"), default="time",
+                           help="rank by time (default) or by memory per element, then time: in forward_backward "
+                                "what the forward keeps for its backward (what limits a training batch), otherwise "
+                                "the case's peak above its inputs (TF's allocator and the process)")
+    recommend.add_argument("--max-memory-per-element", type=_positive, metavar="BYTES",
+                           help="exclude strategies that need more bytes per element (as --by memory counts them), "
+                                "or whose memory was not measured; e.g. 8 for float32 forward_backward")
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
     recommend.set_defaults(func=cmd_recommend)

@@ -25,6 +25,8 @@ ASV_METRICS = {
     "peakmem_step": "peak_rss_bytes",
     "track_peak_rss_bytes": "peak_rss_bytes",
     "track_peak_tf_bytes": "peak_tf_bytes",
+    "track_own_rss_bytes": "own_rss_bytes",
+    "track_kept_for_backward_bytes": "kept_for_backward_bytes",
     "track_compile_s": "compile_s",
     # suites before 2026-11-26 (results/asv/vm)
     "track_elements_per_s": "elements_per_s",

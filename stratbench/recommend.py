@@ -37,12 +37,29 @@ def _fmt(s: float) -> str:
     return results.format_seconds(s)
 
 
+BY = ("time", "memory")
+
+
+def memory_per_element(row) -> tuple[float | None, str]:
+    """(bytes per element, what they are) of a tidy row: in forward_backward what the forward
+    keeps for its backward (what limits a training batch), else the case's peak above its
+    inputs (TF's allocator plus the process outside it); None when not measured."""
+    if row["direction"] == "forward_backward":
+        kept = row.get("kept_for_backward_bytes")
+        return (kept / row["size"] if pd.notna(kept) else None), "kept for the backward"
+    parts = [row.get(c) for c in ("peak_tf_bytes", "own_rss_bytes") if pd.notna(row.get(c))]
+    return (sum(parts) / row["size"] if parts else None), "peak above the inputs"
+
+
 def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32",
-              envs=None) -> str:
+              envs=None, by: str = "time", max_memory_per_element: float | None = None) -> str:
     """The recommendation as text; NoResult when nothing stored covers the request.  When the
     run measured several environment settings (`stratbench run --env`), each (strategy,
     setting) is a candidate, e.g. "xla under bfc" against "custom_op under plain"; `envs`
-    keeps only those settings."""
+    keeps only those settings.  `by` ranks by time or by memory (memory_per_element, then
+    time); `max_memory_per_element` excludes what needs more (or was not measured)."""
+    if by not in BY:
+        raise ValueError(f"unknown ranking {by!r}; accepted: {', '.join(BY)}")
     root = pathlib.Path(root)
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
                + (f"--shapes {shape}" if "x" in shape else f"--sizes {shape}")
@@ -76,19 +93,30 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     env = results.read_json(env_file) if env_file.exists() else {}
     ok = rows[rows["status"] == status.OK].sort_values("median_s")
     several = ok["env"].nunique() > 1
-    ok = ok.assign(label=[f"{r.strategy} under {r.env}" if several else r.strategy for r in ok.itertuples()])
+    memory = [memory_per_element(r) for _, r in ok.iterrows()]
+    ok = ok.assign(label=[f"{r.strategy} under {r.env}" if several else r.strategy for r in ok.itertuples()],
+                   memory=[m for m, _ in memory], memory_is=[what for _, what in memory])
+    if by == "memory":
+        ok = ok.sort_values(["memory", "median_s"], na_position="last", kind="stable")
 
-    def lacks(strategy) -> list[str]:
+    def lacks(strategy, memory=None) -> list[str]:
         cells = (caps or {}).get(f"{op}/{strategy}", {})
-        return [n for n in needs if cells.get(n, {}).get("status") != capabilities.YES]
+        missing = [n for n in needs if cells.get(n, {}).get("status") != capabilities.YES]
+        if max_memory_per_element is not None and not (pd.notna(memory) and memory <= max_memory_per_element):
+            missing.append(f"memory within {max_memory_per_element:g} bytes per element ("
+                           + (f"has {memory:.3g}" if pd.notna(memory) else "not measured") + ")")
+        return missing
 
-    eligible = ok[[not lacks(s) for s in ok["strategy"]]]
-    lines = [f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(needs)}" if needs else ""),
+    ok = ok.assign(lacking=[lacks(r.strategy, r.memory) for r in ok.itertuples()])
+    eligible = ok[[not lacking for lacking in ok["lacking"]]]
+    asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
+    lines = [f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
+             + (", ranked by memory" if by == "memory" else ""),
              f"From: {run_dir} (machine {env.get('machine')}, TensorFlow {env.get('tensorflow')}, "
              f"commit {str(env.get('commit'))[:8]})", ""]
     if eligible.empty:
         lines.append("No measured strategy meets every need:")
-        lines += [f"  {r.label}: lacks {', '.join(lacks(r.strategy))}" for r in ok.itertuples()]
+        lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]
         return "\n".join(lines)
     best = eligible.iloc[0]
     samples = results.read_samples(run_dir)
@@ -98,7 +126,12 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
     lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({spread}), "
                  f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
-                 + (f", {best.roofline_fraction:.2f} of the memory roofline" if pd.notna(best.roofline_fraction) else ""))
+                 + (f", {best.roofline_fraction:.2f} of the memory roofline" if pd.notna(best.roofline_fraction) else "")
+                 + (f"; {best.memory:.3g} bytes per element {best.memory_is}" if pd.notna(best.memory) else ""))
+    if by == "memory":
+        lines += [f"  {r.label}: {r.memory:.3g} bytes per element {r.memory_is}, {_fmt(r.median_s)} per call"
+                  if pd.notna(r.memory) else f"  {r.label}: memory not measured, {_fmt(r.median_s)} per call"
+                  for r in eligible.iloc[1:].itertuples()]
     if tied:
         lines.append(f"  It ties {', '.join(r.label for r in tied)} (their paired intervals do not exclude a difference "
                      f"under {stats.TIE_MARGIN:.0%}): {best.label} is named for its lower median only; any of them will do, "
@@ -114,12 +147,12 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2  # a run without samples: IQRs only
         verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
         lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.label} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
-    for r in ok[[bool(lacks(s)) for s in ok["strategy"]]].itertuples():
+    for r in ok[[bool(lacking) for lacking in ok["lacking"]]].itertuples():
         if r.median_s < best.median_s:
             lines.append(f"  gives up {r.label}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
-                         f"which lacks {', '.join(lacks(r.strategy))}")
+                         f"which lacks {', '.join(r.lacking)}")
         else:
-            lines.append(f"  excluded by --needs: {r.label} (lacks {', '.join(lacks(r.strategy))})")
+            lines.append(f"  excluded by what you asked: {r.label} (lacks {', '.join(r.lacking)})")
     if caps:
         missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
                    if cell["status"] == capabilities.NO]

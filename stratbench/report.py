@@ -71,6 +71,10 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
                                    if pd.notna(getattr(r, "floor_s", None)) else (np.nan, "")),
                     "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
                     else (np.nan, "not measured"),  # the table's footer says why
+                    "process above start (MB)": (r.own_rss_bytes / 1e6, None)
+                    if pd.notna(getattr(r, "own_rss_bytes", None)) else (np.nan, "not measured"),
+                    "kept for backward (bytes/element)": (r.kept_for_backward_bytes / r.size, None)
+                    if pd.notna(getattr(r, "kept_for_backward_bytes", None)) else (np.nan, ""),
                 }
             else:
                 cells = {"median time": (np.nan, r.status)}
@@ -255,31 +259,33 @@ def speedup_figure(table, op, env, out, baseline="native"):
     return _finish(fig, env, out, f"speedup_{op}")
 
 
+MEMORY_PANELS = (  # column, title: each a case's own memory, per element (per call = per element x elements)
+    ("peak_tf_bytes", "TF allocator peak above the inputs"),
+    ("own_rss_bytes", "process memory above the case's start"),
+    ("kept_for_backward_bytes", "kept by the forward for its backward"),
+)
+
+
 def memory_figure(table, op, env, out, direction="forward_backward"):
     rows = _ok(table, op, direction)
     if rows.empty:
         return []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), squeeze=False)
-    # The worker's RSS includes TensorFlow itself (hundreds of MB), so that panel is linear.
-    for ax, column, label, yscale in ((axes[0][0], "peak_tf_bytes", "TF allocator peak above the inputs", "log"),
-                                      (axes[0][1], "peak_rss_bytes", "worker process peak RSS", "linear")):
-        for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
-            s = s[s[column] > 0]
-            ax.plot(s["size"], s[column] / 1e6, marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
-        if rows[column].isna().all():  # not measurable under this setting: say why, not an empty frame
-            why = next((n.split(": ", 1)[1] for n in unmeasured_items(rows) if n.startswith(f"{column}: ")),
-                       "not measured")
-            ax.text(0.5, 0.5, "not measured here:\n" + textwrap.fill(why, 48), ha="center", va="center",
-                    transform=ax.transAxes, fontsize=9, color="0.3")
-            ax.set(xticks=[], yticks=[], title=f"{op} {direction}: {label}")
-            ax.title.set_fontsize(10)
-            continue
-        if not (rows[column] > 0).any():  # nothing to draw on a log axis (small sizes: TF reuses its pool)
-            yscale = "linear"
-        ylabel = "MB (zero, at small sizes, not shown)" if yscale == "log" else "MB"
-        ax.set(xscale="log", yscale=yscale, xlabel="elements per call", ylabel=ylabel, title=f"{op} {direction}: {label}")
+    panels = [(c, t) for c, t in MEMORY_PANELS if c in rows]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, (column, label) in zip(axes[0], panels):
+        values = pd.to_numeric(rows[column], errors="coerce")
+        for strategy, s in sorted(rows.assign(v=values).groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
+            s = s[s["v"].notna()]
+            ax.plot(s["size"], s["v"] / s["size"], marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
+        ax.set(xscale="log", yscale="symlog", xlabel="elements per call", title=f"{op} {direction}:\n{label}")
         ax.title.set_fontsize(10)
         ax.grid(True, which="major", alpha=0.3)
+        if values.isna().all():  # not measurable under this setting: say why, not an empty frame
+            why = next((n.split(": ", 1)[1] for n in unmeasured_items(rows) if n.startswith(f"{column}: ")),
+                       "not measured")
+            ax.text(0.5, 0.5, "not measured here:\n" + textwrap.fill(why, 44), ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="0.3")
+    axes[0][0].set_ylabel("bytes per element (symlog: 0 shown)")
     _legend(fig, axes)
     return _finish(fig, env, out, f"memory_{op}")
 

@@ -150,3 +150,25 @@ def test_cli_report_and_recommend_explain_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["recommend", "--op", "spiky", "--size", "77", "--results", str(tmp_path)]) == 1
     assert "Measure it with" in capsys.readouterr().err
+
+
+def test_recommend_ranks_and_constrains_by_memory(tmp_path):
+    store = results.RunStore(tmp_path / "m" / "run", {"machine": "m", "commit": "abc"})
+    for strategy, seconds, kept in (("xla", 1e-3, 12_000), ("custom_op", 2e-3, 4_000), ("native", 3e-3, 17_000),
+                                    ("pyfunc", 9e-3, None)):
+        store.add({"op": "spiky", "strategy": strategy, "direction": "forward_backward", "device": "CPU",
+                   "dtype": "float32", "size": 1000, "shape": "1000", "env": "default", "status": "ok",
+                   "median_s": seconds, "iqr_s": 0.0, "noisy": False, "elements_per_s": 1000 / seconds,
+                   "kept_for_backward_bytes": kept, "peak_tf_bytes": 20_000,
+                   "key": f"spiky/{strategy}/forward_backward/float32/CPU/default/1000"})
+    ask = lambda **kw: recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward_backward", **kw)  # noqa: E731
+    assert "Use xla:" in ask() and "12 bytes per element kept for the backward" in ask()
+    by_memory = ask(by="memory")
+    assert "Use custom_op:" in by_memory and "ranked by memory" in by_memory
+    assert by_memory.index("native: 17 bytes") < by_memory.index("pyfunc: memory not measured")
+    capped = ask(max_memory_per_element=8)
+    assert "Use custom_op:" in capped and "gives up xla" in capped and "has 12" in capped
+    assert "pyfunc (lacks memory within 8 bytes per element (not measured))" in capped
+    assert "No measured strategy meets every need" in ask(max_memory_per_element=1)
+    with pytest.raises(ValueError, match="accepted: time, memory"):
+        ask(by="size")
