@@ -266,8 +266,8 @@ def _with_machine(table):
     from stratbench import environment
 
     env = environment.capture()
-    return table.assign(**{k: env.get(k) for k in ("machine", "cpu_model", "cpu_isa", "cpu_count", "onednn",
-                                                   "cpu_allocator", "tensorflow", "python", "commit")})
+    return table.assign(**{k: env.get(k) for k in ("machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes",
+                                                   "onednn", "cpu_allocator", "tensorflow", "python", "commit")})
 
 
 @contextlib.contextmanager
@@ -318,10 +318,29 @@ def cmd_report(args) -> int:
         print(f"stratbench report: {source} does not exist", file=sys.stderr)
         return 2
     try:
+        if args.machines:
+            if args.publish or args.releases:
+                raise ValueError("--machines reads a folder of runs; --publish (of one run) includes the machines "
+                                 "of its results folder already, and --releases compares TF releases")
+            written = report.write_machines(source, args.out or pathlib.Path(source) / "machines", args.baseline,
+                                            log=lambda m: print(m, file=sys.stderr))
+            print(f"{written['table']}\n" + "\n".join(map(str, written["figures"])))
+            return 0
         _report(source, args.out, args.baseline, args.publish, args.releases)
     except ValueError as e:
         print(f"stratbench report: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_machine(args) -> int:
+    from stratbench import environment
+
+    mine = environment.this_machine()
+    print(environment.machine_identity(mine))
+    if args.verbose:
+        for part, value in environment.identity_parts(mine).items():
+            print(f"  {part}: {value}", file=sys.stderr)
     return 0
 
 
@@ -336,7 +355,7 @@ def cmd_recommend(args) -> int:
     shape = "x".join(map(str, args.size)) if takes_axis else str(math.prod(args.size))
     try:
         print(recommend.recommend(args.results, args.op, args.device, shape, args.direction, args.needs, args.dtype,
-                                  args.env, args.by, args.max_memory_per_element))
+                                  args.env, args.by, args.max_memory_per_element, args.machine))
     except recommend.NoResult as e:
         print(f"stratbench recommend: {e}", file=sys.stderr)
         return 1
@@ -521,7 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="smoke mode: the smallest sizes, 10 ms samples (a couple of minutes)")
     run.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                      help="results folder (default: results)")
-    run.add_argument("--machine", help="machine name for the results folder (default: the host name)")
+    run.add_argument("--machine", help="machine name for the results folder (default: this machine's identity: "
+                                      "CPU model, vector ISA, logical CPUs, memory and GPUs, e.g. "
+                                      "intel-xeon-amx-2cpu-24gib-nogpu; the host name is recorded as a label)")
     run.add_argument("--fresh", action="store_true", help="start a new run instead of resuming this commit's")
     run.add_argument("--baseline", default="native", choices=STRATEGIES,
                      help="strategy the speedups in the table are relative to (default: native, eager)")
@@ -624,7 +645,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compare TensorFlow releases instead: asv results of one commit measured under "
                              "asv.releases.conf.json; writes releases.md, releases.csv and a figure of time per "
                              "call against release at each op's largest size")
+    report.add_argument("--machines", action="store_true",
+                        help="compare machines instead: SOURCE is a folder of runs (e.g. results); per machine type "
+                             "its newest run, side by side at each op's largest and smallest size (speedup with its "
+                             "interval, and time), as machines.md, machines.csv and a figure in SOURCE/machines")
     report.set_defaults(func=cmd_report)
+
+    machine = sub.add_parser(
+        "machine", parents=[common],
+        help="this machine's identity: the folder its results go to, and the name to give asv",
+        description=(
+            "Prints this machine's type as results name it: CPU model, best vector ISA, logical CPUs, memory "
+            "(GiB) and GPUs, e.g. intel-xeon-amx-2cpu-24gib-nogpu. The same type gives the same name on every "
+            "host; a different CPU never does. asv: `asv machine --machine $(stratbench machine) --yes`. "
+            "With --verbose, the parts it is made of (and whether oneDNN is on by default here)."
+        ),
+    )
+    machine.set_defaults(func=cmd_machine)
 
     recommend = sub.add_parser(
         "recommend", parents=[common],
@@ -657,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--max-memory-per-element", type=_positive, metavar="BYTES",
                            help="exclude strategies that need more bytes per element (as --by memory counts them), "
                                 "or whose memory was not measured; e.g. 8 for float32 forward_backward")
+    recommend.add_argument("--machine",
+                           help="answer from this machine's newest run (its identity, the folder name under "
+                                "results/, or its host name); default: the newest run made on this machine's type, "
+                                "else the newest of any machine, saying how it differs")
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
     recommend.set_defaults(func=cmd_recommend)

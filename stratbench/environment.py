@@ -12,8 +12,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
+import time
 
 
 # Environment variables of each setting; a worker sets them before importing TensorFlow.
@@ -139,6 +141,69 @@ def git_state() -> dict:
     }
 
 
+def memory_bytes() -> int | None:
+    """Physical memory (Linux /proc/meminfo MemTotal), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _slug(text: str) -> str:
+    """'Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz' -> 'intel-xeon-platinum-8488c'."""
+    text = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\d+-Core", " ", text or "unknown")
+    return "-".join(re.findall(r"[a-z0-9_.]+", text.lower())) or "unknown"
+
+
+def machine_identity(env: dict) -> str:
+    """The machine type a run's figures hold for, as a folder name: CPU model, best vector
+    ISA, logical CPUs, memory (GiB) and GPUs -- what changes figures; the host name is only
+    a label (`host`).  The same type gives the same name; a different CPU never does.  Runs
+    that did not record a part (memory, before 2026-12) say so in the name."""
+    isa = env.get("cpu_isa") or cpu_isa(env.get("cpu_flags") or "")
+    memory = env.get("memory_bytes")
+    gpus = [g.get("name", "gpu") for g in env.get("gpus") or []]
+    return "-".join([_slug(env.get("cpu_model")), isa, f"{env.get('cpu_count') or '?'}cpu",
+                     f"{round(memory / 2**30)}gib" if memory else "mem-unrecorded",
+                     "-".join(_slug(g) for g in gpus) if gpus else "nogpu"])
+
+
+def identity_parts(env: dict) -> dict:
+    """What machine_identity is made of, and oneDNN, for saying how two machines differ."""
+    return {"CPU": env.get("cpu_model"), "vector ISA": env.get("cpu_isa") or cpu_isa(env.get("cpu_flags") or ""),
+            "logical CPUs": env.get("cpu_count"),
+            "memory": f"{round(env['memory_bytes'] / 2**30)} GiB" if env.get("memory_bytes") else "unrecorded",
+            "GPUs": ", ".join(g.get("name", "gpu") for g in env.get("gpus") or []) or "none",
+            "oneDNN": {True: "on", False: "off"}.get(env.get("onednn"), "unrecorded")}
+
+
+def this_machine() -> dict:
+    """This machine's identity fields, read without TensorFlow (GPUs from nvidia-smi)."""
+    gpus = []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20)
+        gpus = [{"name": line.strip()} for line in out.stdout.splitlines() if line.strip()] if not out.returncode else []
+    except (OSError, subprocess.SubprocessError):
+        pass
+    cpu = _cpu()
+    return {**cpu, "cpu_isa": cpu_isa(cpu["cpu_flags"]), "cpu_count": os.cpu_count(), "memory_bytes": memory_bytes(),
+            "gpus": gpus, "onednn": _onednn_default(cpu["cpu_flags"])}
+
+
+def _onednn_default(flags: str) -> bool:
+    """Whether TensorFlow turns oneDNN on here without being asked: TF_ENABLE_ONEDNN_OPTS, else
+    (TF 2.21) on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX."""
+    asked = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if asked is not None:
+        return _truthy(asked)
+    return bool({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile"} & set(flags.split()))
+
+
 def _cpu() -> dict:
     info = {"cpu_model": platform.processor() or platform.machine(), "cpu_flags": ""}
     try:
@@ -178,8 +243,9 @@ def capture() -> dict:
 
     build = tf.sysconfig.get_build_info()
     cpu = _cpu()
-    return {
-        "machine": platform.node(),
+    env = {
+        "started_at": round(time.time()),  # which of a machine's runs is the newest (results.run_time)
+        "host": platform.node(),  # a label: the folder and `machine` are the identity (machine_identity)
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -190,12 +256,14 @@ def capture() -> dict:
         **cpu,
         "cpu_isa": cpu_isa(cpu["cpu_flags"]),
         "cpu_count": os.cpu_count(),
+        "memory_bytes": memory_bytes(),
         **effective(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
         "custom_op_build": _custom_op_build(),
         "gpus": _gpus(tf),
         **git_state(),
     }
+    return {"machine": machine_identity(env), **env}
 
 
 def _custom_op_build() -> dict:

@@ -8,7 +8,7 @@ import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, matrix, results, stats, status
+from stratbench import capabilities, environment, matrix, results, stats, status
 from stratbench.measurement import Measurement
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
@@ -25,12 +25,6 @@ def parse_needs(text: str) -> list[str]:
     if bad:
         raise ValueError(f"unknown need {', '.join(map(repr, bad))}; accepted: {', '.join(NEEDS)}")
     return [NEEDS[n] for n in names]
-
-
-def _runs(root: pathlib.Path):
-    """Run directories under root (or root itself), newest first."""
-    found = [root] if (root / "cases.json").exists() else [p.parent for p in root.glob("**/cases.json")]
-    return sorted(found, key=lambda p: (p / "cases.json").stat().st_mtime, reverse=True)
 
 
 def _fmt(s: float) -> str:
@@ -51,21 +45,71 @@ def memory_per_element(row) -> tuple[float | None, str]:
     return (sum(parts) / row["size"] if parts else None), "peak above the inputs"
 
 
+def _env_of(run_dir: pathlib.Path) -> dict:
+    path = run_dir / "environment.json"
+    return results.read_json(path) if path.exists() else {}
+
+
+def _same_type(mine: dict, theirs: dict) -> str | None:
+    """'' when `theirs` is this machine's type, a note when it is except for parts it did
+    not record (memory, before 2026-12), None when it is another type."""
+    if environment.machine_identity(theirs) == environment.machine_identity(mine):
+        return ""
+    if not theirs.get("memory_bytes") and \
+            environment.machine_identity(theirs) == environment.machine_identity(mine | {"memory_bytes": None}):
+        return "the same type, though that run did not record its memory"
+    return None
+
+
+def differences(mine: dict, theirs: dict) -> str:
+    """How another machine differs from this one, part by part."""
+    a, b = environment.identity_parts(mine), environment.identity_parts(theirs)
+    return "; ".join(f"{k} {b[k]} (here: {a[k]})" for k in a if a[k] != b[k]) or "nothing recorded"
+
+
+def _pick_run(candidates, mine: dict, machine: str | None, command: str) -> tuple:
+    """(run_dir, table, rows, env, why) among `candidates` (newest first, each measured the
+    case): the one `machine` names, else the newest made on this machine's type, else the
+    newest of any machine, saying which and how it differs."""
+    if machine:
+        named = [c for c in candidates if machine in (environment.machine_identity(c[3]), c[3].get("machine"),
+                                                      c[3].get("host"))]
+        if not named:
+            have = sorted({environment.machine_identity(c[3]) for c in candidates})
+            raise NoResult(f"no stored run from machine {machine!r} measures this case; machines that do: "
+                           f"{', '.join(have)}")
+        return (*named[0], f"the newest run of machine {machine} that measured this case")
+    for candidate in candidates:
+        note = _same_type(mine, candidate[3])
+        if note is not None:
+            return (*candidate, "the newest run made on this machine's type that measured this case"
+                    + (f" ({note})" if note else ""))
+    newest = candidates[0]
+    return (*newest, f"no stored run from this machine's type ({environment.machine_identity(mine)}) measures this "
+            f"case, so this is the newest from another machine, which differs in: {differences(mine, newest[3])}. "
+            f"Figures here can rank strategies differently. Measure it here with:\n  {command}")
+
+
 def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32",
-              envs=None, by: str = "time", max_memory_per_element: float | None = None) -> str:
+              envs=None, by: str = "time", max_memory_per_element: float | None = None,
+              machine: str | None = None, this_machine: dict | None = None) -> str:
     """The recommendation as text; NoResult when nothing stored covers the request.  When the
     run measured several environment settings (`stratbench run --env`), each (strategy,
     setting) is a candidate, e.g. "xla under bfc" against "custom_op under plain"; `envs`
     keeps only those settings.  `by` ranks by time or by memory (memory_per_element, then
-    time); `max_memory_per_element` excludes what needs more (or was not measured)."""
+    time); `max_memory_per_element` excludes what needs more (or was not measured).  The
+    run read is the newest from this machine's type (`this_machine`, default: read here),
+    or the one `machine` names, or else the newest from another machine, and the text says
+    which and why."""
     if by not in BY:
         raise ValueError(f"unknown ranking {by!r}; accepted: {', '.join(BY)}")
     root = pathlib.Path(root)
+    mine = this_machine if this_machine is not None else environment.this_machine()
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
                + (f"--shapes {shape}" if "x" in shape else f"--sizes {shape}")
                + (f" --env {','.join(envs)}" if envs else ""))
-    stored, unreadable = set(), []
-    for run_dir in _runs(root):
+    stored, unreadable, candidates = set(), [], []
+    for run_dir in results.runs_under(root):
         try:
             table = results.load(run_dir)
         except results.NotResults as e:  # one damaged run must not hide the others
@@ -79,18 +123,17 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         rows = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
                      & (table["dtype"] == dtype) & (table["shape"].astype(str) == shape)]
         if (rows["status"] == status.OK).any():
-            break
-    else:
+            candidates.append((run_dir, table, rows, _env_of(run_dir)))
+    if not candidates:
         have = f"stored sizes for it: {', '.join(sorted(stored, key=lambda t: math.prod(matrix.parse_size(t))))}. " if stored else ""
         skipped = "".join(f"\n  (skipped, unreadable: {u})" for u in unreadable)
         raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}); "
                        f"{have}Measure it with:\n  {command}{skipped}")
+    run_dir, table, rows, env, why = _pick_run(candidates, mine, machine, command)
     caps = capabilities.load(run_dir)
     if needs and caps is None:
         raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"
                        f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
-    env_file = run_dir / "environment.json"
-    env = results.read_json(env_file) if env_file.exists() else {}
     ok = rows[rows["status"] == status.OK].sort_values("median_s")
     several = ok["env"].nunique() > 1
     memory = [memory_per_element(r) for _, r in ok.iterrows()]
@@ -112,8 +155,9 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
     lines = [f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
              + (", ranked by memory" if by == "memory" else ""),
-             f"From: {run_dir} (machine {env.get('machine')}, TensorFlow {env.get('tensorflow')}, "
-             f"commit {str(env.get('commit'))[:8]})", ""]
+             f"From: {run_dir} (machine {environment.machine_identity(env)}, host {env.get('host') or env.get('machine')}, "
+             f"TensorFlow {env.get('tensorflow')}, commit {str(env.get('commit'))[:8]})",
+             f"Why this run: {why}", ""]
     if eligible.empty:
         lines.append("No measured strategy meets every need:")
         lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
-from stratbench import capabilities, matrix, metrics, status  # noqa: E402
+from stratbench import capabilities, environment, matrix, metrics, status  # noqa: E402
 from stratbench import results  # noqa: E402
 from stratbench.measurement import rank_of, speedup_text  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
@@ -121,8 +121,18 @@ def describe_setting(env: dict, name: str) -> str:
     return f"{name}: oneDNN {'on' if found['onednn'] else 'off'}, {found.get('cpu_allocator', '?')} allocator"
 
 
+def machine_name(env: dict) -> str:
+    """A run's machine type (environment.machine_identity) and its host label; the stored name
+    for results without CPU details (asv, pytest-benchmark)."""
+    if not env.get("cpu_model"):
+        return str(env.get("machine", "unknown machine"))
+    host = env.get("host") or env.get("machine")
+    identity = environment.machine_identity(env)
+    return identity + (f", host {host}" if host and host != identity else "")
+
+
 def caption(env: dict) -> str:
-    where = env.get("machine", "unknown machine")
+    where = machine_name(env)
     if env.get("cpu_model"):
         isa = f", {env['cpu_isa']}" if env.get("cpu_isa") else ""
         where += f" ({env['cpu_model']}{isa}, {env.get('cpu_count', '?')} cores"
@@ -498,6 +508,142 @@ def latest_run(results: pathlib.Path) -> pathlib.Path | None:
     return runs[-1].parent if runs else None
 
 
+# ---------------------------------------------------------------- machines side by side
+
+
+def machine_runs(root) -> dict:
+    """{machine identity: (run dir, its table at the setting that machine gets by default, env)}:
+    per machine type under root, its newest run (the one with the most measured cases among
+    equally new ones)."""
+    newest = {}
+    for run_dir in results.runs_under(root):
+        env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
+        if not env.get("cpu_model"):
+            continue
+        identity = environment.machine_identity(env)
+        table = results.load(run_dir)
+        measured = int((table["status"] == status.OK).sum())
+        when = results.run_time(run_dir)
+        best = newest.get(identity)
+        if best is None or (when, measured) > (best[3], best[4]):
+            newest[identity] = (run_dir, table, env, when, measured)
+    out = {}
+    for identity, (run_dir, table, env, _, _) in sorted(newest.items()):
+        table = table[table["env"] == headline_setting(table, env)]
+        if not env.get("roofline"):  # before the roofline tool its fractions were of a TF copy: not comparable
+            table = table.assign(roofline_fraction=np.nan)
+        out[identity] = (run_dir, table, env)
+    return out
+
+
+def machines_table(runs: dict, baseline: str = "native") -> pd.DataFrame:
+    """Per op, direction and strategy, at the largest and the smallest size each machine
+    measured: each machine's speedup over `baseline` (paired, with its 95% interval where
+    the run kept one) and time; rows (op, direction, size, strategy), columns machines."""
+    cells = {}
+    for identity, (_, table, env) in runs.items():
+        column = f"{identity} ({describe_setting(env, headline_setting(table, env))})"
+        for (op, direction), group in _ordered(table).groupby(["op", "direction"], sort=False):
+            for which, size in (("largest", group["size"].max()), ("smallest", group["size"].min())):
+                at = group[group["size"] == size]
+                for _, r in at.iterrows():
+                    key = (op, direction, f"{which}: {r['shape']}", r["strategy"])
+                    if r["status"] != status.OK:
+                        cells.setdefault(key, {})[column] = r["status"]
+                        continue
+                    fastest, tie = rank_of(r, at)
+                    speedup = speedup_text(r, at, baseline)
+                    cells.setdefault(key, {})[column] = metrics.marked(
+                        (f"{speedup} " if speedup else "") + f"({format_seconds(r['median_s'])})",
+                        fastest, r["noisy"], tie, **metrics.row_marks(r))
+    out = pd.DataFrame.from_dict(cells, orient="index")
+    out.index.names = ["op", "direction", "size", "strategy"]
+    return out.fillna("")
+
+
+def machines_figure(runs: dict, out: pathlib.Path, baseline: str = "native", direction: str = "forward_backward"):
+    """Speedup over `baseline` per strategy and machine at each op's largest size, one panel per op."""
+    frames = []
+    for identity, (_, table, _) in runs.items():
+        for op, group in table[(table["direction"] == direction) & (table["status"] == status.OK)].groupby("op"):
+            at = group[group["size"] == group["size"].max()]
+            base = at.loc[at["strategy"] == baseline, "median_s"]
+            if base.empty:
+                continue
+            paired = at["baseline"].eq(baseline) & at["speedup"].notna() if "speedup" in at else False
+            speedup = at["speedup"].where(paired, float(base.iloc[0]) / at["median_s"])
+            low = at["speedup_low"].where(paired, speedup) if "speedup_low" in at else speedup
+            high = at["speedup_high"].where(paired, speedup) if "speedup_high" in at else speedup
+            frames.append(pd.DataFrame({"machine": identity, "op": op, "strategy": at["strategy"], "speedup": speedup,
+                                        "low": low, "high": high, "shape": at["shape"]}))
+    if not frames:
+        return []
+    data = pd.concat(frames)
+    ops = sorted(data["op"].unique())
+    fig, axes = plt.subplots(1, len(ops), figsize=(4.8 * len(ops), 4.4), squeeze=False, sharey=True)
+    palette = plt.get_cmap("Set2").colors
+    machines = list(runs)
+    for ax, op in zip(axes[0], ops):
+        d = data[data["op"] == op]
+        strategies = [s for s in impls.STRATEGIES if s in set(d["strategy"])]
+        width = 0.8 / len(machines)
+        for i, machine in enumerate(machines):
+            m = d[d["machine"] == machine].set_index("strategy").reindex(strategies)
+            x = np.arange(len(strategies)) + (i - (len(machines) - 1) / 2) * width
+            err = np.nan_to_num(np.clip(np.vstack([m["speedup"] - m["low"], m["high"] - m["speedup"]]).astype(float), 0, None))
+            ax.bar(x, m["speedup"], width, yerr=err, capsize=2, label=machine, color=palette[i % len(palette)],
+                   error_kw={"lw": 0.8})
+        ax.set_xticks(np.arange(len(strategies)), strategies, rotation=30, ha="right")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set(yscale="log", title=f"{op} {direction} at {d['shape'].iloc[0]}")
+        ax.title.set_fontsize(10)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"speedup over {baseline} (log scale)")
+    _legend(fig, axes)
+    note = ("Each machine's newest run, at the setting it gets by default; error bars: the 95% interval of the paired "
+            "speedup where the run kept one (runs before paired rounds: ratios of medians).")
+    return _finish(fig, {}, out, "machines", note=note)
+
+
+def machines_lines(base: pathlib.Path, rel, baseline: str = "native") -> list[str]:
+    """results/README.md's machines: a section per machine type (its newest run's headline)
+    and the side-by-side table and figure (written to base/machines)."""
+    try:
+        written = write_machines(base, base / "machines", baseline, log=lambda m: None)
+    except ValueError:
+        return []
+    lines = ["## Every machine type measured", "",
+             "Results are filed under the machine type that made them (`stratbench/environment.py`, "
+             "`machine_identity`: CPU model, vector ISA, logical CPUs, memory, GPUs; runs before 2026-12 did "
+             "not record their memory). Each type's newest run:", ""]
+    for identity, (run_dir, table, env) in written["runs"].items():
+        lines += [f"### {identity}", "", f"From `{rel(run_dir)}`: {caption(env | {'setting': headline_setting(table, env)})}",
+                  "", _markdown(headline(table, baseline)), ""]
+    lines += ["### Side by side", "", f"![machines]({rel(written['figures'][0])})" if written["figures"] else "", "",
+              f"Table: [{rel(written['table'])}]({rel(written['table'])}) (CSV beside it).", ""]
+    return lines
+
+
+def write_machines(root, out, baseline: str = "native", log=print) -> dict:
+    """machines.md, machines.csv and the machines figure for every machine type under root."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = machine_runs(root)
+    if not runs:
+        raise ValueError(f"no `stratbench run` results with a recorded CPU under {root}")
+    table = machines_table(runs, baseline)
+    table.to_csv(out / "machines.csv")
+    lines = ["Each machine type's newest run under " + str(root) + ":", ""]
+    for identity, (run_dir, _, env) in runs.items():
+        lines.append(f"- **{identity}**: `{run_dir}` ({caption(env | {'setting': headline_setting(results.load(run_dir), env)})})")
+    lines += ["", f"Speedup over {baseline} and median time at each op's largest and smallest size. {metrics.MARKS_LEGEND}.",
+              "", _markdown(table), ""]
+    (out / "machines.md").write_text("\n".join(lines))
+    figures = machines_figure(runs, out, baseline)
+    log(f"report: {len(runs)} machines side by side in {out}")
+    return {"table": out / "machines.md", "figures": figures, "runs": runs}
+
+
 # ---------------------------------------------------------------- TensorFlow releases
 
 
@@ -593,7 +739,7 @@ def write_releases(table: pd.DataFrame, out, log=print) -> dict:
 
 
 def _environment_table(env: dict) -> str:
-    keys = ["machine", "cpu_model", "cpu_isa", "cpu_count", "gpus", "platform", "python", "tensorflow", "numpy",
+    keys = ["machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes", "gpus", "platform", "python", "tensorflow", "numpy",
             "tf_cuda_build", "onednn", "cpu_allocator", "tf_allocator_stats", "tf_intra_op_threads",
             "tf_inter_op_threads", "omp_num_threads", "variables", "custom_op_build", "commit", "dirty"]
     return pd.DataFrame({"value": [str(env.get(k, "")).replace("|", "/") for k in keys]},
@@ -679,7 +825,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     preferred = headline_setting(table, env)
     at_preferred = table[table["env"] == preferred]
     lines = [
-        f"# Published results: {env.get('machine', '?')}",
+        f"# Published results: {machine_name(env)}",
         "",
         f"Generated by `{command}` from the run in `{rel(run_dir)}` ({ok} of {len(table)} cases measured; "
         "the rest are recorded with their reason in cases.csv). Do not edit by hand: rerun the command.",
@@ -731,6 +877,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         if "train_step" + suffixes[name] in figures:
             lines += [f"## Training step (small MLP, impls/keras.py), {describe_setting(env, name)}", "",
                       f"![train_step]({rel(figures['train_step' + suffixes[name]])})", ""]
+    lines += machines_lines(base, rel, baseline)
     results_readme.write_text("\n".join(lines))
     if top_readme is None:
         return

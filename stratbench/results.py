@@ -153,6 +153,35 @@ def read_samples(directory) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
+def run_time(run_dir) -> float:
+    """When a run was made: its environment's `started_at`, else its commit's time (runs
+    before 2026-12), else its file's time (which a fresh clone resets)."""
+    run_dir = pathlib.Path(run_dir)
+    env_file = run_dir / "environment.json"
+    env = read_json(env_file) if env_file.exists() else {}
+    if env.get("started_at"):
+        return float(env["started_at"])
+    commit = env.get("commit")
+    if commit and commit != "unknown":
+        import subprocess
+
+        try:
+            out = subprocess.run(["git", "-C", str(run_dir), "log", "-1", "--format=%ct", commit],
+                                 capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                return float(out.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return (run_dir / "cases.json").stat().st_mtime
+
+
+def runs_under(root) -> list[pathlib.Path]:
+    """`stratbench run` directories under root (or root itself), newest first (run_time)."""
+    root = pathlib.Path(root)
+    found = [root] if (root / "cases.json").exists() else [p.parent for p in root.glob("**/cases.json")]
+    return sorted(found, key=run_time, reverse=True)
+
+
 def format_seconds(s: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if s >= scale:
