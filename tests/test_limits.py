@@ -4,7 +4,6 @@ each strategy's call floor (timing.prepare_floor)."""
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
 import impls
 from stratbench import metrics, roofline, timing
