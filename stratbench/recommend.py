@@ -79,11 +79,14 @@ def _pick_run(candidates, mine: dict, machine: str | None, command: str) -> tupl
             raise NoResult(f"no stored run from machine {machine!r} measures this case; machines that do: "
                            f"{', '.join(have)}")
         return (*named[0], f"the newest run of machine {machine} that measured this case")
-    for candidate in candidates:
-        note = _same_type(mine, candidate[3])
-        if note is not None:
-            return (*candidate, "the newest run made on this machine's type that measured this case"
-                    + (f" ({note})" if note else ""))
+    same = [(c, _same_type(mine, c[3])) for c in candidates]
+    same = [(c, note) for c, note in same if note is not None]
+    if same:  # oneDNN as this machine has it by default first: it changes rankings (softmax)
+        (candidate, note), = sorted(same, key=lambda cn: cn[0][3].get("onednn") != mine.get("onednn"))[:1]
+        onednn = {True: "on", False: "off"}.get(candidate[3].get("onednn"), "unrecorded")
+        return (*candidate, f"the newest run made on this machine's type that measured this case, with oneDNN "
+                f"{onednn}" + (" as here" if candidate[3].get("onednn") == mine.get("onednn") else
+                               " (no run of this type with oneDNN as here)") + (f"; {note}" if note else ""))
     newest = candidates[0]
     return (*newest, f"no stored run from this machine's type ({environment.machine_identity(mine)}) measures this "
             f"case, so this is the newest from another machine, which differs in: {differences(mine, newest[3])}. "

@@ -72,7 +72,7 @@ def test_a_run_that_did_not_record_memory_still_counts_as_this_type(tmp_path):
     _run(tmp_path, XEON | {"memory_bytes": None}, "aaaa", "box1", fastest="custom_op")
     text = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", this_machine=XEON)
     assert "Why this run: the newest run made on this machine's type" in text
-    assert "(the same type, though that run did not record its memory)" in text
+    assert "the same type, though that run did not record its memory" in text
 
 
 def test_report_puts_every_machine_type_side_by_side(tmp_path):
@@ -97,3 +97,12 @@ def test_cli_machine_prints_this_machines_identity(capsys):
 
     assert cli.main(["machine"]) == 0
     assert capsys.readouterr().out.strip() == environment.machine_identity(environment.this_machine())
+
+
+def test_recommend_prefers_a_run_with_onednn_as_this_machine_has_it(tmp_path):
+    _run(tmp_path, XEON | {"onednn": True}, "aaaa", "box1", fastest="custom_op")
+    _run(tmp_path, XEON | {"onednn": False}, "bbbb", "box1", fastest="xla")  # the same type, oneDNN off
+    on = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", this_machine=XEON | {"onednn": True})
+    off = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", this_machine=XEON | {"onednn": False})
+    assert "Use custom_op:" in on and "with oneDNN on as here" in on
+    assert "Use xla:" in off and "with oneDNN off as here" in off
