@@ -196,11 +196,14 @@ def this_machine() -> dict:
 
 
 def _onednn_default(flags: str) -> bool:
-    """Whether TensorFlow turns oneDNN on here without being asked: TF_ENABLE_ONEDNN_OPTS, else
-    (TF 2.21) on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX."""
+    """Whether TensorFlow turns oneDNN on here: TF_ENABLE_ONEDNN_OPTS, else the CPU's default."""
     asked = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    if asked is not None:
-        return _truthy(asked)
+    return _truthy(asked) if asked is not None else onednn_by_default(flags)
+
+
+def onednn_by_default(flags: str) -> bool:
+    """Whether TensorFlow (2.21) turns oneDNN on unasked on a CPU with these /proc/cpuinfo flags:
+    on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX."""
     return bool({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile"} & set(flags.split()))
 
 
