@@ -515,12 +515,15 @@ def machine_runs(root) -> dict:
     """{machine identity: (run dir, its table at the setting that machine gets by default, env)}:
     per machine type under root, its newest run (the one with the most measured cases among
     equally new ones)."""
-    newest = {}
+    newest, names = {}, {}
     for run_dir in results.runs_under(root):
         env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
         if not env.get("cpu_model"):
             continue
-        identity = environment.machine_identity(env)
+        # runs that did not record their memory (before 2026-12) join the type they otherwise are
+        identity = environment.machine_identity(env | {"memory_bytes": None})
+        if env.get("memory_bytes"):
+            names[identity] = environment.machine_identity(env)
         table = results.load(run_dir)
         # among equally new runs: the one with oneDNN as the CPU has it unasked, then the most cases
         rank = (results.run_time(run_dir), env.get("onednn") == environment.onednn_by_default(env.get("cpu_flags") or ""),
@@ -529,6 +532,7 @@ def machine_runs(root) -> dict:
             newest[identity] = (run_dir, table, env, rank)
     out = {}
     for identity, (run_dir, table, env, _) in sorted(newest.items()):
+        identity = names.get(identity, identity)
         table = table[table["env"] == headline_setting(table, env)]
         if not env.get("roofline"):  # before the roofline tool its fractions were of a TF copy: not comparable
             table = table.assign(roofline_fraction=np.nan)

@@ -106,3 +106,14 @@ def test_recommend_prefers_a_run_with_onednn_as_this_machine_has_it(tmp_path):
     off = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", this_machine=XEON | {"onednn": False})
     assert "Use custom_op:" in on and "with oneDNN on as here" in on
     assert "Use xla:" in off and "with oneDNN off as here" in off
+
+
+def test_runs_that_did_not_record_memory_join_their_type_in_the_side_by_side(tmp_path):
+    from stratbench import report
+
+    _run(tmp_path, XEON | {"memory_bytes": None}, "aaaa", "old", fastest="custom_op")
+    _run(tmp_path, XEON | {"started_at": 2e9}, "bbbb", "new", fastest="xla")
+    _run(tmp_path, EPYC, "cccc", "amd", fastest="xla")
+    runs = report.machine_runs(tmp_path)
+    assert list(runs) == ["amd-epyc-9r14-avx512_vnni-2cpu-24gib-nogpu", "intel-xeon-amx-2cpu-24gib-nogpu"]
+    assert runs["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "bbbb"  # the newest of the type
