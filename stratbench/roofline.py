@@ -84,15 +84,23 @@ def last_level_cache_bytes() -> int | None:
     return max(sizes) if sizes else None
 
 
-def measure(patterns, threads: int | None = None, trial_budget_s: float = 0.05, min_trials: int = 5) -> pd.DataFrame:
+# The same pattern's best time moved by up to 2.5x between invocations seconds apart on the
+# 2-core VMs (2 reads and 1 write of 64 MB: 3.5-8.9 ms), with new buffers and a neighbour's
+# load each time: each pattern is measured in this many invocations and the best counts.
+PLACEMENTS = 3
+
+
+def measure(patterns, threads: int | None = None, trial_budget_s: float = 0.05, min_trials: int = 5,
+            placements: int = PLACEMENTS) -> pd.DataFrame:
     """Best seconds per pass of each (reads, writes, array_bytes) in `patterns`, with
-    ordinary and streaming stores, on one thread and on `threads` (TF's): COLUMNS."""
+    ordinary and streaming stores, on one thread and on `threads` (TF's), in `placements`
+    invocations of the tool (fresh buffers each): COLUMNS, a row per invocation."""
     patterns = sorted(set(patterns))
     if not patterns:
         return pd.DataFrame(columns=COLUMNS)
     binary = tool()
     rows = []
-    for t in sorted({1, threads or tf_threads()}):
+    for t in sorted({1, threads or tf_threads()}) * placements:
         specs = [f"{r}:{w}:{b}:{store}" for r, w, b in patterns for store in (STORES if w else STORES[:1])]
         done = subprocess.run([str(binary), str(t), str(min_trials), str(trial_budget_s), *specs],
                               capture_output=True, text=True, env=os.environ | {"OMP_PROC_BIND": "false"})
@@ -133,6 +141,10 @@ class Roofline:
     def seconds(self, traffic) -> float | None:
         """The roofline time of (reads, writes, array_bytes), or None when not measured."""
         return self.best.get(tuple(traffic))
+
+    def remeasured(self, traffics, threads: int | None = None) -> "Roofline":
+        """This roofline with `traffics` measured once more now (the best of all counts)."""
+        return Roofline(pd.concat([self.rows, measure(set(traffics), threads, placements=1)], ignore_index=True))
 
     def extended(self, traffics, threads: int | None = None) -> "Roofline":
         """This roofline with the traffics it lacks measured now."""

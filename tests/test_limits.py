@@ -73,12 +73,13 @@ def test_shipped_kernels_stay_under_the_roofline(op, shape):
     means the roofline (or the timing) is wrong."""
     strategies = [s for s in ("custom_op", "xla") if s in impls.strategies_for(op) and impls.get(op, s).available]
     cases = [Case(op, s, d, "float32", "CPU", shape) for s in strategies for d in ("forward", "backward")]
-    roof = roofline.Roofline(roofline.measure({c.traffic for c in cases}))
     settings = timing.Settings(rounds=Rounds(min_rounds=6, max_rounds=6))
-    fractions = {}
+    times = {}
     for direction in ("forward", "backward"):
         group = [c for c in cases if c.direction == direction]
         measurement, _ = timing.measure_group(group, impls.get, settings)
-        for c in group:
-            fractions[c.key] = roof.seconds(c.traffic) / measurement.time(c.key).value
+        times |= {c.key: measurement.time(c.key).value for c in group}
+    # the best of the roofline measured before and after (it moves with a neighbour's load), as a run does
+    roof = roofline.Roofline(pd.concat([roofline.measure({c.traffic for c in cases}) for _ in range(2)]))
+    fractions = {c.key: roof.seconds(c.traffic) / times[c.key] for c in cases}
     assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
