@@ -513,8 +513,8 @@ def latest_run(results: pathlib.Path) -> pathlib.Path | None:
 
 def machine_runs(root) -> dict:
     """{machine identity: (run dir, its table at the setting that machine gets by default, env)}:
-    per machine type under root, its newest run (the one with the most measured cases among
-    equally new ones)."""
+    per machine type under root, its newest run with oneDNN as that CPU has it by default
+    (else its newest run)."""
     newest, names = {}, {}
     for run_dir in results.runs_under(root):
         env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
@@ -525,9 +525,10 @@ def machine_runs(root) -> dict:
         if env.get("memory_bytes"):
             names[identity] = environment.machine_identity(env)
         table = results.load(run_dir)
-        # among equally new runs: the one with oneDNN as the CPU has it unasked, then the most cases
-        rank = (results.run_time(run_dir), env.get("onednn") == environment.onednn_by_default(env.get("cpu_flags") or ""),
-                int((table["status"] == status.OK).sum()))
+        # a run with oneDNN as the CPU has it unasked (what the machine gets by default) first,
+        # then the newest, then the one with the most cases
+        rank = (env.get("onednn") == environment.onednn_by_default(env.get("cpu_flags") or ""),
+                results.run_time(run_dir), int((table["status"] == status.OK).sum()))
         if identity not in newest or rank > newest[identity][3]:
             newest[identity] = (run_dir, table, env, rank)
     out = {}

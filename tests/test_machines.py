@@ -119,3 +119,11 @@ def test_runs_that_did_not_record_memory_join_their_type_in_the_side_by_side(tmp
     runs = report.machine_runs(tmp_path)
     assert list(runs) == ["amd-epyc-9r14-avx512_vnni-2cpu-24gib-nogpu", "intel-xeon-amx-2cpu-24gib-nogpu"]
     assert runs["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "bbbb"  # the newest of the type
+
+
+def test_the_side_by_side_takes_a_run_with_the_machines_default_onednn(tmp_path):
+    from stratbench import report
+
+    _run(tmp_path, XEON | {"onednn": True, "started_at": 1e9}, "aaaa", "box", fastest="custom_op")
+    _run(tmp_path, XEON | {"onednn": False, "started_at": 2e9}, "bbbb", "box", fastest="xla")  # newer, oneDNN off
+    assert report.machine_runs(tmp_path)["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "aaaa"
