@@ -92,8 +92,12 @@ def test_memory_figures_do_not_depend_on_what_ran_before(bfc_worker, strategy):
     assert first["peak_tf_bytes"] >= 8 * 16 * N
     assert abs(first["peak_tf_bytes"] - last["peak_tf_bytes"]) <= 4096  # a small tensor more or less
     assert first["kept_for_backward_bytes"] == last["kept_for_backward_bytes"]
-    # resident memory moves by pages and Python's own objects: within 5% of the case's need, or 1 MB
-    tolerance = max(0.05 * first["own_rss_bytes"], 1 << 20)
-    assert abs(first["own_rss_bytes"] - last["own_rss_bytes"]) <= tolerance, (first, last)
+    # it must not grow with what ran before (5%, or 1 MB of pages and Python objects), and stays
+    # within 10%: its 16 MB bool temporaries are under glibc's mmap threshold, so an earlier
+    # case's freed heap can serve them (measured 6% lower last, with oneDNN off)
+    slack = max(0.05 * first["own_rss_bytes"], 1 << 20)
+    assert last["own_rss_bytes"] <= first["own_rss_bytes"] + slack, (first, last)
+    assert abs(first["own_rss_bytes"] - last["own_rss_bytes"]) <= max(0.10 * first["own_rss_bytes"], 1 << 20), \
+        (first, last)
     if strategy == "pyfunc":  # its NumPy temporaries are outside TF's allocator and seen here
         assert first["own_rss_bytes"] >= 4 * 16 * N
