@@ -426,6 +426,35 @@ def _op_modules(argv) -> list[str]:
     return [m for text in pre.parse_known_args(argv)[0].op_module for m in text.split(",") if m.strip()]
 
 
+def _measuring(sample_time: float, group_budget: float, case_budget: float) -> argparse.ArgumentParser:
+    """How groups are sampled (run, compare, noise), with one command's defaults.  A parser of its
+    own per command: parents share their argument objects, so set_defaults on one command changed
+    the others' (the default run was measured with compare's 0.1 s samples and 3 s budget)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--sample-time", type=_positive, default=sample_time,
+                        help=f"seconds one sample should last; calls per sample follow (default: {sample_time:g}; "
+                             "0.02 for run, where a round holds every strategy; 0.1 for compare and noise, whose "
+                             "rounds hold two to four entries: the A/A interval of `stratbench noise` was ±9.9%% "
+                             "at 0.02 s, ±6.3%% at 0.1 s)")
+    parser.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
+                        help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
+                             f"(default: {MIN_ROUNDS})")
+    parser.add_argument("--max-rounds", type=int, default=60, help="rounds a group takes at most (default: 60)")
+    parser.add_argument("--precision", type=_positive, default=0.03,
+                        help="a group stops once every ratio to its fastest is known within this, relative "
+                             "(default: 0.03, i.e. ±3%%)")
+    parser.add_argument("--group-budget", type=_positive, default=group_budget,
+                        help="seconds of rounds a group may take after its first --min-rounds before it stops, "
+                             f"known or not (default: {group_budget:g})")
+    parser.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
+                        help="worker processes a group's rounds alternate between: some variance lives in the "
+                             "process (buffer placement), so one process is not enough (default: 2)")
+    parser.add_argument("--case-budget", type=_positive, default=case_budget,
+                        help=f"a case whose samples cannot fit in this many seconds is recorded too_slow "
+                             f"(default: {case_budget:g})")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     ops = impls.OPS
     ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in ops)
@@ -493,30 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: default). "
                           + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
 
-    measuring = argparse.ArgumentParser(add_help=False)  # how groups are sampled: run, compare, noise
-    measuring.add_argument("--sample-time", type=_positive,
-                     help="seconds one sample should last; calls per sample follow (default: 0.02 for run, where a "
-                          "round holds every strategy; 0.1 for compare and noise, whose rounds hold two to four "
-                          "entries: the A/A interval of `stratbench noise` was ±9.9%% at 0.02 s, ±6.3%% at 0.1 s)")
-    measuring.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
-                     help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
-                          f"(default: {MIN_ROUNDS})")
-    measuring.add_argument("--max-rounds", type=int, default=60, help="rounds a group takes at most (default: 60)")
-    measuring.add_argument("--precision", type=_positive, default=0.03,
-                     help="a group stops once every ratio to its fastest is known within this, relative "
-                          "(default: 0.03, i.e. ±3%%)")
-    measuring.add_argument("--group-budget", type=_positive, default=8.0,
-                     help="seconds of rounds a group may take after its first --min-rounds before it stops, known "
-                          "or not (default: 8; 3 for compare, which has a group per case)")
-    measuring.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
-                     help="worker processes a group's rounds alternate between: some variance lives in the "
-                          "process (buffer placement), so one process is not enough (default: 2)")
-    measuring.add_argument("--case-budget", type=_positive, default=30.0,
-                     help="a case whose samples cannot fit in this many seconds is recorded too_slow (default: 30; "
-                          "10 for compare)")
-
     run = sub.add_parser(
-        "run", parents=[common, selection, measuring],
+        "run", parents=[common, selection, _measuring(sample_time=0.02, group_budget=8.0, case_budget=30.0)],
         help="verify, then measure every case: time, throughput, roofline fraction, memory",
         description=(
             "The main job. Verifies each strategy against the reference (one that fails is not timed), "
@@ -551,10 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
-    run.set_defaults(func=cmd_run, sample_time=0.02)
+    run.set_defaults(func=cmd_run)
 
     compare = sub.add_parser(
-        "compare", parents=[common, selection, measuring],
+        "compare", parents=[common, selection, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0)],
         help="is a commit slower? A against B, paired rounds, a verdict per case",
         description=(
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
@@ -572,10 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: an A/A "
                               "comparison here flagged 4 of 132 cases at 0.05, by up to 7%%)")
     compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
-    compare.set_defaults(func=cmd_compare, sample_time=0.1, group_budget=3.0, case_budget=10.0)
+    compare.set_defaults(func=cmd_compare)
 
     noise = sub.add_parser(
-        "noise", parents=[common, measuring],
+        "noise", parents=[common, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0)],
         help="the smallest change this machine resolves: a case against itself and with 10%% and 20%% more elements",
         description=(
             "Checks the change detector of `stratbench compare` on this machine with changes of known size: "
@@ -594,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--threshold", type=_positive, default=THRESHOLD,
                        help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}, as compare)")
     noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
-    noise.set_defaults(func=cmd_noise, sample_time=0.1)
+    noise.set_defaults(func=cmd_noise)
 
     in_model = sub.add_parser(
         "in-model", parents=[common],

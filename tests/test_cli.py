@@ -69,3 +69,16 @@ def test_ci_runs_the_readme_quickstart():
     ci = (ROOT / ".ci" / "run").read_text()
     for command in commands:
         assert command in ci
+
+
+def test_each_measuring_command_keeps_its_own_defaults():
+    # argparse parents share their argument objects: one command's set_defaults once gave
+    # `stratbench run` compare's 0.1 s samples and 3 s group budget
+    parser = cli.build_parser()
+    run = parser.parse_args(["run"])
+    compare = parser.parse_args(["compare", "main", "HEAD"])
+    noise = parser.parse_args(["noise"])
+    assert (run.sample_time, run.group_budget, run.case_budget) == (0.02, 8.0, 30.0)
+    assert (compare.sample_time, compare.group_budget, compare.case_budget) == (0.1, 3.0, 10.0)
+    assert (noise.sample_time, noise.group_budget, noise.case_budget) == (0.1, 3.0, 10.0)
+    assert cli._settings(run).describe() != cli._settings(compare).describe()
