@@ -114,7 +114,7 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
             raise NotMeasured(outcome, f"{name}: {seconds}")
         return seconds
 
-    rounds = dataclasses.replace(settings.rounds, far_behind=float("inf"))  # every version in every round
+    rounds = dataclasses.replace(settings.rounds, far_behind=float("inf"), resolved=0.0)  # every version in every round
     return sample_rounds(sampler, calls, rounds, processes=pool.processes)
 
 

@@ -71,14 +71,17 @@ class Measurement:
 @dataclasses.dataclass
 class Rounds:
     """How a group is sampled: at least min_rounds rounds; then until every contender's ratio
-    to the fastest is known within ±precision (or is far behind it), or max_rounds, or the
-    group's budget of seconds after min_rounds."""
+    to the fastest is known within ±precision (or is resolved slower than it), or max_rounds,
+    or the group's budget of seconds after min_rounds."""
 
     min_rounds: int = stats.MIN_ROUNDS
     max_rounds: int = 60
     precision: float = 0.03
     group_budget_s: float = 8.0
     far_behind: float = 10.0  # a contender this much slower than the fastest (whole interval) leaves the rounds (py_func)
+    # A contender slower than the fastest beyond the tie margin, its ratio known within this,
+    # leaves the rounds too: the rounds go to the contenders whose order is still open (0: never).
+    resolved: float = 0.10
     seed: int | None = None  # the order of each round: random unless a seed is given
 
 
@@ -115,7 +118,7 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
             break
         fastest = min(contenders, key=lambda c: measurement.time(c).value)
         far = {c for c in contenders if c != fastest and c not in keep
-               and measurement.ratio(c, fastest).low > rounds.far_behind}
+               and _behind(measurement.ratio(c, fastest), rounds)}
         active = [name for name in entries if name not in far]
     return measurement
 
@@ -130,8 +133,14 @@ def _settled(measurement: Measurement, contenders: list, rounds: Rounds) -> dict
         if c == fastest:
             continue
         ratio = measurement.ratio(c, fastest)
-        out[c] = ratio.half_width <= rounds.precision or ratio.low > rounds.far_behind
+        out[c] = ratio.half_width <= rounds.precision or _behind(ratio, rounds)
     return out
+
+
+def _behind(ratio: stats.Interval, rounds: Rounds) -> bool:
+    """Whether a contender's time over the fastest's says it need not be sampled any more:
+    far behind, or slower beyond the tie margin and known within ±rounds.resolved."""
+    return ratio.low > rounds.far_behind or (ratio.low > 1 + stats.TIE_MARGIN and ratio.half_width <= rounds.resolved)
 
 
 def group_figures(measurement: Measurement, contenders: dict, baseline: str | None,

@@ -69,6 +69,18 @@ def test_far_behind_leaves_the_rounds_unless_kept():
     assert len(m.rounds("pyfunc")) == 6 and len(m.rounds("native")) == len(m.rounds("fast")) == 20
 
 
+def test_a_contender_resolved_slower_leaves_and_the_close_ones_get_the_rounds():
+    truth = {"fast": 1.0, "close": 1.02, "slower": 1.5, "native": 2.0}
+    rounds = Rounds(min_rounds=6, max_rounds=30, precision=0.001, resolved=0.10, seed=0)
+    m = sample_rounds(drifting(truth, jitter=0.05), dict.fromkeys(truth, 1), rounds, keep=["native"])
+    assert len(m.rounds("slower")) < len(m.rounds("close")) == len(m.rounds("native")) == 30
+    assert m.ratio("slower", "fast").half_width <= 0.10 and m.ratio("slower", "fast").low > 1 + stats.TIE_MARGIN
+    # resolved=0: every contender stays (compare, in-model)
+    m = sample_rounds(drifting(truth, jitter=0.05), dict.fromkeys(truth, 1),
+                      Rounds(min_rounds=6, max_rounds=30, precision=0.001, resolved=0.0, seed=0), keep=["native"])
+    assert len(m.rounds("slower")) == 30
+
+
 def test_no_interval_below_the_minimum_rounds():
     assert math.isnan(stats.median_interval([1.0] * (stats.MIN_ROUNDS - 1)).low)
     assert not math.isfinite(stats.median_interval([1.0, 2.0]).half_width)
