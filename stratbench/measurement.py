@@ -170,15 +170,28 @@ def group_figures(measurement: Measurement, contenders: dict, baseline: str | No
     return out
 
 
-def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
-    """'2.18x [2.10, 2.25]': a tidy row's paired speedup over `baseline` with its interval, or
-    the ratio of medians where no paired figure was stored (other tools' results, another
-    baseline); '' without the baseline in its group (the rows of its comparison group)."""
+def speedup_of(row, group: pd.DataFrame, baseline: str) -> stats.Interval:
+    """A tidy row's speedup over `baseline` in its comparison group (the rows of its case):
+    the paired speedup with its 95% interval where the run stored one over this baseline,
+    else the ratio of the medians with no interval (other tools' results, another baseline);
+    NO_INTERVAL without the baseline in the group.  Every speedup shown is this one."""
     if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
-        interval = f" [{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]" if pd.notna(row.get("speedup_low")) else ""
-        return f"{row['speedup']:.2f}x{interval}"
+        low, high = row.get("speedup_low"), row.get("speedup_high")
+        return stats.Interval(float(row["speedup"]), float(low) if pd.notna(low) else math.nan,
+                              float(high) if pd.notna(high) else math.nan, int(row.get("samples") or 0))
     base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
-    return f"{float(base.iloc[0]) / row['median_s']:.2f}x" if len(base) else ""
+    if not len(base) or not pd.notna(row.get("median_s")):
+        return stats.NO_INTERVAL
+    return stats.Interval(float(base.iloc[0]) / float(row["median_s"]), math.nan, math.nan, 0)
+
+
+def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
+    """'2.18x [2.10, 2.25]' (speedup_of, its interval where there is one); '' without the baseline."""
+    speedup = speedup_of(row, group, baseline)
+    if not math.isfinite(speedup.value):
+        return ""
+    interval = f" [{speedup.low:.2f}, {speedup.high:.2f}]" if math.isfinite(speedup.low) else ""
+    return f"{speedup.value:.2f}x{interval}"
 
 
 def rank_of(row, group: pd.DataFrame) -> tuple[bool, bool]:

@@ -8,9 +8,11 @@ top-level README from the same run, so nothing published is edited by hand.
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import textwrap
+import zlib
 
 import matplotlib
 
@@ -22,10 +24,16 @@ import pandas as pd  # noqa: E402
 import impls  # noqa: E402
 from stratbench import capabilities, environment, matrix, metrics, status  # noqa: E402
 from stratbench import results  # noqa: E402
-from stratbench.measurement import rank_of, speedup_text  # noqa: E402
+from stratbench.measurement import rank_of, speedup_of, speedup_text  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
 
-COLORS = dict(zip(impls.STRATEGIES, plt.get_cmap("tab10").colors))
+def color(strategy: str):
+    """A strategy's colour, the same in every figure: the registered strategies in order from
+    tab20 (a user's own strategy or an 11th never runs out: past the palette, from the name)."""
+    palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+    if strategy in impls.STRATEGIES and impls.STRATEGIES.index(strategy) < len(palette):
+        return palette[impls.STRATEGIES.index(strategy)]
+    return plt.get_cmap("hsv")(zlib.crc32(strategy.encode()) % 256 / 256)
 FIGURE_FORMATS = ("png", "svg")
 README_BEGIN = "<!-- stratbench report --publish: begin (generated; do not edit by hand) -->"
 README_END = "<!-- stratbench report --publish: end -->"
@@ -55,16 +63,15 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
     rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
     numbers, text = {}, {}
     for shape, group in rows.groupby("shape", sort=False):
-        base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
         for r in group.itertuples():
             cells = {}
             if r.status == status.OK:
+                speedup = speedup_of(r._asdict(), group, baseline).value
                 cells = {
                     "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy,
                                                                **metrics.row_marks(r._asdict()))),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
-                    f"speedup over {baseline}": ((float(base.iloc[0]) / r.median_s, speedup_text(r._asdict(), group, baseline))
-                                                 if len(base) else (np.nan, None)),
+                    f"speedup over {baseline}": (speedup, speedup_text(r._asdict(), group, baseline) or None),
                     "roofline fraction": (r.roofline_fraction, None),
                     "call floor": ((r.floor_s, metrics.marked(format_seconds(r.floor_s), False, False,
                                                               call_bound=str(r.call_bound) == "True"))
@@ -147,6 +154,8 @@ def caption(env: dict) -> str:
                      f"inter {env.get('tf_inter_op_threads') or 'default'}")
     if env.get("commit"):
         parts.append(f"commit {env['commit'][:8]}")
+    if env.get("measured_with"):  # how the figures were sampled, as the run stored it with each row
+        parts.append(f"measured with {env['measured_with']}")
     return "; ".join(parts) + (". Medians of paired rounds; bands and error bars are 95% intervals (of the median time; "
                                "of the paired speedup), or the IQR for results kept without samples.")
 
@@ -192,11 +201,11 @@ def throughput_figure(table, op, env, out):
         for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
             low_s, high_s = _band(s)
             fast, slow = s["size"] / low_s, s["size"] / high_s
-            ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
-            ax.fill_between(s["size"], slow, fast, color=COLORS[strategy], alpha=0.18, linewidth=0)
+            ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=color(strategy))
+            ax.fill_between(s["size"], slow, fast, color=color(strategy), alpha=0.18, linewidth=0)
             floor = pd.to_numeric(s.get("floor_s"), errors="coerce") if "floor_s" in s else pd.Series(dtype=float)
             if floor.notna().any():  # what the strategy would reach if the op cost nothing but its call
-                ax.plot(s["size"], s["size"] / floor, ls=":", lw=1, color=COLORS[strategy])
+                ax.plot(s["size"], s["size"] / floor, ls=":", lw=1, color=color(strategy))
         roof = rows.dropna(subset=["roofline_bytes_per_s"]).drop_duplicates("size")
         if len(roof):
             per_element = roof["bytes_per_s"] / roof["elements_per_s"]  # bytes the case moves per element
@@ -231,7 +240,7 @@ def _bars(ax, values: pd.DataFrame, low=None, high=None):
             yerr = np.vstack([v - low[strategy].to_numpy(dtype=float), high[strategy].to_numpy(dtype=float) - v])
             yerr = np.nan_to_num(np.clip(yerr, 0, None))
         ax.bar(x + (i - (len(values.columns) - 1) / 2) * width, v, width, yerr=yerr, capsize=2,
-               label=strategy, color=COLORS.get(strategy), error_kw={"lw": 0.8})
+               label=strategy, color=color(strategy), error_kw={"lw": 0.8})
     ax.set_xticks(x, [str(i) for i in values.index])
     ax.grid(True, axis="y", alpha=0.3)
 
@@ -253,11 +262,14 @@ def speedup_figure(table, op, env, out, baseline="native"):
     strategies = [s for s in impls.STRATEGIES if s in median.columns]
     median, iqr = median.loc[order, strategies], iqr.loc[order, strategies]
     b = base.loc[order]
-    speedup = median.rdiv(b, axis=0)
-    low, high = (median + iqr / 2).rdiv(b, axis=0), (median - iqr / 2).clip(lower=1e-12).rdiv(b, axis=0)
-    paired = rows["baseline"].eq(baseline) & rows["speedup_low"].notna()
-    if paired.all():  # the run's paired speedups and their 95% intervals, not ratios of medians
-        speedup, low, high = (pivot(c).loc[order, strategies] for c in ("speedup", "speedup_low", "speedup_high"))
+    speedups = {(r["direction"], r["strategy"]): speedup_of(r, rows[rows["direction"] == r["direction"]], baseline)
+                for _, r in rows.iterrows()}
+    grid = lambda part: pd.DataFrame({s: [getattr(speedups[(d, s)], part) if (d, s) in speedups else np.nan  # noqa: E731
+                                           for d in order] for s in strategies}, index=order)
+    speedup, low, high = grid("value"), grid("low"), grid("high")
+    if not np.isfinite(low.to_numpy(dtype=float)[speedup.notna().to_numpy()]).all():
+        # results without paired intervals (before paired rounds, other tools): the IQR as a band
+        low, high = (median + iqr / 2).rdiv(b, axis=0), (median - iqr / 2).clip(lower=1e-12).rdiv(b, axis=0)
     fig, ax = plt.subplots(figsize=(9, 4.4))
     _bars(ax, speedup, low, high)
     ax.axhline(1.0, color="k", lw=0.8)
@@ -286,7 +298,7 @@ def memory_figure(table, op, env, out, direction="forward_backward"):
         values = pd.to_numeric(rows[column], errors="coerce")
         for strategy, s in sorted(rows.assign(v=values).groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
             s = s[s["v"].notna()]
-            ax.plot(s["size"], s["v"] / s["size"], marker="o", ms=3.5, label=strategy, color=COLORS[strategy])
+            ax.plot(s["size"], s["v"] / s["size"], marker="o", ms=3.5, label=strategy, color=color(strategy))
         ax.set(xscale="log", yscale="symlog", xlabel="elements per call", title=f"{op} {direction}:\n{label}")
         ax.title.set_fontsize(10)
         ax.grid(True, which="major", alpha=0.3)
@@ -457,7 +469,8 @@ def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None =
     for name in names:
         part = table[table["env"] == name]
         suffix = f"_{name}" if len(names) > 1 else ""
-        part_env = env | {"setting": name, "name_suffix": suffix}
+        measured_with = part["measured_with"].dropna().unique() if "measured_with" in part else []
+        part_env = env | {"setting": name, "name_suffix": suffix, "measured_with": "; ".join(map(str, measured_with))}
         notes = unmeasured_notes(part)
         for op in sorted(set(part["op"])):
             for figure in (throughput_figure, speedup_figure, memory_figure, compile_figure):
@@ -575,12 +588,12 @@ def machines_figure(runs: dict, out: pathlib.Path, baseline: str = "native", dir
             base = at.loc[at["strategy"] == baseline, "median_s"]
             if base.empty:
                 continue
-            paired = at["baseline"].eq(baseline) & at["speedup"].notna() if "speedup" in at else False
-            speedup = at["speedup"].where(paired, float(base.iloc[0]) / at["median_s"])
-            low = at["speedup_low"].where(paired, speedup) if "speedup_low" in at else speedup
-            high = at["speedup_high"].where(paired, speedup) if "speedup_high" in at else speedup
-            frames.append(pd.DataFrame({"machine": identity, "op": op, "strategy": at["strategy"], "speedup": speedup,
-                                        "low": low, "high": high, "shape": at["shape"]}))
+            speedups = [speedup_of(r, at, baseline) for _, r in at.iterrows()]
+            value = [s.value for s in speedups]
+            frames.append(pd.DataFrame({"machine": identity, "op": op, "strategy": at["strategy"].to_numpy(),
+                                        "speedup": value, "shape": at["shape"].to_numpy(),
+                                        "low": [s.low if math.isfinite(s.low) else s.value for s in speedups],
+                                        "high": [s.high if math.isfinite(s.high) else s.value for s in speedups]}))
     if not frames:
         return []
     data = pd.concat(frames)
@@ -703,7 +716,7 @@ def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[
     x = np.arange(len(numbers.columns))
     for (op, direction, strategy), times in numbers.iterrows():
         ax = axes[ops.index(op)][directions.index(direction)]
-        ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=COLORS.get(strategy))
+        ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=color(strategy))
         ax.set(yscale="log", title=f"{op}: {direction}", xticks=x)
         ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())  # 20, not 2x10^1
         ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(minor_thresholds=(2, 0.4)))
@@ -714,8 +727,8 @@ def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[
     _legend(fig, axes)
     return _finish(fig, env, out, "releases",
                    note=f"{env['machine']}, commit {env['commit'][:8]}: one commit under each TensorFlow release "
-                        "(asv.releases.conf.json); asv's timer at forward_backward, stratbench's harness (median "
-                        "of at least 5 samples) elsewhere.")
+                        "(asv.releases.conf.json); asv's timer at forward_backward, stratbench's harness in asv's "
+                        "setup_cache (its median per call) elsewhere.")
 
 
 def write_releases(table: pd.DataFrame, out, log=print) -> dict:

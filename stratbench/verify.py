@@ -10,12 +10,14 @@ from stratbench import correctness
 
 
 def _checks(impl, dtypes):
-    """Every (dtype, mode, axis) check of one impl: eager and in a caller's tf.function."""
+    """Every (dtype, mode, axis) check of one impl: eager and in a caller's tf.function;
+    yields (dtype, what the check was, as words, Check)."""
     values = impl.spec.verify_values()
     for dtype in dtypes:
         for in_function in (False, True):
             for axis in (0, -1) if impl.spec.takes_axis else (-1,):
-                yield dtype, correctness.check(impl, values, dtype, axis=axis, in_function=in_function)
+                how = ("in a tf.function" if in_function else "eager") + (f", axis {axis}" if impl.spec.takes_axis else "")
+                yield dtype, how, correctness.check(impl, values, dtype, axis=axis, in_function=in_function)
 
 
 def verify_one(impl, dtypes=None) -> dict:
@@ -26,20 +28,25 @@ def verify_one(impl, dtypes=None) -> dict:
         return row | {"forward": "unavailable", "gradient": "unavailable", "note": impl.reason}
     fwd_err = grad_err = 0.0
     failed = set()
+    worst_of = {}  # (dtype, direction) -> the input furthest out of tolerance, with both answers
     forward_ok = gradient_ok = True
     try:
-        for dtype, c in _checks(impl, dtypes):
+        for dtype, how, c in _checks(impl, dtypes):
             forward_ok &= c.forward_ok
             gradient_ok &= c.gradient_ok
             if not c.ok:
                 failed.add(dtype + (f" ({c.detail})" if c.detail else ""))
+            for direction, ok, worst in (("forward", c.forward_ok, c.forward_worst),
+                                         ("gradient", c.gradient_ok, c.gradient_worst)):
+                if not ok and worst and (dtype, direction) not in worst_of:  # the first mode that shows it
+                    worst_of[(dtype, direction)] = f"{dtype} {direction} ({how}) worst at {worst}"
             if dtype == "float32":
                 fwd_err, grad_err = max(fwd_err, c.forward_err), max(grad_err, c.gradient_err)
     except Exception as e:  # a strategy that raises fails; the others are still verified
         return row | {"forward": "FAIL", "gradient": "FAIL", "note": f"{type(e).__name__}: {str(e)[:200]}"}
     note = "checked " + ",".join(dtypes)
     if failed:
-        note = "failed for " + ", ".join(sorted(failed))
+        note = "failed for " + ", ".join(sorted(failed)) + "".join(f"; {w}" for w in worst_of.values())
     return row | {
         "forward": "pass" if forward_ok else "FAIL",
         "gradient": "pass" if gradient_ok else "FAIL",

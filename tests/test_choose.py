@@ -172,3 +172,12 @@ def test_recommend_ranks_and_constrains_by_memory(tmp_path):
     assert "No measured strategy meets every need" in ask(max_memory_per_element=1)
     with pytest.raises(ValueError, match="accepted: time, memory"):
         ask(by="size")
+
+
+def test_every_strategy_has_a_colour_however_many_there_are():
+    from stratbench import report
+
+    registered = [report.color(s) for s in impls.STRATEGIES]
+    assert len(set(registered)) == len(registered)  # told apart in one figure
+    own = [report.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
+    assert report.color("my_strategy_3") == own[3]  # and the same in every figure

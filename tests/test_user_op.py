@@ -82,3 +82,18 @@ def test_the_benchmark_suites_take_it_from_the_environment():
     out = _sub([sys.executable, "-m", "pytest", "benchmarks/pytest_suite", "--benchmark-disable", "-q", "-p",
                 "no:cacheprovider", "-k", "silu and builtin and forward/"], STRATBENCH_QUICK="1", **{ENV_VARIABLE: EXAMPLE})
     assert " passed" in out
+
+
+def test_a_failing_op_is_shown_where_it_goes_wrong(monkeypatch):
+    monkeypatch.setenv(ENV_VARIABLE, str(ROOT / "tests" / "fixtures" / "naive_squareplus_op.py"))
+    impls.reload_ops()
+    try:
+        from stratbench import verify
+
+        row = verify.verify_one(impls.get("squareplus", "native"), ["float32"])
+    finally:
+        monkeypatch.delenv(ENV_VARIABLE)
+        impls.reload_ops()
+    assert row["forward"] == "FAIL"
+    # the input, the dtype, the direction and mode, the reference's value and what the strategy returned
+    assert "float32 forward (eager) worst at x=1e+20 (element 5): reference 1e+20, got inf" in row["note"], row["note"]
