@@ -178,7 +178,8 @@ def speedup_of(row, group: pd.DataFrame, baseline: str) -> stats.Interval:
     if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
         low, high = row.get("speedup_low"), row.get("speedup_high")
         return stats.Interval(float(row["speedup"]), float(low) if pd.notna(low) else math.nan,
-                              float(high) if pd.notna(high) else math.nan, int(row.get("samples") or 0))
+                              float(high) if pd.notna(high) else math.nan,
+                              int(row["samples"]) if pd.notna(row.get("samples")) else 0)
     base = group.loc[(group["strategy"] == baseline) & (group["status"] == status.OK), "median_s"]
     if not len(base) or not pd.notna(row.get("median_s")):
         return stats.NO_INTERVAL

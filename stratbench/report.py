@@ -27,6 +27,7 @@ from stratbench import results  # noqa: E402
 from stratbench.measurement import rank_of, speedup_of, speedup_text  # noqa: E402
 from stratbench.results import format_seconds  # noqa: E402
 
+
 def color(strategy: str):
     """A strategy's colour, the same in every figure: the registered strategies in order from
     tab20 (a user's own strategy or an 11th never runs out: past the palette, from the name)."""
@@ -34,6 +35,8 @@ def color(strategy: str):
     if strategy in impls.STRATEGIES and impls.STRATEGIES.index(strategy) < len(palette):
         return palette[impls.STRATEGIES.index(strategy)]
     return plt.get_cmap("hsv")(zlib.crc32(strategy.encode()) % 256 / 256)
+
+
 FIGURE_FORMATS = ("png", "svg")
 README_BEGIN = "<!-- stratbench report --publish: begin (generated; do not edit by hand) -->"
 README_END = "<!-- stratbench report --publish: end -->"
