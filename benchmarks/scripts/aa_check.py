@@ -9,7 +9,9 @@ Per comparison group (op, direction, dtype, device, shape, setting) and each pai
   by more than 5%, the other has B ahead of A by more than 5%);
 - the winner: the same, or both runs declare a tie (`rank` 'tie'), else a winner change;
 - each strategy's speedup over the fastest of the first run, in the other run: inside the
-  first run's 95% interval or within 5% of it.
+  first run's 95% interval or within 5% of it;
+- at each (op, direction)'s largest size, the same for the stored speedups over the baseline,
+  and the winner changes there (the default run's A/A target).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import itertools
 import math
 import pathlib
 import sys
+
+import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
@@ -51,6 +55,33 @@ def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
     return ratios, winners, vs_fastest
 
 
+def largest_sizes(run_a, run_b) -> str:
+    """At each (op, direction, setting)'s largest size: the second run's speedups over the
+    baseline inside the first run's 95% interval or within 5% of it, and the winner changes."""
+    def largest(run_dir):
+        t = results.load(run_dir)
+        t = t[t["status"] == "ok"]
+        return pd.concat([g[g["size"] == g["size"].max()] for _, g in t.groupby(["op", "direction", "env"])])
+
+    a, b = largest(run_a), largest(run_b)
+    m = a.merge(b, on=GROUP + ["strategy"], suffixes=("_1", "_2"))
+    m = m[m["strategy"] != m["baseline_1"]]
+    inside = (m["speedup_2"] >= m["speedup_low_1"]) & (m["speedup_2"] <= m["speedup_high_1"])
+    near = (m["speedup_2"] / m["speedup_1"]).map(lambda r: abs(math.log(r)) <= math.log(1.05))
+    lines = [f"  largest sizes: {int((inside | near).sum())} of {len(m)} speedups over the baseline in the first "
+             f"run's interval or within 5% ({int(inside.sum())} inside)"]
+    lines += [f"    {r.op}/{r.direction}/{r.shape} {r.strategy}: {r.speedup_1:.2f}x [{r.speedup_low_1:.2f}, "
+              f"{r.speedup_high_1:.2f}] then {r.speedup_2:.2f}x" for r in m[~(inside | near)].itertuples()]
+    winner = lambda t: {g: (rows.loc[rows["rank"] == "fastest", "strategy"].tolist() or ["tie"])[0]  # noqa: E731
+                        for g, rows in t.groupby(GROUP)}
+    wa, wb = winner(a), winner(b)
+    changes = [g for g in wa if g in wb and wa[g] != wb[g]]  # two ties are equal: not a change
+    lines.append(f"  largest sizes: winner changes (not both ties) {len(changes)} of {len(wa)} groups "
+                 f"({sum(w == 'tie' for w in wa.values())} ties in the first run)")
+    lines += [f"    {g[0]}/{g[1]}/{g[4]}: {wa[g]} then {wb[g]}" for g in changes]
+    return "\n".join(lines)
+
+
 def main(argv) -> int:
     runs = [pathlib.Path(a) for a in argv]
     if len(runs) < 2:
@@ -81,7 +112,8 @@ def main(argv) -> int:
               + f"\n  winner changes (not both ties): {len(changes)}"
               + "".join(f"\n    {'/'.join(map(str, g[:2]))} {g[4]}: {wa[g]} then {wb[g]}" for g in changes)
               + f"\n  ratios to the fastest outside the first run's interval and beyond 5%: {len(outside)}"
-              + "".join(f"\n    {o}" for o in outside))
+              + "".join(f"\n    {o}" for o in outside)
+              + "\n" + largest_sizes(runs[i], runs[j]))
     return 0
 
 
