@@ -57,8 +57,7 @@ def _finish(rows: list[dict]) -> pd.DataFrame:
             if pd.isna(table.at[i, column]):
                 table.at[i, column] = value
     table["env"] = table["env"].fillna("default")  # asv and pytest-benchmark run in the shell's environment
-    table["key"] = table["op"] + "/" + table["strategy"] + "/" + table["direction"] + "/" + table["dtype"] + "/" + \
-        table["device"] + "/" + table["env"] + "/" + table["shape"]
+    table["key"] = [matrix.Case.from_row(r).key for _, r in table.iterrows()]
     return table[COLUMNS]
 
 

@@ -83,6 +83,13 @@ class Case:
         """A stable name for the case, used to resume runs and by the benchmark suites."""
         return f"{self.series}/{self.shape_text}"
 
+    @classmethod
+    def from_row(cls, row) -> "Case":
+        """The case of a row of the tidy table (a dict or a pandas row): where keys are read back."""
+        env = row.get("env")
+        return cls(row["op"], row["strategy"], row["direction"], row["dtype"], row["device"],
+                   parse_size(str(row["shape"])), env if isinstance(env, str) and env else "default")
+
 
 def parse_size(text: str) -> tuple[int, ...]:
     """'1e6' -> (1000000,), '4096x2048' -> (4096, 2048); ValueError saying what is wrong."""

@@ -249,8 +249,7 @@ def _limits(store, cases, log) -> _Limits:
     limits = _Limits(roofline.Roofline((store.environment.get("roofline") or {}).get("cases")))
     for row in store.rows.values():
         if row.get("floor_s") is not None:
-            case = matrix.Case(row["op"], row["strategy"], row["direction"], row["dtype"], row["device"],
-                               matrix.parse_size(row["shape"]), row["env"])
+            case = matrix.Case.from_row(row)
             limits.floors[(floor_series(case), case.strategy)] = row["floor_s"]
     traffics = {c.traffic for c in cases if c.traffic}
     if not limits.roof.missing(traffics):
@@ -288,8 +287,7 @@ def _refresh_rooflines(store, limits: _Limits, run_id: str) -> None:
     for row in list(store.rows.values()):
         if row.get("run_id") != run_id or row.get("status") != status.OK or not row.get("roofline_bytes_per_s"):
             continue
-        case = matrix.Case(row["op"], row["strategy"], row["direction"], row["dtype"], row["device"],
-                           matrix.parse_size(row["shape"]), row["env"])
+        case = matrix.Case.from_row(row)
         seconds = limits.roof.seconds(case.traffic)
         if seconds:
             bytes_per_s = case.bytes_moved / seconds
