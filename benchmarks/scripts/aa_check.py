@@ -55,9 +55,10 @@ def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
     return ratios, winners, vs_fastest
 
 
-def largest_sizes(run_a, run_b) -> str:
+def largest_sizes(run_a, run_b, winners_a: dict, winners_b: dict) -> str:
     """At each (op, direction, setting)'s largest size: the second run's speedups over the
-    baseline inside the first run's 95% interval or within 5% of it, and the winner changes."""
+    baseline inside the first run's 95% interval or within 5% of it, and the winner changes
+    (winners_*: in_group_ratios' winners of each run)."""
     def largest(run_dir):
         t = results.load(run_dir)
         t = t[t["status"] == "ok"]
@@ -72,13 +73,12 @@ def largest_sizes(run_a, run_b) -> str:
              f"run's interval or within 5% ({int(inside.sum())} inside)"]
     lines += [f"    {r.op}/{r.direction}/{r.shape} {r.strategy}: {r.speedup_1:.2f}x [{r.speedup_low_1:.2f}, "
               f"{r.speedup_high_1:.2f}] then {r.speedup_2:.2f}x" for r in m[~(inside | near)].itertuples()]
-    winner = lambda t: {g: (rows.loc[rows["rank"] == "fastest", "strategy"].tolist() or ["tie"])[0]  # noqa: E731
-                        for g, rows in t.groupby(GROUP)}
-    wa, wb = winner(a), winner(b)
-    changes = [g for g in wa if g in wb and wa[g] != wb[g]]  # two ties are equal: not a change
+    groups = [g for g, _ in a.groupby(GROUP)]
+    wa = {g: winners_a[g] for g in groups if g in winners_a}
+    changes = [g for g in wa if g in winners_b and wa[g] != winners_b[g]]  # two ties are equal: not a change
     lines.append(f"  largest sizes: winner changes (not both ties) {len(changes)} of {len(wa)} groups "
                  f"({sum(w == 'tie' for w in wa.values())} ties in the first run)")
-    lines += [f"    {g[0]}/{g[1]}/{g[4]}: {wa[g]} then {wb[g]}" for g in changes]
+    lines += [f"    {g[0]}/{g[1]}/{g[4]}: {wa[g]} then {winners_b[g]}" for g in changes]
     return "\n".join(lines)
 
 
@@ -113,7 +113,7 @@ def main(argv) -> int:
               + "".join(f"\n    {'/'.join(map(str, g[:2]))} {g[4]}: {wa[g]} then {wb[g]}" for g in changes)
               + f"\n  ratios to the fastest outside the first run's interval and beyond 5%: {len(outside)}"
               + "".join(f"\n    {o}" for o in outside)
-              + "\n" + largest_sizes(runs[i], runs[j]))
+              + "\n" + largest_sizes(runs[i], runs[j], wa, wb))
     return 0
 
 
