@@ -5,37 +5,23 @@ modules) under every strategy.
     impl = impls.get("spiky", "native")
     y = impl.fn(x)                       # an op along an axis: impl.fn(x, axis=-1)
 
-Each strategy lives in its own module (impls/<strategy>.py) with `implement(spec)`,
-which turns any op spec (impls/spec.py) into a raw function, and what it supports.
-This registry adds one input check in front of every raw function, so every strategy
-rejects bad input the same way, before any work.  No TensorFlow is imported until an
-Impl is made.
+Each strategy is one declaration in its own module (impls/strategies/<name>.py, or a
+user's: impls/strategy.py says what it holds), whose `implement(spec)` turns any op spec
+(impls/spec.py) into a raw function.  This registry adds one input check in front of
+every raw function, so every strategy rejects bad input the same way, before any work.
+No TensorFlow is imported until an Impl is made.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from typing import Callable
 
 from impls import ops as _ops
+from impls import strategies as _strategies
 from impls.spec import FLOAT_DTYPES, OpSpec  # noqa: F401
-
-STRATEGIES = ("pyfunc_seed", "pyfunc", "native", "graph", "xla", "custom_op", "builtin")
-# What a strategy needs from an op spec, read without importing TensorFlow (the case
-# matrix is built from it).
-NEEDS = {
-    "pyfunc_seed": lambda s: s.scalar is not None or s.numpy is not None,
-    "pyfunc": lambda s: s.numpy is not None,
-    "native": lambda s: True,
-    "graph": lambda s: True,
-    "xla": lambda s: True,
-    "custom_op": lambda s: s.custom_op is not None,
-    "builtin": lambda s: s.builtin is not None,
-}
-WHAT_IT_NEEDS = {"pyfunc_seed": "scalar or numpy forms", "pyfunc": "numpy and numpy_grad",
-                 "custom_op": "a custom_op kernel", "builtin": "a builtin"}
+from impls.strategy import Strategy
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,15 +29,24 @@ def _registry() -> dict[str, OpSpec]:
     return _ops.discover()
 
 
-def reload_ops() -> None:
-    """Read the op modules again (after STRATBENCH_OP_MODULES changed)."""
+@functools.lru_cache(maxsize=None)
+def _strategy_registry() -> dict[str, Strategy]:
+    return _strategies.discover()
+
+
+def reload() -> None:
+    """Read the op and strategy modules again (after STRATBENCH_OP_MODULES or
+    STRATBENCH_STRATEGY_MODULES changed)."""
     _registry.cache_clear()
+    _strategy_registry.cache_clear()
     get.cache_clear()
 
 
 def __getattr__(name):
     if name == "OPS":  # every registered op, the package's folders first, then the user's modules
         return tuple(_registry())
+    if name == "STRATEGIES":  # every registered strategy, in the order tables show them
+        return tuple(_strategy_registry())
     raise AttributeError(f"module 'impls' has no attribute {name!r}")
 
 
@@ -83,37 +78,39 @@ class Impl:
         return spec(self.op)
 
 
-def _check_strategy(strategy: str) -> None:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
+def declaration(name: str) -> Strategy:
+    """The Strategy declared as `name`; ValueError naming the registered strategies otherwise."""
+    registry = _strategy_registry()
+    if name not in registry:
+        raise ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(registry)}"
+                         f" (add yours with --strategy-module or {_strategies.ENV_VARIABLE})")
+    return registry[name]
 
 
 def strategies_for(op: str) -> tuple[str, ...]:
     """The strategies that implement `op` (available here or not)."""
     s = spec(op)
-    return tuple(name for name in STRATEGIES if NEEDS[name](s))
+    return tuple(name for name, declared in _strategy_registry().items() if declared.implements(s))
 
 
 @functools.lru_cache(maxsize=None)
 def get(op: str, strategy: str) -> Impl:
     """The Impl of `op` under `strategy`; ValueError naming the valid names otherwise."""
-    s = spec(op)
-    _check_strategy(strategy)
-    if not NEEDS[strategy](s):
+    s, declared = spec(op), declaration(strategy)
+    if not declared.implements(s):
         raise ValueError(
-            f"strategy {strategy!r} does not implement op {op!r} (its spec has no {WHAT_IT_NEEDS[strategy]}); "
+            f"strategy {strategy!r} does not implement op {op!r} (its spec has no {' or '.join(declared.needs)}); "
             f"strategies for {op}: {', '.join(strategies_for(op))}"
         )
-    module = importlib.import_module(f"impls.{strategy}")
-    available, reason = module.availability(s)
+    available, reason = declared.availability(s)
     return Impl(
         op=op,
         strategy=strategy,
-        fn=_checked(s, strategy, module.DTYPES, module.implement(s)),
-        devices=module.devices(s) if callable(getattr(module, "devices", None)) else module.DEVICES,
-        dtypes=module.DTYPES,
-        xla_compatible=module.XLA_COMPATIBLE,
-        serializable=module.SERIALIZABLE,
+        fn=_checked(s, strategy, declared.dtypes, declared.implement(s)),
+        devices=declared.devices_for(s),
+        dtypes=declared.dtypes,
+        xla_compatible=declared.xla_compatible,
+        serializable=declared.serializable,
         available=available,
         reason=reason,
     )

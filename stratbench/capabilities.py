@@ -102,11 +102,11 @@ def _saved_model_step(impl, rank: int):
 _RELOAD = """
 import json, sys, numpy as np, tensorflow as tf
 from stratbench.status import summary
+import impls
 jobs = json.loads(sys.argv[1])
-if jobs and jobs[0]["strategy"] == "custom_op":  # a SavedModel with a custom op needs its library
-    import impls; impls.get(jobs[0]["op"], "custom_op").available
 for job in jobs:
     try:
+        impls.get(job["op"], job["strategy"])  # what its declaration's reload_note says a loader does first
         data = np.load(job["inputs"])
         y, dx = tf.saved_model.load(job["path"]).value_and_grad(data["x"], data["dy"])
         np.savez(job["outputs"], y=y.numpy(), dx=dx.numpy())
@@ -154,7 +154,8 @@ def reload_in_fresh_process(jobs: list[dict], timeout_s: float = 300) -> dict:
         want_y, want_dx = spec.expected(data["x"], data["dy"])
         ok = _compare(out["y"].astype(np.float64), want_y, spec.tolerances["float32"])[0] and \
             _compare(out["dx"].astype(np.float64), want_dx, spec.tolerances["float32"])[0]
-        note = " (after loading the op library, as any user of the op must)" if job["strategy"] == "custom_op" else ""
+        reload_note = impls.declaration(job["strategy"]).reload_note
+        note = f" ({reload_note})" if reload_note else ""
         cells[job["op"]] = Cell(YES, "reloaded values and gradients match" + note) if ok else \
             Cell(NO, "reloaded, but its values or gradients are wrong")
     return cells
@@ -248,12 +249,12 @@ def _threads(impl) -> tuple[Cell, Cell]:
     return correct, scaling
 
 
-def check_pair(op: str, strategy: str, directory: str, resolve=None) -> dict:
+def check_pair(op: str, strategy: str, directory: str) -> dict:
     """Every cell but savedmodel's reload for one (op, strategy); the SavedModel job
     is returned under '_savedmodel_job' for reload_in_fresh_process."""
     import impls
 
-    impl = (resolve or impls.get)(op, strategy)
+    impl = impls.get(op, strategy)
     if not impl.available:
         return {check: dataclasses.asdict(Cell(SKIPPED, f"unavailable: {impl.reason}")) for check in CHECKS}
     directory = pathlib.Path(directory)
@@ -285,8 +286,7 @@ def _combined(eager, function, part) -> Cell:
     return next((c for c in cells if c.status != YES), Cell(YES))
 
 
-def measure(pairs, run_directory, log=print, progress=None, verbose=False, resolve_spec="impls:get",
-            env: str = "default") -> dict:
+def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: str = "default") -> dict:
     """Fills run_directory/capabilities.json for `pairs` of (op, strategy), one worker
     per strategy (under environment setting `env`) and one fresh reloading process per
     strategy; pairs already in the file are kept (a rerun resumes).  Returns
@@ -305,8 +305,8 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, resol
             for op in [op for op, s in todo if s == strategy]:
                 next(bar, None)
                 try:
-                    worker = worker if worker and worker.alive else Worker(resolve_spec, verbose, env)
-                    outcome, result = worker.ask("call", (f"{__name__}:check_pair", (op, strategy, scratch)), None, 600)
+                    worker = worker if worker and worker.alive else Worker(verbose, env)
+                    outcome, result = worker.ask("call", (check_pair, (op, strategy, scratch)), None, 600)
                 except (CaseTimeout, WorkerDied) as e:
                     outcome, result = status.ERROR, f"{type(e).__name__}: {e}"
                 if outcome != status.OK:

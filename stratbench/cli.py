@@ -12,10 +12,12 @@ import sys
 import time
 
 import impls  # imports TensorFlow only when an Impl is made
-from impls import FLOAT_DTYPES, STRATEGIES
-from impls.ops import ENV_VARIABLE, OpModuleError
+from impls import FLOAT_DTYPES
+from impls import ops as op_registry
+from impls import strategies as strategy_registry
+from impls.modules import UserModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
-from stratbench.matrix import DEVICES, DIRECTIONS
+from stratbench.matrix import BASELINE, DEVICES, DIRECTIONS
 from stratbench.compare import THRESHOLD
 from stratbench.stats import MIN_ROUNDS
 
@@ -415,15 +417,31 @@ def cmd_verify(args) -> int:
 
 
 OP_MODULE_HELP = (f"a module or .py file declaring SPEC = impls.spec.OpSpec(...): your own op, measured like the "
-                  f"built-in ones (repeatable; adds to ${ENV_VARIABLE}, which worker processes, asv and pytest read; "
-                  "see the README's 'Your own op')")
+                  f"built-in ones (repeatable; adds to ${op_registry.ENV_VARIABLE}, which worker processes, asv and pytest "
+                  "read; see the README's 'Your own op')")
+STRATEGY_MODULE_HELP = (f"a module or .py file declaring STRATEGY = impls.strategy.Strategy(...): your own way of "
+                        f"writing an op, measured on every op it can take (repeatable; adds to "
+                        f"${strategy_registry.ENV_VARIABLE}; see the README's 'Your own strategy')")
+# option -> the variable that carries its modules to worker processes, asv and pytest
+USER_MODULE_OPTIONS = {"--op-module": op_registry.ENV_VARIABLE, "--strategy-module": strategy_registry.ENV_VARIABLE}
 
 
-def _op_modules(argv) -> list[str]:
-    """The --op-module values anywhere in argv (read before the parser lists the ops)."""
+def _add_user_modules(argv) -> bool:
+    """Puts the --op-module and --strategy-module values anywhere in argv into their variables
+    (read before the parser lists the ops and strategies); whether any was given."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--op-module", action="append", default=[])
-    return [m for text in pre.parse_known_args(argv)[0].op_module for m in text.split(",") if m.strip()]
+    for option in USER_MODULE_OPTIONS:
+        pre.add_argument(option, action="append", default=[])
+    given = vars(pre.parse_known_args(argv)[0])
+    added = False
+    for option, variable in USER_MODULE_OPTIONS.items():
+        values = [m for text in given[option.lstrip("-").replace("-", "_")] for m in text.split(",") if m.strip()]
+        if values:
+            named = [m for m in os.environ.get(variable, "").split(",") if m.strip()]
+            absolute = [str(pathlib.Path(m).resolve()) if m.endswith(".py") else m for m in values]
+            os.environ[variable] = ",".join(dict.fromkeys(named + absolute))
+            added = True
+    return added
 
 
 def _measuring(sample_time: float, group_budget: float, case_budget: float) -> argparse.ArgumentParser:
@@ -456,7 +474,7 @@ def _measuring(sample_time: float, group_budget: float, case_budget: float) -> a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ops = impls.OPS
+    ops, STRATEGIES = impls.OPS, impls.STRATEGIES  # noqa: N806 (the package's and the user's)
     ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in ops)
     parser = argparse.ArgumentParser(
         prog="stratbench",
@@ -468,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--op-module", action="append", metavar="MODULE", help=OP_MODULE_HELP)
+    common.add_argument("--strategy-module", action="append", metavar="MODULE", help=STRATEGY_MODULE_HELP)
     common.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's own log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -551,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "CPU model, vector ISA, logical CPUs, memory and GPUs, e.g. "
                                       "intel-xeon-amx-2cpu-24gib-nogpu; the host name is recorded as a label)")
     run.add_argument("--fresh", action="store_true", help="start a new run instead of resuming this commit's")
-    run.add_argument("--baseline", default="native", choices=STRATEGIES,
+    run.add_argument("--baseline", default=BASELINE, choices=STRATEGIES,
                      help="strategy the speedups in the table are relative to (default: native, eager)")
     run.add_argument("--case-timeout", type=_positive, default=300.0,
                      help="a case still running after this many seconds is killed and recorded (default: 300)")
@@ -644,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results to read (default: the newest run directory under results/)")
     report.add_argument("--out", type=pathlib.Path,
                         help="folder for the figures and tables (default: SOURCE/report for a run directory)")
-    report.add_argument("--baseline", default="native", choices=STRATEGIES,
+    report.add_argument("--baseline", default=BASELINE, choices=STRATEGIES,
                         help="strategy the speedups are relative to (default: native)")
     report.add_argument("--publish", action="store_true",
                         help="also write results/README.md and the top-level README's headline block from this run")
@@ -717,15 +736,11 @@ def _exit_on_sigterm(signum, frame):
 
 def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    modules = _op_modules(sys.argv[1:] if argv is None else argv)
-    if modules:  # in the environment, so that worker processes import them too
-        named = [m for m in os.environ.get(ENV_VARIABLE, "").split(",") if m.strip()]
-        absolute = [str(pathlib.Path(m).resolve()) if m.endswith(".py") else m for m in modules]
-        os.environ[ENV_VARIABLE] = ",".join(dict.fromkeys(named + absolute))
-        impls.reload_ops()
+    if _add_user_modules(sys.argv[1:] if argv is None else argv):  # in the environment: workers import them too
+        impls.reload()
     try:
         parser = build_parser()
-    except OpModuleError as e:
+    except UserModuleError as e:
         print(f"stratbench: {e}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)

@@ -69,7 +69,7 @@ class Pool:
 
     def of(self, root) -> list[Worker]:
         workers = self.workers.get(root) or [None] * self.processes
-        self.workers[root] = [w if w and w.alive else Worker("impls:get", self.verbose, self.env, root) for w in workers]
+        self.workers[root] = [w if w and w.alive else Worker(self.verbose, self.env, root) for w in workers]
         return self.workers[root]
 
     def close(self, kill: bool = False) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import tensorflow as tf
 
+from impls.strategy import in_mode
 from stratbench import stats, status, timing
 from stratbench.matrix import Case
 from stratbench.measurement import Measurement, Rounds, sample_rounds
@@ -44,9 +45,7 @@ def prepare_applications(impl, case: Case, applications: int) -> timing.Prepared
             ys = [call(x) for x in xs]
         return ys, tape.gradient(ys, xs, output_gradients=dys)
 
-    step = {"forward": forward, "forward_backward": forward_backward}[case.direction]
-    if case.mode != "eager":
-        step = tf.function(step, jit_compile=case.mode == "xla")
+    step = in_mode({"forward": forward, "forward_backward": forward_backward}[case.direction], case.mode)
     pairs = [timing.make_inputs(case, seed=k) for k in range(applications)]
     return timing.Prepared(step, [([x for x, _ in pairs], [dy for _, dy in pairs])], case.device)
 

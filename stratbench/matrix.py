@@ -26,10 +26,8 @@ DEFAULT_DTYPES = ("float32",)
 # of an op along an axis (measured along the last).
 TRAIN_BATCHES, QUICK_TRAIN_BATCHES = ((256,), (4096,)), ((64,),)
 
-# How each strategy runs in production: `native` is the eager baseline, `xla` is
-# compiled by XLA, everything else runs inside one tf.function.
-MODES = {"native": "eager", "xla": "xla"}
-DEFAULT_MODE = "tf.function"
+# The strategy every speedup is over (unless --baseline says otherwise): the op's code run eagerly
+BASELINE = "native"
 
 # The least traffic each (op, direction) must cause, as (tensors read, tensors written) of
 # x's size and dtype: forward reads x and writes y; backward reads x and dy and writes dx
@@ -55,7 +53,8 @@ class Case:
 
     @property
     def mode(self) -> str:
-        return MODES.get(self.strategy, DEFAULT_MODE)
+        """How its step runs in production (its strategy's declaration): eager, tf.function or xla."""
+        return impls.declaration(self.strategy).mode
 
     @property
     def bytes_moved(self) -> int | None:

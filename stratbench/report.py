@@ -60,7 +60,7 @@ def _unit(direction: str) -> str:
     return "samples/s" if direction == matrix.TRAIN_STEP else "elements/s"
 
 
-def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "native"):
+def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = matrix.BASELINE):
     """(numbers, text): rows (shape, metric), columns strategies, for one op and direction.
     Text cells mark a noisy timing (metrics.marked)."""
     rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
@@ -99,7 +99,7 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = "
     return make(numbers), make(text).fillna("")
 
 
-def headline(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
+def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
     """Speedup over `baseline` at the largest size of each (op, direction), with its 95%
     interval where the run paired them: rows are (op, direction, shape), columns strategies;
     fastest, tied and noisy marked (metrics.marked)."""
@@ -252,7 +252,7 @@ def _at_largest(rows):
     return rows[rows["size"] == rows["size"].max()]
 
 
-def speedup_figure(table, op, env, out, baseline="native"):
+def speedup_figure(table, op, env, out, baseline=matrix.BASELINE):
     rows = _ok(table, op)
     rows = pd.concat([_at_largest(g) for _, g in rows.groupby("direction")]) if len(rows) else rows
     base = rows[rows["strategy"] == baseline].set_index("direction")["median_s"]
@@ -458,7 +458,7 @@ def unmeasured_notes(table: pd.DataFrame) -> list[str]:
 
 
 def write(table: pd.DataFrame, out, env: dict | None = None, caps: dict | None = None,
-          baseline: str = "native", log=print) -> dict:
+          baseline: str = matrix.BASELINE, log=print) -> dict:
     """Writes every figure and table for `table` into `out`; with several environment
     settings, one set per setting (names end in _<setting>) and the settings comparison.
     Returns {"figures": [...], "tables": {(op, direction, setting): path of the .md},
@@ -557,7 +557,7 @@ def machine_runs(root) -> dict:
     return out
 
 
-def machines_table(runs: dict, baseline: str = "native") -> pd.DataFrame:
+def machines_table(runs: dict, baseline: str = matrix.BASELINE) -> pd.DataFrame:
     """Per op, direction and strategy, at the largest and the smallest size each machine
     measured: each machine's speedup over `baseline` (paired, with its 95% interval where
     the run kept one) and time; rows (op, direction, size, strategy), columns machines."""
@@ -582,7 +582,7 @@ def machines_table(runs: dict, baseline: str = "native") -> pd.DataFrame:
     return out.fillna("")
 
 
-def machines_figure(runs: dict, out: pathlib.Path, baseline: str = "native", direction: str = "forward_backward"):
+def machines_figure(runs: dict, out: pathlib.Path, baseline: str = matrix.BASELINE, direction: str = "forward_backward"):
     """Speedup over `baseline` per strategy and machine at each op's largest size, one panel per op."""
     frames = []
     for identity, (_, table, _) in runs.items():
@@ -626,7 +626,7 @@ def machines_figure(runs: dict, out: pathlib.Path, baseline: str = "native", dir
     return _finish(fig, {}, out, "machines", note=note)
 
 
-def machines_lines(base: pathlib.Path, rel, baseline: str = "native") -> list[str]:
+def machines_lines(base: pathlib.Path, rel, baseline: str = matrix.BASELINE) -> list[str]:
     """results/README.md's machines: a section per machine type (its newest run's headline)
     and the side-by-side table and figure (written to base/machines)."""
     try:
@@ -645,7 +645,7 @@ def machines_lines(base: pathlib.Path, rel, baseline: str = "native") -> list[st
     return lines
 
 
-def write_machines(root, out, baseline: str = "native", log=print) -> dict:
+def write_machines(root, out, baseline: str = matrix.BASELINE, log=print) -> dict:
     """machines.md, machines.csv and the machines figure for every machine type under root."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -837,7 +837,7 @@ def noise_check(folder: pathlib.Path, env: dict) -> str:
 
 
 def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_readme: pathlib.Path,
-            top_readme: pathlib.Path | None, baseline: str = "native", command: str = "") -> None:
+            top_readme: pathlib.Path | None, baseline: str = matrix.BASELINE, command: str = "") -> None:
     """results/README.md from the run, and the headline block of the top-level README."""
     base = results_readme.parent
     rel = lambda p: os.path.relpath(p, base)  # noqa: E731

@@ -13,11 +13,11 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import capabilities, environment, matrix, metrics, roofline, status
+from stratbench import capabilities, environment, matrix, metrics, roofline, status, verify
 from stratbench.measurement import group_figures, rank_of, sample_rounds, speedup_text
 from stratbench.results import RunStore, format_seconds
 from stratbench.timing import Floor, Settings, floor_key
-from stratbench.worker import CaseTimeout, Worker, WorkerDied, load_callable
+from stratbench.worker import CaseTimeout, Worker, WorkerDied
 
 
 @dataclasses.dataclass
@@ -32,8 +32,7 @@ class Options:
     verbose: bool = False
     capabilities: bool = True  # also fill the run's capability matrix (stratbench/capabilities.py)
     processes: int = 2  # worker processes per setting that a group's rounds alternate between
-    baseline: str = "native"  # the strategy each speedup is over
-    resolve: str = "impls:get"  # "module:function" giving the Impl of (op, strategy); tests swap it
+    baseline: str = matrix.BASELINE  # the strategy each speedup is over
 
 
 @dataclasses.dataclass
@@ -76,8 +75,8 @@ def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **meas
     return row
 
 
-def _skip_reason(case, resolve, devices_present, failed) -> str:
-    impl = resolve(case.op, case.strategy)
+def _skip_reason(case, devices_present, failed) -> str:
+    impl = impls.get(case.op, case.strategy)
     if not impl.available:
         return f"unavailable: {impl.reason}"
     if case.device not in devices_present:
@@ -89,15 +88,15 @@ def _skip_reason(case, resolve, devices_present, failed) -> str:
     return failed.get((case.env, case.op, case.strategy), "")
 
 
-def _live_worker(worker, resolve_spec, verbose, env_name, effective) -> Worker:
+def _live_worker(worker, verbose, env_name, effective) -> Worker:
     """`worker` while it lives, else a fresh one under setting `env_name`; notes in
     `effective` what TensorFlow does under that setting."""
-    worker = worker if worker and worker.alive else Worker(resolve_spec, verbose, env_name)
+    worker = worker if worker and worker.alive else Worker(verbose, env_name)
     effective[env_name] = worker.environment
     return worker
 
 
-def _verify_gate(cases, options, resolve, progress, effective) -> dict:
+def _verify_gate(cases, options, progress, effective) -> dict:
     """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
     dtypes to be timed, checked in a worker of each environment setting (oneDNN replaces
     some of TensorFlow's kernels, so a pair correct under one setting is checked under each)."""
@@ -107,13 +106,13 @@ def _verify_gate(cases, options, resolve, progress, effective) -> dict:
         wanted.setdefault((c.env, c.op, c.strategy), set()).add(c.dtype)
     for env_name in dict.fromkeys(env_name for env_name, _, _ in wanted):
         worker = None
-        pairs = [(op, s) for e, op, s in wanted if e == env_name and resolve(op, s).available]
+        pairs = [(op, s) for e, op, s in wanted if e == env_name and impls.get(op, s).available]
         for op, strategy in progress(pairs, f"verify ({env_name})"):
-            impl = resolve(op, strategy)
+            impl = impls.get(op, strategy)
             dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
             try:
-                worker = _live_worker(worker, options.resolve, options.verbose, env_name, effective)
-                outcome, row = worker.ask("call", ("stratbench.verify:verify_pair", (op, strategy, dtypes)), None,
+                worker = _live_worker(worker, options.verbose, env_name, effective)
+                outcome, row = worker.ask("call", (verify.verify_pair, (op, strategy, dtypes)), None,
                                           options.case_timeout_s)
             except (CaseTimeout, WorkerDied) as e:
                 outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
@@ -132,7 +131,6 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     import tensorflow as tf
 
     progress = progress or (lambda items, desc: items)
-    resolve = load_callable(options.resolve)
     env = environment.capture()
     if options.machine:
         env["machine"] = options.machine
@@ -151,11 +149,11 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
     effective = {}  # env setting -> what TensorFlow did in its workers (environment.effective)
-    failed = _verify_gate(todo, options, resolve, progress, effective) if options.verify else {}
+    failed = _verify_gate(todo, options, progress, effective) if options.verify else {}
 
     to_measure = []
     for case in todo:
-        reason = _skip_reason(case, resolve, devices_present, failed)
+        reason = _skip_reason(case, devices_present, failed)
         if reason:
             outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
             store.add(_row(case, env, run_id, outcome, reason, effective.get(case.env), measured_with=measured_with))
@@ -199,7 +197,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     })
     if options.capabilities:
         pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
-        capabilities.measure(pairs, store.directory, log, progress, options.verbose, options.resolve, env=envs[0])
+        capabilities.measure(pairs, store.directory, log, progress, options.verbose, env=envs[0])
     table = store.table()  # the folder may hold other cases too: show the ones asked for
     return table[table["key"].isin({c.key for c in options.cases})].reset_index(drop=True), store.directory
 
@@ -312,7 +310,7 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
             cases.append(case)
     measurement, infos = None, {}
     while any(c.key not in excluded for c in cases):
-        pool = workers[env_name] = [_live_worker(w, options.resolve, options.verbose, env_name, effective)
+        pool = workers[env_name] = [_live_worker(w, options.verbose, env_name, effective)
                                     for w in workers.get(env_name) or [None] * options.processes]
         try:
             measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors)
@@ -405,7 +403,7 @@ def _sample_group(cases, pool, options, floors: bool = False) -> tuple:
                          processes=processes), infos
 
 
-def comparison(table: pd.DataFrame, baseline: str = "native") -> pd.DataFrame:
+def comparison(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
     """Rows are cases, columns strategies; each cell the median with its speedup over
     `baseline` and that speedup's 95% interval where the rounds paired them, marked fastest,
     tied for fastest and noisy (metrics.marked)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import re
 import time
 import types
@@ -23,6 +22,7 @@ from stratbench import metrics, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 from impls.spec import OpSpec
+from impls.strategy import in_mode
 from stratbench.measurement import Measurement, Rounds, sample_rounds
 
 
@@ -96,9 +96,7 @@ def step_function(impl, case):
 
     step = {"forward": forward, "backward": backward, "forward_backward": forward_backward,
             TRAIN_STEP: train_step_of(impl, case)}[case.direction]
-    if case.mode == "eager":
-        return step
-    return tf.function(step, jit_compile=case.mode == "xla")
+    return in_mode(step, case.mode)
 
 
 def train_step_of(impl, case):
@@ -263,7 +261,7 @@ def kept_for_backward(impl, case, x, dy) -> tuple[int | None, str]:
     if why:
         return None, why
     call = lambda v: impl.spec.call(impl.fn, v)  # noqa: E731
-    forward = call if case.mode == "eager" else tf.function(call, jit_compile=case.mode == "xla")
+    forward = in_mode(call, case.mode)
     name = f"{case.device}:0"
     with tf.device(f"/{name}"):
         for measured in (False, True):  # the first pass traces and compiles
@@ -329,17 +327,17 @@ def floor_key(strategy: str) -> str:
 
 def prepare_floor(case, input_sets: int = 1) -> Prepared:
     """The call floor of case.strategy for case.direction: ValueError when it has none (train_step,
-    a strategy outside impls), RuntimeError when the strategy cannot make one here."""
+    an unknown strategy), RuntimeError when the strategy cannot make one here."""
     if case.direction == TRAIN_STEP:
         raise ValueError("train_step has no call floor: a training step's fixed costs are the model's")
-    try:
-        module = importlib.import_module(f"impls.{case.strategy}")
-    except ImportError:
-        raise ValueError(f"{case.strategy} is not a strategy module of impls: no call floor") from None
-    available, why = module.availability(FLOOR_SPEC)
+    declared = impls.declaration(case.strategy)
+    if not declared.implements(FLOOR_SPEC):
+        raise ValueError(f"{case.strategy} builds from {' or '.join(declared.needs)}, which the call-floor op "
+                         "does not declare: no call floor")
+    available, why = declared.availability(FLOOR_SPEC)
     if not available:
         raise RuntimeError(f"no call floor for {case.strategy}: {why}")
-    impl = types.SimpleNamespace(spec=FLOOR_SPEC, fn=module.implement(FLOOR_SPEC))
+    impl = types.SimpleNamespace(spec=FLOOR_SPEC, fn=declared.implement(FLOOR_SPEC))
     floor_case = dataclasses.replace(case, shape=FLOOR_SHAPE)
     inputs = [make_inputs(floor_case, seed=k) for k in range(input_sets)]
     return Prepared(step_function(impl, floor_case), inputs, case.device)

@@ -56,9 +56,9 @@ def verify_one(impl, dtypes=None) -> dict:
     }
 
 
-def verify_pair(op: str, strategy: str, dtypes=None, resolve=impls.get) -> dict:
-    """verify_one of the Impl `resolve` gives (a worker's call: stratbench run's gate)."""
-    return verify_one(resolve(op, strategy), dtypes)
+def verify_pair(op: str, strategy: str, dtypes=None) -> dict:
+    """verify_one of (op, strategy) (a worker's call: stratbench run's gate)."""
+    return verify_one(impls.get(op, strategy), dtypes)
 
 
 def verify(pairs, progress=None) -> pd.DataFrame:

@@ -4,7 +4,6 @@ TensorFlow, and reports what TensorFlow then actually does (`Worker.environment`
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import sys
@@ -20,12 +19,6 @@ class CaseTimeout(Exception):
     pass
 
 
-def load_callable(spec: str):
-    """The function named by 'module:attr'."""
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def _use_impls_from(root: str) -> None:
     """Makes `import impls` find the ops and strategies of another checkout (a commit's
     worktree, `stratbench compare`) while stratbench itself, the harness, stays this one."""
@@ -34,7 +27,7 @@ def _use_impls_from(root: str) -> None:
     sys.path.insert(0, root)
 
 
-def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: str | None = None) -> None:
+def _serve(conn, verbose: bool, variables: dict, impls_root: str | None = None) -> None:
     os.environ.update(variables)  # before TensorFlow reads them at import
     if impls_root:
         _use_impls_from(impls_root)
@@ -45,11 +38,11 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    import impls  # this checkout's, or impls_root's: the ops and strategies measured
     from stratbench import environment, status, timing
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
-    resolve = load_callable(resolve_spec)
     timing.pregrow_tf_pool()  # no case's tensors then add to the resident size, whatever ran before
     conn.send(("ready", environment.effective()))
     group = None
@@ -64,12 +57,14 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: 
                 group = timing.Group(payload, settings)
                 result = None
             elif kind == "add":  # a case (timing.Floor: its call floor): (status, its warm-up figures or why)
-                result = group.add(payload, resolve)
+                result = group.add(payload, impls.get)
             elif kind == "sample":  # (entry, input set): seconds per call
                 result = group.sample(*payload)
-            else:  # "call": ("module:function", args), called as function(*args, resolve=resolve)
-                target, args = payload
-                result = load_callable(target)(*args, resolve=resolve)
+            elif kind == "call":  # (a module-level function, its args): function(*args)
+                function, args = payload
+                result = function(*args)
+            else:
+                raise ValueError(f"unknown request {kind!r}; requests: group, add, sample, call")
             conn.send((status.OK, result))
         except timing.TooSlow as e:
             conn.send((status.TOO_SLOW, str(e)))
@@ -80,14 +75,13 @@ def _serve(conn, resolve_spec: str, verbose: bool, variables: dict, impls_root: 
 
 
 class Worker:
-    def __init__(self, resolve_spec: str = "impls:get", verbose: bool = False, env: str = "default",
-                 impls_root: str | None = None):
+    def __init__(self, verbose: bool = False, env: str = "default", impls_root: str | None = None):
         from stratbench.environment import ENV_SETTINGS
 
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
         self.conn, child = context.Pipe()
         self.env = env
-        self.process = context.Process(target=_serve, args=(child, resolve_spec, verbose, ENV_SETTINGS[env], impls_root),
+        self.process = context.Process(target=_serve, args=(child, verbose, ENV_SETTINGS[env], impls_root),
                                        daemon=True)
         self.process.start()
         child.close()
@@ -109,7 +103,7 @@ class Worker:
         """(status, result) of one request, within timeout_s: "group" (a case: a new comparison
         group, timing.Group), "add" (a case, or timing.Floor for its call floor: its status and
         warm-up figures), "sample" ((entry, input set): seconds per call) or "call"
-        (("module:function", args))."""
+        ((a module-level function, its args): what it returns)."""
         self.send(kind, payload, settings)
         return self.answer(timeout_s)
 

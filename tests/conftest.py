@@ -1,4 +1,7 @@
 import os
+import pathlib
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,3 +19,16 @@ def pair_id(pair):
 
 def takes_axis(op):
     return impls.spec(op).takes_axis
+
+
+@pytest.fixture
+def fake_strategies(monkeypatch):
+    """The strategies of tests/fixtures/fake_strategies.py registered, in this process and (through
+    the environment) in every worker it starts."""
+    from impls.strategies import ENV_VARIABLE
+
+    monkeypatch.setenv(ENV_VARIABLE, str(pathlib.Path(__file__).parent / "fixtures" / "fake_strategies.py"))
+    impls.reload()
+    yield
+    monkeypatch.delenv(ENV_VARIABLE)
+    impls.reload()

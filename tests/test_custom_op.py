@@ -18,7 +18,7 @@ import tensorflow as tf
 from tensorflow.python.framework import kernels
 
 import impls
-from impls import custom_op
+from impls.strategies import custom_op
 from impls.kernels import build
 from stratbench import correctness
 

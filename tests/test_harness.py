@@ -90,18 +90,18 @@ def test_too_slow_is_refused_before_sampling():
 
 
 # --- runs through worker processes -------------------------------------------------
-def test_known_time_measures_as_that(tmp_path):
+def test_known_time_measures_as_that(fake_strategies, tmp_path):
     table, _ = run(Options(cases=[spiky_case("sleepy")], out=tmp_path, settings=FAST,
-                           resolve="fake_impls:get", verify=False, capabilities=False))
+                           verify=False, capabilities=False))
     row = by_strategy(table)["sleepy"]
     assert row["status"] == "ok", row["reason"]
     assert 0.019 <= row["median_s"] < 0.04
 
 
-def test_faults_stay_local(tmp_path):
+def test_faults_stay_local(fake_strategies, tmp_path):
     cases = [spiky_case(s) for s in ("broken", "hang", "crash")] + [spiky_case("native")]
     table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=5,
-                           resolve="fake_impls:get", verify=False, capabilities=False))
+                           verify=False, capabilities=False))
     rows = by_strategy(table)
     assert rows["broken"]["status"] == "error" and "broken on purpose" in rows["broken"]["reason"]
     assert rows["hang"]["status"] == "timeout" and "5 s" in rows["hang"]["reason"]
@@ -109,9 +109,9 @@ def test_faults_stay_local(tmp_path):
     assert rows["native"]["status"] == "ok" and rows["native"]["median_s"] > 0
 
 
-def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(tmp_path):
+def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(fake_strategies, tmp_path):
     cases = [spiky_case("wrong"), spiky_case("unbuilt"), spiky_case("native", device="GPU")]
-    table, _ = run(Options(cases=cases, out=tmp_path, resolve="fake_impls:get", capabilities=False))
+    table, _ = run(Options(cases=cases, out=tmp_path, capabilities=False))
     rows = {r["key"]: r for _, r in table.iterrows()}
     assert rows[cases[0].key]["status"] == "failed_verify" and "forward FAIL" in rows[cases[0].key]["reason"]
     assert rows[cases[1].key]["status"] == "skipped" and "failed to build" in rows[cases[1].key]["reason"]

@@ -30,7 +30,7 @@ def known_op(keeps: str):
     return op
 
 
-def kept_by_known_op(keeps: str, strategy: str, resolve=None) -> int:
+def kept_by_known_op(keeps: str, strategy: str) -> int:
     """Runs in a worker: timing.kept_for_backward of the known op in `strategy`'s mode."""
     impl = types.SimpleNamespace(spec=types.SimpleNamespace(call=lambda fn, x: fn(x)), fn=known_op(keeps))
     case = Case("spiky", strategy, "forward_backward", "float32", "CPU", (N,))
@@ -50,7 +50,7 @@ def bfc_worker():
 
 @pytest.mark.parametrize("strategy", ["native", "graph", "xla"])
 def test_kept_for_backward_is_exact_for_an_op_that_keeps_only_its_output(bfc_worker, strategy):
-    outcome, kept = bfc_worker.ask("call", ("test_memory:kept_by_known_op", ("y", strategy)), None, 120)
+    outcome, kept = bfc_worker.ask("call", (kept_by_known_op, ("y", strategy)), None, 120)
     assert outcome == "ok", kept
     if strategy == "xla":
         # XLA's forward returns y, and for the backward its own copies (y, and exp(x) again):
@@ -62,7 +62,7 @@ def test_kept_for_backward_is_exact_for_an_op_that_keeps_only_its_output(bfc_wor
 
 @pytest.mark.parametrize("strategy", ["native", "graph"])
 def test_kept_for_backward_counts_each_saved_tensor(bfc_worker, strategy):
-    outcome, kept = bfc_worker.ask("call", ("test_memory:kept_by_known_op", ("y+z", strategy)), None, 120)
+    outcome, kept = bfc_worker.ask("call", (kept_by_known_op, ("y+z", strategy)), None, 120)
     assert outcome == "ok", kept
     assert kept == 8 * N
 

@@ -1,6 +1,14 @@
 """The registry's names and what each Impl claims."""
 
+import importlib
+import pathlib
+import re
+
+import pytest
+
 import impls
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_names_from_the_design():
@@ -41,16 +49,64 @@ def test_available_lists_the_usable_pairs():
     assert all(impls.get(op, s).available for op, s in pairs)
 
 
-def test_every_strategy_module_is_generic():
-    """Each strategy turns a spec into a function and names no op (grep would find it)."""
-    import importlib
+def test_every_strategy_is_one_generic_declaration():
+    """Each strategy module declares itself and names no op (grep would find it); no strategy
+    name is branched on outside its own module."""
     import pathlib
 
-    for strategy in impls.STRATEGIES:
-        module = importlib.import_module(f"impls.{strategy}")
-        assert callable(module.implement) and callable(module.availability), strategy
-        source = pathlib.Path(module.__file__).read_text()
-        assert not [op for op in impls.OPS if f'"{op}"' in source], strategy
+    root = pathlib.Path(impls.__file__).parents[1]
+    for name in impls.STRATEGIES:
+        declared = impls.declaration(name)
+        assert declared.name == name and callable(declared.implement), name
+        source = pathlib.Path(importlib.import_module(declared.module).__file__).read_text()
+        assert not [op for op in impls.OPS if f'"{op}"' in source], name
+        branched = re.compile(rf'strategy\S*\s*(==|!=|\bin\b)[^#\n]*"{name}"|"{name}"\s*(==|!=|\bin\b)[^#\n]*strategy')
+        for path in [*root.glob("stratbench/*.py"), *root.glob("benchmarks/*.py"), root / "impls" / "__init__.py"]:
+            assert not branched.search(path.read_text()), (name, str(path))
+
+
+def test_a_declaration_says_what_is_wrong_with_it():
+    from impls.strategy import Strategy
+
+    def implement(spec):
+        return spec.code("native")
+
+    for bad, says in ((dict(name="my strategy"), "identifier"), (dict(mode="jit"), "not one of eager"),
+                      (dict(needs=("nump",)), "not OpSpec fields"), (dict(dtypes=("int32",)), "must be some of"),
+                      (dict(devices=("TPU",)), "must be some of")):
+        with pytest.raises(ValueError, match=says):
+            Strategy(**{"name": "mine", "implement": implement, **bad})
+
+
+def test_a_strategy_module_from_outside_the_package(monkeypatch):
+    """The README's worked example: listed after the package's, offered for every op."""
+    from impls.strategies import ENV_VARIABLE
+
+    monkeypatch.setenv(ENV_VARIABLE, str(ROOT / "examples" / "recompute_strategy.py"))
+    impls.reload()
+    try:
+        assert impls.STRATEGIES[-1] == "recompute"
+        assert all("recompute" in impls.strategies_for(op) for op in impls.OPS)
+        assert impls.declaration("recompute").module.endswith("recompute_strategy")
+    finally:
+        monkeypatch.delenv(ENV_VARIABLE)
+        impls.reload()
+    assert "recompute" not in impls.STRATEGIES
+
+
+def test_a_broken_strategy_module_is_one_clear_error(tmp_path, monkeypatch):
+    from impls.strategies import ENV_VARIABLE, StrategyModuleError
+
+    (tmp_path / "none.py").write_text("X = 1\n")
+    (tmp_path / "twice.py").write_text("from impls.strategies.native import STRATEGY\n")
+    for module, says in ((tmp_path / "missing.py", "does not exist"), (tmp_path / "none.py", "must define STRATEGY"),
+                         (tmp_path / "twice.py", "already declared")):
+        monkeypatch.setenv(ENV_VARIABLE, str(module))
+        impls.reload()
+        with pytest.raises(StrategyModuleError, match=says):
+            impls.STRATEGIES
+    monkeypatch.delenv(ENV_VARIABLE)
+    impls.reload()
 
 
 def test_the_case_matrix_needs_no_tensorflow():

@@ -10,64 +10,35 @@ is read by every process (workers, asv, pytest), so they all see the same ops.
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import importlib.util
-import os
-import pathlib
+import dataclasses
 import pkgutil
-import sys
 
+from impls import modules
 from impls.spec import OpSpec
 
 ENV_VARIABLE = "STRATBENCH_OP_MODULES"
 ENTRY_POINT_GROUP = "stratbench.ops"
 
 
-class OpModuleError(ValueError):
+class OpModuleError(modules.UserModuleError):
     """An op module could not be imported or declares no valid op."""
-
-
-def _import(name: str):
-    """A dotted module name (importable, or found from the current directory) or a .py file path."""
-    if name.endswith(".py") or os.sep in name:
-        path = pathlib.Path(name).resolve()
-        if not path.is_file():
-            raise OpModuleError(f"op module file {name!r} does not exist")
-        module_name = f"stratbench_user_ops.{path.stem}"
-        if module_name in sys.modules:
-            return sys.modules[module_name]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        return module
-    if os.getcwd() not in sys.path and "" not in sys.path:  # the console script does not see the cwd
-        sys.path.append(os.getcwd())
-    return importlib.import_module(name)
 
 
 def _specs_of(name: str) -> list[OpSpec]:
     try:
-        module = _import(name)
-    except OpModuleError:
-        raise
-    except Exception as e:
-        raise OpModuleError(f"cannot import op module {name!r}: {type(e).__name__}: {e}") from e
+        module = modules.load(name, "op")
+    except modules.UserModuleError as e:
+        raise OpModuleError(str(e)) from e
     specs = getattr(module, "SPECS", None) or ([module.SPEC] if hasattr(module, "SPEC") else [])
     if not specs or not all(isinstance(s, OpSpec) for s in specs):
         raise OpModuleError(f"op module {name!r} must define SPEC = impls.spec.OpSpec(...) "
                             "(or SPECS, a list of them)")
-    import dataclasses
-
     return [dataclasses.replace(s, module=s.module or module.__name__) for s in specs]
 
 
 def user_modules() -> list[str]:
     """Op modules named by STRATBENCH_OP_MODULES, then by installed entry points."""
-    named = [m.strip() for m in os.environ.get(ENV_VARIABLE, "").split(",") if m.strip()]
-    points = [ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    return list(dict.fromkeys(named + points))
+    return modules.named(ENV_VARIABLE, ENTRY_POINT_GROUP)
 
 
 def discover() -> dict[str, OpSpec]:

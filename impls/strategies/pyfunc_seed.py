@@ -19,17 +19,8 @@ runs eagerly or inside its own tf.function.
 import itertools
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.python.util import deprecation
 
-DTYPES = ("float16", "bfloat16", "float32", "float64")
-DEVICES = ("CPU", "GPU")  # on a GPU every call copies to and from the host
-XLA_COMPATIBLE = False  # py_func calls back into Python
-SERIALIZABLE = False  # the callback lives in the Python process
-
-
-def availability(spec):
-    return True, ""
+from impls.strategy import Strategy
 
 
 def _in_dtype_of(func):
@@ -49,6 +40,9 @@ _unique = itertools.count()
 def py_func(func, inp, Tout, stateful=True, name=None, grad=None):
     # Changed: a counter instead of np.random.randint, whose names can collide
     # (registering a name twice raises KeyError).
+    import tensorflow as tf
+    from tensorflow.python.util import deprecation
+
     rnd_name = f"StratbenchPyFuncGrad{next(_unique)}"
     tf.RegisterGradient(rnd_name)(grad)
     g = tf.compat.v1.get_default_graph()
@@ -63,6 +57,9 @@ def _restore_shape(y, like):
 
 
 def implement(spec):
+    import tensorflow as tf
+    from tensorflow.python.util import deprecation
+
     if spec.scalar is not None:  # the seed itself: np.vectorize of the scalar functions
         # Changed: otypes given (see the module docstring).
         np_op = np.vectorize(spec.code("scalar"), otypes=[np.float64])
@@ -101,3 +98,9 @@ def implement(spec):
         return _restore_shape(y, x)
 
     return fn
+
+
+# py_func calls back into Python: XLA cannot compile it, a SavedModel cannot keep it; on a
+# GPU every call copies to and from the host
+STRATEGY = Strategy("pyfunc_seed", implement, needs=("scalar", "numpy"), xla_compatible=False, serializable=False,
+                    order=10)

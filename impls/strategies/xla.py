@@ -9,19 +9,18 @@ a training step (benchmarks/scripts/xla_nested_pitfall.py reproduces it).
 
 import functools
 
-import tensorflow as tf
-from tensorflow.python.framework import ops
-from tensorflow.python.ops import control_flow_util
-
-from impls.native import DEVICES, DTYPES, SERIALIZABLE, XLA_COMPATIBLE, availability  # noqa: F401
-
-
-def in_xla_compile() -> bool:
-    """True while tracing a function that XLA compiles (jit_compile=True, or inside one)."""
-    return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph())
+from impls.strategy import Strategy
 
 
 def _compiled(raw):
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+    from tensorflow.python.ops import control_flow_util
+
+    def in_xla_compile() -> bool:
+        """True while tracing a function that XLA compiles (jit_compile=True, or inside one)."""
+        return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph())
+
     jitted = tf.function(raw, jit_compile=True)
 
     @functools.wraps(raw)
@@ -34,3 +33,6 @@ def _compiled(raw):
 
 def implement(spec):
     return _compiled(spec.code("native"))
+
+
+STRATEGY = Strategy("xla", implement, mode="xla", order=50)

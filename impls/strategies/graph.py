@@ -1,9 +1,12 @@
 """graph: the op's native code traced once into a tf.function graph (no XLA)."""
 
-import tensorflow as tf
-
-from impls.native import DEVICES, DTYPES, SERIALIZABLE, XLA_COMPATIBLE, availability  # noqa: F401
+from impls.strategy import Strategy
 
 
 def implement(spec):
+    import tensorflow as tf
+
     return tf.function(spec.code("native"))
+
+
+STRATEGY = Strategy("graph", implement, order=40)

@@ -12,14 +12,8 @@ reason and every other strategy keeps working.
 import functools
 import inspect
 
-import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
-
 from impls.kernels import build
-
-DTYPES = ("float16", "bfloat16", "float32", "float64")
-XLA_COMPATIBLE = False  # XLA cannot compile a custom op
-SERIALIZABLE = True  # once this module has loaded the library in the loading process
+from impls.strategy import Strategy
 
 
 def op_type(name: str) -> str:
@@ -30,6 +24,8 @@ def op_type(name: str) -> str:
 @functools.lru_cache(maxsize=None)
 def _load():
     """(library module, has CUDA kernels), or BuildError."""
+    import tensorflow as tf
+
     path, with_cuda = build.build()
     return tf.load_op_library(str(path)), with_cuda
 
@@ -37,6 +33,8 @@ def _load():
 @functools.lru_cache(maxsize=None)
 def _compiled_op(name: str):
     """The library's function `name`, its gradient registered."""
+    from tensorflow.python.framework import ops as tf_ops
+
     library = _load()[0]
     forward, backward = getattr(library, name, None), getattr(library, name + "_grad", None)
     if forward is None or backward is None:
@@ -56,6 +54,8 @@ def _compiled_op(name: str):
 
 
 def availability(spec):
+    import tensorflow as tf
+
     try:
         _compiled_op(spec.custom_op)
         return True, ""
@@ -73,6 +73,8 @@ def built_with_cuda() -> bool:
 
 def devices(spec):
     """GPU only when the library has the CUDA kernels."""
+    import tensorflow as tf
+
     try:
         return ("CPU", "GPU") if built_with_cuda() else ("CPU",)
     except (build.BuildError, tf.errors.NotFoundError):
@@ -80,6 +82,8 @@ def devices(spec):
 
 
 def implement(spec):
+    import tensorflow as tf
+
     if not spec.takes_axis:
         @tf.autograph.experimental.do_not_convert  # a plain op call: nothing for AutoGraph to convert
         def elementwise(x):
@@ -105,3 +109,10 @@ def implement(spec):
         return tf.transpose(forward(tf.transpose(x, perm)), inverse)
 
     return along_axis
+
+
+STRATEGY = Strategy("custom_op", implement, needs=("custom_op",), devices=devices,
+                    xla_compatible=False,  # XLA cannot compile a custom op
+                    availability=availability,
+                    reload_note="after loading the op library, as any user of the op must",  # its availability check loads it
+                    order=60)

@@ -7,16 +7,8 @@ with the static shape restored (numpy_function loses it).
 """
 
 import numpy as np
-import tensorflow as tf
 
-DTYPES = ("float16", "bfloat16", "float32", "float64")
-DEVICES = ("CPU", "GPU")  # on a GPU every call copies to and from the host
-XLA_COMPATIBLE = False  # numpy_function calls back into Python
-SERIALIZABLE = False  # the callback lives in the Python process
-
-
-def availability(spec):
-    return True, ""
+from impls.strategy import Strategy
 
 
 def _in_compute_dtype(func):
@@ -32,12 +24,16 @@ def _in_compute_dtype(func):
 
 
 def _numpy_call(func, args, like):
+    import tensorflow as tf
+
     out = tf.numpy_function(_in_compute_dtype(func), args, like.dtype, stateful=False)
     out.set_shape(like.shape)
     return out
 
 
 def implement(spec):
+    import tensorflow as tf
+
     forward, backward = spec.code("numpy"), spec.code("numpy_grad")
 
     def fn(x, *axis):  # axis: present for an op along an axis
@@ -54,3 +50,8 @@ def implement(spec):
         return op(x)
 
     return fn
+
+
+# numpy_function calls back into Python: XLA cannot compile it, a SavedModel cannot keep it;
+# on a GPU every call copies to and from the host
+STRATEGY = Strategy("pyfunc", implement, needs=("numpy",), xla_compatible=False, serializable=False, order=20)

@@ -1,0 +1,53 @@
+"""Users' modules named outside the package (ops and strategies alike): a dotted module
+name, importable or found from the current directory, or a .py file path; listed by an
+environment variable (which every process reads: workers, asv, pytest) and then by
+installed entry points."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pathlib
+import sys
+
+
+class UserModuleError(ValueError):
+    """A user's module could not be imported or declares nothing valid."""
+
+
+def load(name: str, kind: str):
+    """The module `name` (a dotted name or a .py path); UserModuleError naming `kind` ("op",
+    "strategy") and what went wrong otherwise."""
+    try:
+        if name.endswith(".py") or os.sep in name:
+            path = pathlib.Path(name).resolve()
+            if not path.is_file():
+                raise UserModuleError(f"{kind} module file {name!r} does not exist")
+            module_name = f"stratbench_user_{kind}s.{path.stem}"
+            if module_name in sys.modules:
+                return sys.modules[module_name]
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+            return module
+        if os.getcwd() not in sys.path and "" not in sys.path:  # the console script does not see the cwd
+            sys.path.append(os.getcwd())
+        return importlib.import_module(name)
+    except UserModuleError:
+        raise
+    except Exception as e:
+        raise UserModuleError(f"cannot import {kind} module {name!r}: {type(e).__name__}: {e}") from e
+
+
+def named(env_variable: str, entry_point_group: str) -> list[str]:
+    """Module names from `env_variable` (comma-separated), then from installed entry points."""
+    listed = [m.strip() for m in os.environ.get(env_variable, "").split(",") if m.strip()]
+    points = [ep.value for ep in importlib.metadata.entry_points(group=entry_point_group)]
+    return list(dict.fromkeys(listed + points))
