@@ -113,7 +113,8 @@ def cmd_run(args) -> int:
     import tensorflow as tf
 
     from stratbench import matrix, metrics, status
-    from stratbench.run import Options, comparison, run
+    from stratbench.run import Options, run
+    from stratbench.tables import comparison
 
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
     cases = matrix.cases(
@@ -237,7 +238,7 @@ def cmd_in_model(args) -> int:
     import pandas as pd
 
     import impls
-    from stratbench import inmodel, report
+    from stratbench import inmodel, tables
 
     groups = inmodel.cases(args.ops, args.strategies, args.directions, [math.prod(s) for s in args.sizes])
     print(f"stratbench in-model: {sum(map(len, groups))} cases, the op applied {args.applications} times in one step "
@@ -253,12 +254,12 @@ def cmd_in_model(args) -> int:
     cells = inmodel.table(table)
     text = (f"Cost of one application inside a step (the op applied {args.applications} times to different inputs "
             "in one step, less the step with one, per paired round; median), and in brackets the call of that "
-            f"one-application step from Python. {report.caption(table.iloc[0].to_dict() | {'setting': 'default'})}")
+            f"one-application step from Python. {tables.caption(table.iloc[0].to_dict() | {'setting': 'default'})}")
     with pd_options():
         print(cells.to_string())
     print("\n" + text)
     if out:
-        out.with_suffix(".md").write_text(text + "\n\n" + report._markdown(cells) + "\n")
+        out.with_suffix(".md").write_text(text + "\n\n" + tables.markdown(cells) + "\n")
         print(f"written to {out} and {out.with_suffix('.md')}")
     return 0 if (table["status"] == "ok").any() else 1
 
@@ -281,7 +282,7 @@ def pd_options():
 
 
 def _report(source, out, baseline, publish, releases=False) -> None:
-    from stratbench import capabilities, report
+    from stratbench import capabilities, publishing, report
 
     table, env, caps, default_out = report.source_of(source)
     out = out or default_out
@@ -303,7 +304,7 @@ def _report(source, out, baseline, publish, releases=False) -> None:
         results_readme = pathlib.Path(source).resolve().parents[1] / "README.md"
         top = pathlib.Path(__file__).resolve().parents[1] / "README.md"
         command = f"stratbench report {source} --publish"
-        report.publish(pathlib.Path(source), written, table, env, caps, results_readme, top if top.exists() else None,
+        publishing.publish(pathlib.Path(source), written, table, env, caps, results_readme, top if top.exists() else None,
                        baseline, command)
         print(f"published {results_readme}" + (f" and the headline block of {top}" if top.exists() else ""))
 

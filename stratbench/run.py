@@ -14,8 +14,8 @@ import pandas as pd
 
 import impls
 from stratbench import capabilities, environment, matrix, metrics, roofline, status, verify
-from stratbench.measurement import group_figures, rank_of, sample_rounds, speedup_text
-from stratbench.results import RunStore, format_seconds
+from stratbench.measurement import group_figures, sample_rounds
+from stratbench.results import RunStore
 from stratbench.timing import Floor, Settings, floor_key
 from stratbench.worker import CaseTimeout, Worker, WorkerDied
 
@@ -401,33 +401,3 @@ def _sample_group(cases, pool, options, floors: bool = False) -> tuple:
     keep = [c.key for c in cases if c.strategy == options.baseline]
     return sample_rounds(sampler, calls, options.settings.rounds, contenders=contenders, keep=keep,
                          processes=processes), infos
-
-
-def comparison(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
-    """Rows are cases, columns strategies; each cell the median with its speedup over
-    `baseline` and that speedup's 95% interval where the rounds paired them, marked fastest,
-    tied for fastest and noisy (metrics.marked)."""
-    if table.empty:
-        return pd.DataFrame()
-    index = ["op", "direction", "device", "dtype", "shape"]
-    if "env" in table and table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
-        index.insert(3, "env")
-    table = table.assign(
-        direction_order=table["direction"].map(matrix.DIRECTIONS.index),
-    ).sort_values(["op", "direction_order", "device", "dtype", "size"], kind="stable")
-    cells = {}
-    for keys, group in table.groupby(index, sort=False):
-        row = {}
-        for _, r in group.iterrows():
-            if r["status"] != status.OK:
-                row[r["strategy"]] = r["status"]
-                continue
-            fastest, tie = rank_of(r, group)
-            speedup = speedup_text(r, group, baseline)
-            row[r["strategy"]] = metrics.marked(format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else ""),
-                                                fastest, r["noisy"], tie, **metrics.row_marks(r))
-        cells[keys] = row
-    out = pd.DataFrame.from_dict(cells, orient="index")
-    out.index.names = index
-    order = [s for s in impls.STRATEGIES if s in out.columns]
-    return out[order].fillna("")

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import impls
 from impls.keras import OpLayer
-from stratbench import capabilities, cli, correctness, matrix, recommend, report, results, timing
+from stratbench import capabilities, cli, correctness, matrix, publishing, recommend, report, results, tables, timing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A real default `stratbench run` of commit 042ace3, committed by an earlier session.
@@ -101,7 +101,7 @@ def test_report_writes_figures_and_tables_from_a_real_run(tmp_path):
 
 def test_headline_marks_the_fastest_and_the_noisy():
     table = results.load(STORED_RUN)
-    head = report.headline(table)
+    head = tables.headline(table)
     row = head.loc[("spiky", "backward", "16000000")]
     largest = table[(table["op"] == "spiky") & (table["size"] == 16_000_000) & (table["status"] == "ok")]
     backward = largest[largest["direction"] == "backward"].set_index("strategy")["median_s"]
@@ -116,16 +116,16 @@ def test_publish_rewrites_only_the_marked_block(tmp_path):
     table, env, caps, _ = report.source_of(STORED_RUN)
     written = report.write(table, tmp_path / "report", env, caps, log=lambda m: None)
     top = tmp_path / "README.md"
-    top.write_text(f"# title\n\nbefore\n\n{report.README_BEGIN}\nold\n{report.README_END}\n\nafter\n")
-    report.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
+    top.write_text(f"# title\n\nbefore\n\n{publishing.README_BEGIN}\nold\n{publishing.README_END}\n\nafter\n")
+    publishing.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
     text = top.read_text()
     assert text.startswith("# title\n\nbefore") and text.endswith("after\n") and "old" not in text
-    assert report.headline(table).loc[("spiky", "backward", "16000000"), "xla"] in text
+    assert tables.headline(table).loc[("spiky", "backward", "16000000"), "xla"] in text
     assert "throughput_spiky.png" in text
     assert "## Environment" in (tmp_path / "results.md").read_text()
     top.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
-        report.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
+        publishing.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
 
 
 # --- recommend -----------------------------------------------------------------------
@@ -175,9 +175,9 @@ def test_recommend_ranks_and_constrains_by_memory(tmp_path):
 
 
 def test_every_strategy_has_a_colour_however_many_there_are():
-    from stratbench import report
+    from stratbench import figures
 
-    registered = [report.color(s) for s in impls.STRATEGIES]
+    registered = [figures.color(s) for s in impls.STRATEGIES]
     assert len(set(registered)) == len(registered)  # told apart in one figure
-    own = [report.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
-    assert report.color("my_strategy_3") == own[3]  # and the same in every figure
+    own = [figures.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
+    assert figures.color("my_strategy_3") == own[3]  # and the same in every figure

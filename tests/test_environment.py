@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from stratbench import cli, environment, recommend, report, results, timing
+from stratbench import cli, environment, recommend, report, results, tables, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
 from stratbench.worker import Worker
@@ -150,10 +150,10 @@ def _two_setting_run(tmp_path) -> pathlib.Path:
 
 def test_settings_table_compares_each_strategy_and_the_roofline_across_settings(tmp_path):
     table = results.load(_two_setting_run(tmp_path))
-    assert report.headline_setting(table, {"onednn": False, "cpu_allocator": "plain",
+    assert tables.headline_setting(table, {"onednn": False, "cpu_allocator": "plain",
                                            "settings": {"plain": {"effective": {"onednn": False,
                                                                                 "cpu_allocator": "plain"}}}}) == "plain"
-    settings = report.settings_table(table, "plain")
+    settings = tables.settings_table(table, "plain")
     cells = {idx[3]: row for idx, row in settings.iterrows()}
     assert cells["native"]["plain"] == "16 ms (1.00x)" and cells["native"]["bfc"] == "2 ms (8.00x)"
     assert cells["memory roofline"]["bfc"] == "500 us (8.00x)"

@@ -12,7 +12,8 @@ import impls
 from stratbench import cli, matrix, metrics, results, timing
 from stratbench.matrix import Case
 from stratbench.measurement import Rounds
-from stratbench.run import Options, comparison, run
+from stratbench.run import Options, run
+from stratbench.tables import comparison
 
 DESIGN_COLUMNS = [
     "op", "strategy", "direction", "device", "dtype", "size", "shape", "median_s", "iqr_s", "samples",

@@ -213,7 +213,7 @@ def test_release_table_gives_each_release_its_speedup_over_the_one_before(tmp_pa
 def test_the_committed_release_matrix_holds_the_whole_matrix_under_each_release():
     # results/asv/vm-epyc/94f4a130-*: `asv run --config asv.releases.conf.json HEAD^!`, committed
     # from the 2-core VM: one commit under TensorFlow 2.17.1, 2.19.1 and 2.21.0.
-    from stratbench import report
+    from stratbench import tables
 
     table = loaders.load_any(ROOT / "results" / "asv" / "vm-epyc")
     one = table[table["commit"].str.startswith("94f4a130")]
@@ -223,8 +223,8 @@ def test_the_committed_release_matrix_holds_the_whole_matrix_under_each_release(
         assert set(rows["key"]) == whole_matrix, release  # every case of the matrix, measured or skipped
         skipped = rows[rows["status"] != "ok"]
         assert set(skipped["strategy"]) == {"pyfunc_seed"} and set(skipped["size"]) == {16_000_000}, release
-    releases = report.release_rows(table)
-    assert sorted(set(releases["tensorflow"]), key=report._version_key) == ["2.17.1", "2.19.1", "2.21.0"]
+    releases = tables.release_rows(table)
+    assert sorted(set(releases["tensorflow"]), key=tables._version_key) == ["2.17.1", "2.19.1", "2.21.0"]
     ok = releases[releases["status"] == "ok"]
     timed_by_asv = ok["direction"] == "forward_backward"
     assert (ok.loc[timed_by_asv, "measured_with"] == "asv timer").all()

@@ -1,0 +1,305 @@
+"""The report's tables (pandas; Markdown and CSV when written) and the text that labels
+what they were measured on: the per-op metric tables, the headline, the settings, machines
+and releases comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import impls
+from stratbench import environment, matrix, metrics, status
+from stratbench.measurement import rank_of, speedup_of, speedup_text
+from stratbench.results import format_seconds
+
+
+def _fmt_count(n: float, unit: str) -> str:
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {prefix}{unit}"
+    return f"{n:.3g} {unit}"
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(
+        _op=table["op"], _dir=table["direction"].map(matrix.DIRECTIONS.index),
+        _strategy=table["strategy"].map(impls.STRATEGIES.index),
+    ).sort_values(["_op", "_dir", "size", "_strategy"], kind="stable").drop(columns=["_op", "_dir", "_strategy"])
+
+
+def _unit(direction: str) -> str:
+    return "samples/s" if direction == matrix.TRAIN_STEP else "elements/s"
+
+
+def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = matrix.BASELINE):
+    """(numbers, text): rows (shape, metric), columns strategies, for one op and direction.
+    Text cells mark a noisy timing (metrics.marked)."""
+    rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
+    numbers, text = {}, {}
+    for shape, group in rows.groupby("shape", sort=False):
+        for r in group.itertuples():
+            cells = {}
+            if r.status == status.OK:
+                speedup = speedup_of(r._asdict(), group, baseline).value
+                cells = {
+                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy,
+                                                               **metrics.row_marks(r._asdict()))),
+                    f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
+                    f"speedup over {baseline}": (speedup, speedup_text(r._asdict(), group, baseline) or None),
+                    "roofline fraction": (r.roofline_fraction, None),
+                    "call floor": ((r.floor_s, metrics.marked(format_seconds(r.floor_s), False, False,
+                                                              call_bound=str(r.call_bound) == "True"))
+                                   if pd.notna(getattr(r, "floor_s", None)) else (np.nan, "")),
+                    "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
+                    else (np.nan, "not measured"),  # the table's footer says why
+                    "process above start (MB)": (r.own_rss_bytes / 1e6, None)
+                    if pd.notna(getattr(r, "own_rss_bytes", None)) else (np.nan, "not measured"),
+                    "kept for backward (bytes/element)": (r.kept_for_backward_bytes / r.size, None)
+                    if pd.notna(getattr(r, "kept_for_backward_bytes", None)) else (np.nan, ""),
+                }
+            else:
+                cells = {"median time": (np.nan, r.status)}
+            for metric, (value, shown) in cells.items():
+                numbers.setdefault((shape, metric), {})[r.strategy] = value
+                if shown is None:
+                    shown = "" if pd.isna(value) else (f"{value:.2f}x" if metric.startswith("speedup") else
+                                                       f"{value:.2f}" if metric.startswith("roofline") else f"{value:.3g}")
+                text.setdefault((shape, metric), {})[r.strategy] = shown
+    order = [s for s in impls.STRATEGIES if s in set(rows["strategy"])]
+    make = lambda d: pd.DataFrame.from_dict(d, orient="index").reindex(columns=order).rename_axis(["shape", "metric"])  # noqa: E731
+    return make(numbers), make(text).fillna("")
+
+
+def _cell(r, group, baseline: str, with_time: bool = False) -> str | None:
+    """One strategy's cell among `group` (the cases it is compared with): its status if it was
+    not measured, else its speedup over `baseline` with that speedup's interval, after its
+    median time `with_time`, marked fastest, tied and noisy (metrics.marked); None for a
+    speedup that cannot be given (no baseline) without the time."""
+    if r["status"] != status.OK:
+        return r["status"]
+    speedup = speedup_text(r, group, baseline)
+    if not with_time and not speedup:
+        return None
+    text = format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else "") if with_time else speedup
+    fastest, tie = rank_of(r, group)
+    return metrics.marked(text, fastest, r["noisy"], tie, **metrics.row_marks(r))
+
+
+def comparison(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
+    """Rows are cases, columns strategies; each cell the median with its speedup over
+    `baseline` and that speedup's 95% interval where the rounds paired them, marked fastest,
+    tied for fastest and noisy (metrics.marked)."""
+    if table.empty:
+        return pd.DataFrame()
+    index = ["op", "direction", "device", "dtype", "shape"]
+    if "env" in table and table["env"].nunique() > 1:  # each setting is its own row: strategies compare within it
+        index.insert(3, "env")
+    table = table.assign(
+        direction_order=table["direction"].map(matrix.DIRECTIONS.index),
+    ).sort_values(["op", "direction_order", "device", "dtype", "size"], kind="stable")
+    cells = {}
+    for keys, group in table.groupby(index, sort=False):
+        cells[keys] = {r["strategy"]: _cell(r, group, baseline, with_time=True) for _, r in group.iterrows()}
+    out = pd.DataFrame.from_dict(cells, orient="index")
+    out.index.names = index
+    return out.reindex(columns=[s for s in impls.STRATEGIES if s in out.columns]).fillna("")
+
+
+def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
+    """Speedup over `baseline` at the largest size of each (op, direction), with its 95%
+    interval where the run paired them: rows are (op, direction, shape), columns strategies;
+    fastest, tied and noisy marked (metrics.marked)."""
+    table = _ordered(table)
+    cells = {}
+    for (op, direction), group in table.groupby(["op", "direction"], sort=False):
+        largest = group[group["size"] == group["size"].max()]
+        row = {r["strategy"]: _cell(r, largest, baseline) for _, r in largest.iterrows()}
+        cells[(op, direction, largest["shape"].iloc[0])] = {s: c for s, c in row.items() if c is not None}
+    out = pd.DataFrame.from_dict(cells, orient="index")
+    out.index.names = ["op", "direction", "shape"]
+    return out.reindex(columns=[s for s in impls.STRATEGIES if s in out.columns]).fillna("")
+
+
+def describe_setting(env: dict, name: str) -> str:
+    """'bfc: oneDNN off, bfc allocator' from what the run's workers found TensorFlow doing."""
+    found = ((env.get("settings") or {}).get(name) or {}).get("effective") or (env if name == "default" else {})
+    if "onednn" not in found:
+        return name
+    return f"{name}: oneDNN {'on' if found['onednn'] else 'off'}, {found.get('cpu_allocator', '?')} allocator"
+
+
+def machine_name(env: dict) -> str:
+    """A run's machine type (environment.machine_identity) and its host label; the stored name
+    for results without CPU details (asv, pytest-benchmark)."""
+    if not env.get("cpu_model"):
+        return str(env.get("machine", "unknown machine"))
+    host = env.get("host") or env.get("machine")
+    identity = environment.machine_identity(env)
+    return identity + (f", host {host}" if host and host != identity else "")
+
+
+def caption(env: dict) -> str:
+    where = machine_name(env)
+    if env.get("cpu_model"):
+        isa = f", {env['cpu_isa']}" if env.get("cpu_isa") else ""
+        where += f" ({env['cpu_model']}{isa}, {env.get('cpu_count', '?')} cores"
+        where += f", GPU {', '.join(map(str, env['gpus']))})" if env.get("gpus") else ", no GPU)"
+    parts = [where]
+    if env.get("tensorflow"):
+        parts.append(f"TensorFlow {env['tensorflow']}, Python {env.get('python', '?')}")
+    if env.get("setting"):
+        parts.append("setting " + describe_setting(env, env["setting"]))
+    if "tf_intra_op_threads" in env:
+        parts.append(f"TF threads intra {env['tf_intra_op_threads'] or 'default'}, "
+                     f"inter {env.get('tf_inter_op_threads') or 'default'}")
+    if env.get("commit"):
+        parts.append(f"commit {env['commit'][:8]}")
+    if env.get("measured_with"):  # how the figures were sampled, as the run stored it with each row
+        parts.append(f"measured with {env['measured_with']}")
+    return "; ".join(parts) + (". Medians of paired rounds; bands and error bars are 95% intervals (of the median time; "
+                               "of the paired speedup), or the IQR for results kept without samples.")
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table; a repeated value of the first index level is shown once."""
+    if frame.empty:
+        return "(no measured cases)"
+    flat = frame.reset_index()
+    first = flat.columns[0]
+    flat[first] = flat[first].where(flat[first].ne(flat[first].shift()), "")
+    return flat.to_markdown(index=False)
+
+
+def settings_of(table: pd.DataFrame) -> list[str]:
+    """The environment settings in a table, in the order they were run."""
+    return list(dict.fromkeys(table["env"]))
+
+
+def headline_setting(table: pd.DataFrame, env: dict | None) -> str:
+    """The setting a user of this machine gets without changing anything: 'default' when
+    measured, else the one whose oneDNN and allocator match the launching process's."""
+    names = settings_of(table)
+    if "default" in names or not env:
+        return "default" if "default" in names else names[0]
+    for name in names:
+        found = ((env.get("settings") or {}).get(name) or {}).get("effective") or {}
+        if found and found.get("onednn") == env.get("onednn") and found.get("cpu_allocator") == env.get("cpu_allocator"):
+            return name
+    return names[0]
+
+
+def roofline_seconds(rows: pd.DataFrame) -> pd.Series:
+    """Each row's roofline time: the best time of the bandwidth tool for its case's traffic
+    (results before the tool: a TF copy of the same bytes)."""
+    return rows["bytes_per_s"] * rows["median_s"] / rows["roofline_bytes_per_s"]
+
+
+def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """What each environment setting does to each strategy, at the largest size of every
+    (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
+    median and its speedup over the same strategy under `reference`.  The memory roofline
+    of the case's traffic is a row of its own."""
+    ok = _ordered(table[table["status"] == status.OK])
+    names = settings_of(table)
+    cells = {}
+    for (op, direction), group in ok.groupby(["op", "direction"], sort=False):
+        largest = group[group["size"] == group["size"].max()]
+        shape = largest["shape"].iloc[0]
+        times = {(r.strategy, r.env): (r.median_s, r.noisy) for r in largest.itertuples()}
+        measured = largest.dropna(subset=["roofline_bytes_per_s"])
+        for env_name, seconds in zip(measured["env"], roofline_seconds(measured)):
+            times.setdefault(("memory roofline", env_name), (seconds, False))
+        for strategy in dict.fromkeys(k[0] for k in times):
+            ref = times.get((strategy, reference))
+            row = {}
+            for name in names:
+                if (strategy, name) not in times:
+                    continue
+                median, noisy = times[(strategy, name)]
+                row[name] = metrics.marked(format_seconds(median), False, noisy) + \
+                    (f" ({ref[0] / median:.2f}x)" if ref else "")
+            cells[(op, direction, shape, strategy)] = row
+    out = pd.DataFrame.from_dict(cells, orient="index", columns=names)
+    out.index.names = ["op", "direction", "shape", "strategy"]
+    return out.fillna("")
+
+
+def unmeasured_items(rows: pd.DataFrame) -> list[str]:
+    """Every 'metric: why' in the rows' `unmeasured` cells (each joins its items with '; ')."""
+    return [n for text in rows["unmeasured"].dropna() for n in str(text).split("; ") if n]
+
+
+def unmeasured_notes(table: pd.DataFrame) -> list[str]:
+    """Each distinct 'metric: why' of the figures left empty, with how many cases it hit."""
+    counts = pd.Series(unmeasured_items(table[table["status"] == status.OK])).value_counts()
+    return [f"{note} ({count} cases)" for note, count in counts.items()]
+
+
+def machines_table(runs: dict, baseline: str = matrix.BASELINE) -> pd.DataFrame:
+    """Per op, direction and strategy, at the largest and the smallest size each machine
+    measured: each machine's speedup over `baseline` (paired, with its 95% interval where
+    the run kept one) and time; rows (op, direction, size, strategy), columns machines."""
+    cells = {}
+    for identity, (_, table, env) in runs.items():
+        column = f"{identity} ({describe_setting(env, headline_setting(table, env))})"
+        for (op, direction), group in _ordered(table).groupby(["op", "direction"], sort=False):
+            for which, size in (("largest", group["size"].max()), ("smallest", group["size"].min())):
+                at = group[group["size"] == size]
+                for _, r in at.iterrows():
+                    key = (op, direction, f"{which}: {r['shape']}", r["strategy"])
+                    if r["status"] != status.OK:
+                        cells.setdefault(key, {})[column] = r["status"]
+                        continue
+                    fastest, tie = rank_of(r, at)
+                    speedup = speedup_text(r, at, baseline)
+                    cells.setdefault(key, {})[column] = metrics.marked(
+                        (f"{speedup} " if speedup else "") + f"({format_seconds(r['median_s'])})",
+                        fastest, r["noisy"], tie, **metrics.row_marks(r))
+    out = pd.DataFrame.from_dict(cells, orient="index")
+    out.index.names = ["op", "direction", "size", "strategy"]
+    return out.fillna("")
+
+
+def _version_key(version) -> tuple:
+    return tuple(int(part) for part in str(version).split(".") if part.isdigit())
+
+
+def at_largest(rows):
+    return rows[rows["size"] == rows["size"].max()]
+
+
+def release_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the commit measured under the most TensorFlow releases (asv's release
+    matrix, asv.releases.conf.json), at each op's largest size.  ValueError when no
+    commit has two releases."""
+    rows = table[table["tensorflow"].notna()]
+    releases = rows.groupby("commit")["tensorflow"].nunique()
+    if releases.empty or releases.max() < 2:
+        raise ValueError("no commit measured under two or more TensorFlow releases in these results: run "
+                         "`asv run --config asv.releases.conf.json HEAD^!` (README, \"Across TensorFlow releases\")")
+    rows = rows[rows["commit"] == releases.idxmax()]
+    return pd.concat([at_largest(group) for _, group in rows.groupby("op")])
+
+
+def release_table(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(numbers, text) of release_rows: rows (op, direction, strategy), a column per
+    release, oldest first.  Text: the median per call and, in brackets, the speedup over
+    the release before it (above 1: this release is faster); a case a release could not
+    measure says so."""
+    versions = sorted(rows["tensorflow"].unique(), key=_version_key)
+    ordered = _ordered(rows)
+    index = list(dict.fromkeys(zip(ordered["op"], ordered["direction"], ordered["strategy"])))
+    numbers = (rows[rows["status"] == status.OK]
+               .pivot_table(index=["op", "direction", "strategy"], columns="tensorflow", values="median_s", aggfunc="first")
+               .reindex(index=pd.MultiIndex.from_tuples(index, names=["op", "direction", "strategy"]), columns=versions))
+    text = numbers.copy().astype(object)
+    for key, times in numbers.iterrows():
+        before = None
+        for version, t in times.items():
+            if pd.isna(t):
+                text.at[key, version] = "not measured"
+                continue
+            text.at[key, version] = format_seconds(t) + (f" ({before / t:.2f}x)" if before else "")
+            before = t
+    text.columns = [f"TF {v}" for v in versions]
+    return numbers, text
