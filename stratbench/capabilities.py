@@ -99,20 +99,23 @@ def _saved_model_step(impl, rank: int):
     return module
 
 
-_RELOAD = """
-import json, sys, numpy as np, tensorflow as tf
-from stratbench.status import summary
-import impls
-jobs = json.loads(sys.argv[1])
-for job in jobs:
-    try:
-        impls.get(job["op"], job["strategy"])  # what its declaration's reload_note says a loader does first
-        data = np.load(job["inputs"])
-        y, dx = tf.saved_model.load(job["path"]).value_and_grad(data["x"], data["dy"])
-        np.savez(job["outputs"], y=y.numpy(), dx=dx.numpy())
-    except Exception as e:
-        print(job["path"], summary(e, limit=240), flush=True)
-"""
+def _reload(jobs: list[dict]) -> None:
+    """In a fresh process (`python -m stratbench.capabilities JOBS`): each job's SavedModel
+    loaded and called on its inputs, the outputs saved beside them; a failure printed as
+    one line, '<path> <why>'."""
+    import numpy as np
+    import tensorflow as tf
+
+    import impls
+
+    for job in jobs:
+        try:
+            impls.get(job["op"], job["strategy"])  # what its declaration's reload_note says a loader does first
+            data = np.load(job["inputs"])
+            y, dx = tf.saved_model.load(job["path"]).value_and_grad(data["x"], data["dy"])
+            np.savez(job["outputs"], y=y.numpy(), dx=dx.numpy())
+        except Exception as e:
+            print(job["path"], status.summary(e, limit=240), flush=True)
 
 
 def _save(impl, directory: pathlib.Path) -> dict:
@@ -140,7 +143,7 @@ def reload_in_fresh_process(jobs: list[dict], timeout_s: float = 300) -> dict:
 
     if not jobs:
         return {}
-    done = subprocess.run([sys.executable, "-c", _RELOAD, json.dumps(jobs)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", __name__, json.dumps(jobs)], capture_output=True, text=True,
                           timeout=timeout_s, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     said = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in done.stdout.splitlines() if " " in line}
     cells = {}
@@ -350,3 +353,7 @@ def table(pairs: dict):
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["op", "strategy"]
     return out
+
+
+if __name__ == "__main__":
+    _reload(json.loads(sys.argv[1]))
