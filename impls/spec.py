@@ -146,6 +146,8 @@ class OpSpec:
     @property
     def folder(self) -> pathlib.Path | None:
         """The op's folder, where its kernels/ live (None for a spec without a package)."""
+        if not self.module:  # declared in code, e.g. the call floor's
+            return None
         try:
             module = importlib.import_module(self.module)
         except ImportError:

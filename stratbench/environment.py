@@ -270,14 +270,16 @@ def capture() -> dict:
 
 
 def _custom_op_build() -> dict:
-    """The compiled op's target ISA and flags as `impls/kernels/build.py` would choose them here."""
+    """The compiled ops' target ISA and flags as `impls/kernels/build.py` would choose them here,
+    and each library's cache key."""
     from impls.kernels import build
 
     try:
-        p = build.plan()
+        plans = [build.plan(folder) for folder in build.kernel_dirs()]
     except Exception as e:  # recorded, never fatal: the run still measures everything else
         return {"error": f"{type(e).__name__}: {e}"}
-    return {"isa": p["isa"], "flags": " ".join(p["flags"]), "key": p["key"]}
+    return {"isa": plans[0]["isa"], "flags": " ".join(plans[0]["flags"]),
+            "keys": ", ".join(f"{p['name']} {p['key']}" for p in plans)}
 
 
 def fingerprint(env: dict) -> str:

@@ -43,11 +43,12 @@ def test_custom_op_is_available_here():
 
 
 def test_gpu_kernels_are_registered_exactly_when_the_build_had_cuda():
-    impls.get("spiky", "custom_op")
-    for op in OPS:
-        devices = {k.device_type for k in kernels.get_registered_kernels_for_op(op).kernel}
-        assert devices == ({"CPU", "GPU"} if custom_op.built_with_cuda() else {"CPU"}), op
-    assert ("GPU" in impls.get("spiky", "custom_op").devices) == custom_op.built_with_cuda()
+    for spec in SPECS:
+        impls.get(spec.name, "custom_op")
+        for op in (custom_op.op_type(spec.custom_op), custom_op.op_type(spec.custom_op) + "Grad"):
+            devices = {k.device_type for k in kernels.get_registered_kernels_for_op(op).kernel}
+            assert devices == ({"CPU", "GPU"} if custom_op.built_with_cuda(spec) else {"CPU"}), op
+        assert ("GPU" in impls.get(spec.name, "custom_op").devices) == custom_op.built_with_cuda(spec)
 
 
 def test_reimport_registers_the_gradient_once():
@@ -80,7 +81,7 @@ def test_savedmodel_loads_in_a_fresh_process(tmp_path):
     out = python(f"""
         import numpy as np, tensorflow as tf
         import impls
-        impls.get("spiky", "custom_op")  # loads the library, as a loading process must
+        impls.get("spiky", "custom_op"), impls.get("softmax", "custom_op")  # each op's library, as a loader must
         model = tf.saved_model.load({str(tmp_path / "model")!r})
         np.save({str(tmp_path / "y.npy")!r}, model(np.load({str(tmp_path / "x.npy")!r})).numpy())
         print("loaded")
@@ -89,17 +90,30 @@ def test_savedmodel_loads_in_a_fresh_process(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
 
 
-def test_cache_key_follows_every_ops_kernel_sources(tmp_path, monkeypatch):
-    key = build.plan()["key"]
-    copies = []
-    for i, folder in enumerate(build.kernel_dirs()):
-        copies.append(tmp_path / str(i) / folder.parent.name / folder.name)
-        shutil.copytree(folder, copies[-1], ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    monkeypatch.setattr(build, "kernel_dirs", lambda: copies)
-    assert build.plan()["key"] == key
-    with open(next(copies[-1].glob("*.cc")), "a") as f:  # one op's kernel changed
+def test_each_library_key_follows_its_own_sources_and_the_shared_ones(tmp_path, monkeypatch):
+    """One library per kernels folder: an op's changed kernel rebuilds that op's library only;
+    a changed shared header rebuilds them all."""
+    folders = build.kernel_dirs()
+    keys = {build.unit_name(f): build.plan(f)["key"] for f in folders}
+    assert set(keys) == {"floor"} | {s.folder.name for s in SPECS}
+    copies = {}
+    for folder in folders:
+        copies[folder] = tmp_path / folder.parent.name / folder.name
+        shutil.copytree(folder, copies[folder], ignore=shutil.ignore_patterns("__pycache__", "*.py", "bandwidth"))
+    here = copies[build.HERE]
+    monkeypatch.setattr(build, "SHARED", [here / p.name for p in build.SHARED])
+    monkeypatch.setattr(build, "HERE", here)
+    monkeypatch.setattr(build, "unit_name", lambda f: "floor" if f == here else f.parent.name)
+    plan = lambda folder: build.plan(copies[folder])["key"]  # noqa: E731
+    assert {build.unit_name(copies[f]): plan(f) for f in folders} == keys
+    spiky = build.kernels_of(impls.spec("spiky"))
+    with open(next(copies[spiky].glob("*.cc")), "a") as f:  # one op's kernel changed
         f.write("\n// changed\n")
-    assert build.plan()["key"] != key
+    changed = {build.unit_name(copies[f]) for f in folders if plan(f) != keys[build.unit_name(copies[f])]}
+    assert changed == {"spiky"}
+    with open(here / "stratbench.h", "a") as f:  # a shared header changed
+        f.write("\n// changed\n")
+    assert all(plan(f) != keys[build.unit_name(copies[f])] for f in folders)
 
 
 FAILING_COMPILER = "#!/bin/sh\necho 'spiky.cc:1:1: error: boom on purpose' >&2\nexit 1\n"
@@ -128,13 +142,39 @@ def test_failed_build_leaves_only_custom_op_unavailable(tmp_path, problem):
     assert f"pairs: {len(impls.available()) - custom_op_pairs}\n" in out
 
 
+def test_an_op_whose_kernels_fail_is_unavailable_by_name_and_the_others_load(tmp_path):
+    """A user's op with a compiled op whose kernel does not compile: custom_op is unavailable
+    for it, the reason naming it and the compiler's error; the shipped ops' custom_op loads."""
+    package = tmp_path / "broken_relu"
+    (package / "kernels").mkdir(parents=True)
+    (package / "kernels" / "broken_relu.cc").write_text("#include \"stratbench.h\"\nthis is not C++;\n")
+    (package / "__init__.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import tensorflow as tf
+        from impls.spec import OpSpec
+        SPEC = OpSpec(name="broken_relu", summary="relu with a kernel that does not compile",
+                      reference=lambda x: np.maximum(x, 0), reference_grad=lambda x, dy: dy * (x > 0),
+                      native=tf.nn.relu, custom_op="broken_relu")
+    """))
+    out = python("""
+        import impls
+        broken, spiky = impls.get("broken_relu", "custom_op"), impls.get("spiky", "custom_op")
+        print("broken:", broken.available, broken.reason.splitlines()[0])
+        print("spiky:", spiky.available, spiky.reason)
+    """, env={"STRATBENCH_OP_MODULES": str(package / "__init__.py"), "STRATBENCH_CACHE": str(tmp_path / "cache"),
+              "STRATBENCH_CUDA": "0"})
+    assert "broken: False the compiled op failed to build: broken_relu's kernels" in out
+    assert "error" in out
+    assert "spiky: True \n" in out
+
+
 def test_concurrent_builds_share_one_library(tmp_path):
     """Two processes building the same sources into an empty cache: one builds, the other
     waits on the lock and loads the same file."""
     code = textwrap.dedent("""
         import tensorflow as tf
         from impls.kernels import build
-        path, _ = build.build()
+        path, _ = build.build()  # the call floor's library: the smallest
         tf.load_op_library(str(path))
         print(path)
     """)
@@ -145,7 +185,7 @@ def test_concurrent_builds_share_one_library(tmp_path):
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     paths = {o[0].strip().splitlines()[-1] for o in outs}
     assert len(paths) == 1
-    assert len(list(tmp_path.glob("*/stratbench_ops.so"))) == 1
+    assert len(list(tmp_path.glob("*/stratbench_floor.so"))) == 1
 
 
 def test_an_op_without_an_axis_attribute_is_moved_there_and_back(monkeypatch):
@@ -154,12 +194,12 @@ def test_an_op_without_an_axis_attribute_is_moved_there_and_back(monkeypatch):
     and refuses an axis it cannot place (unknown rank).  The softmax kernel stands in,
     called without its axis."""
     spec = impls.spec("softmax")
-    kernel = custom_op._compiled_op(spec.custom_op)
+    kernel = custom_op.compiled_op(spec)
 
     def last_axis_only(x, name=None):
         return kernel(x, axis=-1, name=name)
 
-    monkeypatch.setattr(custom_op, "_compiled_op", lambda name: last_axis_only)
+    monkeypatch.setattr(custom_op, "compiled_op", lambda spec: last_axis_only)
     impl = dataclasses.replace(impls.get("softmax", "custom_op"), fn=custom_op.implement(spec))
     values = np.random.default_rng(5).normal(scale=3, size=(3, 4, 5))
     for axis in (0, 1, -2, 2, -1):

@@ -42,7 +42,8 @@ PAST_L2_BYTES = 1 << 30  # each array of the machine's bandwidth figures
 def build(out_dir: pathlib.Path, nvcc: str) -> ctypes.CDLL:
     """The CUDA kernels, compiled with build.py's nvcc flags, that the TF op links."""
     lib = out_dir / "libstratbench_gpu.so"
-    cuda_sources = [str(p) for p in kernel_build.sources() if p.suffix == ".cu"]
+    cuda_sources = list(dict.fromkeys(str(p) for folder in kernel_build.kernel_dirs()
+                                      for p in kernel_build.sources(folder) if p.suffix == ".cu"))
     subprocess.run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", *kernel_build.NVCC_ARCHS,
                     f"-I{kernel_build.HERE}", *cuda_sources, "-o", str(lib)], check=True)
     return ctypes.CDLL(str(lib))

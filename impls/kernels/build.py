@@ -1,10 +1,12 @@
 """Build the compiled ops against the TensorFlow installed here, once per source version.
 
-One library holds every registered op's kernels (impls/ops/<op>/kernels/: *.cc for the
-CPU and the op registration, *.cu for CUDA), compiled with the shared headers here
-(stratbench.h, stratbench.cuh, gpu.h).
+One library per kernels folder: each op's (impls/ops/<op>/kernels/: *.cc for the CPU and
+the op registration, *.cu for CUDA), and this folder's own (floor.cc, the call floor's
+empty op), each compiled with the shared headers here (stratbench.h, stratbench.cuh,
+gpu.h, and gpu_common.cu for CUDA).  An op whose kernels fail to build is unavailable
+under custom_op by its name, with the compiler's message; the others still load.
 
-The library is cached under a key of source hash + TF version + compiler + flags, so
+A library is cached under a key of source hash + TF version + compiler + flags, so
 changed sources rebuild (which is how asv measures each commit's own op) and unchanged
 ones load at once.  A file lock makes concurrent builds safe: the first process builds,
 the others wait and load its result; the library appears by an atomic rename.  A
@@ -24,7 +26,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE_SUFFIXES = (".cc", ".cu", ".h", ".cuh")
-LIBRARY = "stratbench_ops.so"
+SHARED = [HERE / name for name in ("stratbench.h", "stratbench.cuh", "gpu.h", "gpu_common.cu")]  # in every library
 # -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines; GCC
 # vectorises std::floor only with -fno-trapping-math; -DNDEBUG drops Eigen's bounds
 # asserts, which keep some loops from being vectorised.
@@ -109,21 +111,34 @@ def _cuda_home(nvcc: str | None) -> pathlib.Path | None:
     return None
 
 
+def kernels_of(spec) -> pathlib.Path:
+    """The kernels folder of an op spec with a compiled op: its op folder's kernels/, or this
+    folder for a spec declared in code (the call floor's)."""
+    return spec.folder / "kernels" if spec.folder is not None else HERE
+
+
+def unit_name(folder: pathlib.Path) -> str:
+    """The name a kernels folder's library goes by: its op folder's, or 'floor' for this one."""
+    return "floor" if folder == HERE else folder.parent.name
+
+
 def kernel_dirs() -> list[pathlib.Path]:
-    """The shared sources' folder, then the kernels/ folder of every registered op that has
-    a compiled op (its spec's custom_op)."""
+    """Every kernels folder to build: this one (the call floor), then that of every registered
+    op with a compiled op (its spec's custom_op)."""
     import impls
 
-    folders = [impls.spec(op).folder for op in impls.OPS if impls.spec(op).custom_op]
-    return [HERE] + [f / "kernels" for f in folders if f is not None and (f / "kernels").is_dir()]
+    folders = [kernels_of(impls.spec(op)) for op in impls.OPS if impls.spec(op).custom_op]
+    return list(dict.fromkeys([HERE] + [f for f in folders if f.is_dir()]))
 
 
-def sources() -> list[pathlib.Path]:
-    return [p for d in kernel_dirs() for p in sorted(d.iterdir()) if p.suffix in SOURCE_SUFFIXES]
+def sources(folder: pathlib.Path) -> list[pathlib.Path]:
+    """What the library of `folder` is built from: the shared files here, then its own."""
+    own = [p for p in sorted(folder.iterdir()) if p.suffix in SOURCE_SUFFIXES and p not in SHARED]
+    return SHARED + own
 
 
-def plan() -> dict:
-    """Everything the build depends on, and the cache key made from it."""
+def plan(folder: pathlib.Path = HERE) -> dict:
+    """Everything the library of `folder` depends on, and the cache key made from it."""
     import tensorflow as tf
 
     cxx = os.environ.get("CXX", "g++")
@@ -134,15 +149,19 @@ def plan() -> dict:
     flags = BASE_FLAGS + ISAS[isa][1]
     if cuda:
         flags = flags + ["-DSTRATBENCH_CUDA"]
+    files = sources(folder)
     described = {
-        "sources": {f"{p.parent.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in sources()},
+        "sources": {f"{p.parent.parent.name}/{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in files},
         "tensorflow": tf.__version__,
         "compiler": _version([cxx_path, "--version"]) if cxx_path else "",
         "nvcc": _version([nvcc, "--version"]) if cuda else "",
         "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
     }
     key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
-    return {"key": key, "sources": sources(), "isa": isa, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
+    name = unit_name(folder)
+    return {"name": name, "key": key, "library": f"stratbench_{name}.so", "sources": files, "isa": isa,
+            "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
             "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
             "tf_include": tf.sysconfig.get_include()}
 
@@ -178,22 +197,22 @@ def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
             log.write("\nCUDA kernels not built; building the CPU-only library\n")
             flags, objects = [f for f in flags if f != "-DSTRATBENCH_CUDA"], []
     _run([p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", *cc,
-          "-o", str(out_dir / LIBRARY), *objects, *p["tf_link"]], log)
+          "-o", str(out_dir / p["library"]), *objects, *p["tf_link"]], log)
     return bool(objects)
 
 
-def build(force: bool = False) -> tuple[pathlib.Path, bool]:
-    """(path of the library for the current sources, whether it has the CUDA kernels),
-    building it if needed."""
-    p = plan()
+def build(folder: pathlib.Path = HERE, force: bool = False) -> tuple[pathlib.Path, bool]:
+    """(path of the library of kernels folder `folder` for its current sources, whether it has
+    the CUDA kernels), building it if needed; BuildError naming it and saying why not."""
+    p = plan(folder)
     if not p["cxx"]:
         raise BuildError(f"no C++ compiler ({p['cxx_name']}) found: install g++ "
                          "(Debian/Ubuntu: apt-get install g++) or set CXX to one")
     root = cache_root()
-    target = root / p["key"]
-    library, failed = target / LIBRARY, target / "FAILED"
+    target = root / f"{p['name']}-{p['key']}"
+    library, failed = target / p["library"], target / "FAILED"
     target.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{p['key']}.lock", "w") as lock:
+    with open(root / f"{p['name']}-{p['key']}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process building the same key: wait for it
         if force:
             library.unlink(missing_ok=True)
@@ -207,9 +226,9 @@ def build(force: bool = False) -> tuple[pathlib.Path, bool]:
             try:
                 with_cuda = _compile(p, pathlib.Path(tmp), log)
             except BuildError as e:
-                failed.write_text(str(e))
-                raise
+                failed.write_text(f"{p['name']}'s kernels ({folder}): {e}")
+                raise BuildError(failed.read_text()) from None
             if with_cuda:
                 info.touch()
-            os.replace(pathlib.Path(tmp) / LIBRARY, library)
+            os.replace(pathlib.Path(tmp) / p["library"], library)
     return library, with_cuda

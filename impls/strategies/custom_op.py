@@ -1,12 +1,12 @@
 """custom_op: a compiled TensorFlow op, C++ CPU kernels and CUDA GPU kernels from each
-op's kernels/ folder (impls/ops/<op>/kernels/), built into one library.
+op's kernels/ folder (impls/ops/<op>/kernels/), built into a library of its own.
 
 A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
 function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x, dy
 and the forward op's attributes (an op along an axis may take `axis`).  The library is
 built on first use against the TensorFlow installed here (see impls/kernels/build.py);
-if it cannot be built, the strategy is unavailable with the compiler's message as its
-reason and every other strategy keeps working.
+if it cannot be built, the strategy is unavailable for that op with the compiler's message
+as its reason, and every other op and strategy keeps working.
 """
 
 import functools
@@ -22,23 +22,24 @@ def op_type(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _load():
-    """(library module, has CUDA kernels), or BuildError."""
+def _load(folder):
+    """(library module of kernels folder `folder`, has CUDA kernels), or BuildError."""
     import tensorflow as tf
 
-    path, with_cuda = build.build()
+    path, with_cuda = build.build(folder)
     return tf.load_op_library(str(path)), with_cuda
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_op(name: str):
-    """The library's function `name`, its gradient registered."""
+def _compiled_op(name: str, folder):
+    """The function `name` of the library of `folder`, its gradient registered."""
     from tensorflow.python.framework import ops as tf_ops
 
-    library = _load()[0]
+    library = _load(folder)[0]
     forward, backward = getattr(library, name, None), getattr(library, name + "_grad", None)
     if forward is None or backward is None:
-        raise LookupError(f"the compiled library has no ops {op_type(name)} and {op_type(name)}Grad")
+        raise LookupError(f"the compiled library of {build.unit_name(folder)} has no ops {op_type(name)} and "
+                          f"{op_type(name)}Grad")
 
     # the gradient op's attributes (e.g. axis) are the forward op's
     attributes = [a for a in inspect.signature(backward).parameters if a not in ("x", "dy", "name")]
@@ -53,11 +54,16 @@ def _compiled_op(name: str):
     return forward
 
 
+def compiled_op(spec):
+    """The spec's compiled op (its custom_op), from the library of its kernels folder."""
+    return _compiled_op(spec.custom_op, build.kernels_of(spec))
+
+
 def availability(spec):
     import tensorflow as tf
 
     try:
-        _compiled_op(spec.custom_op)
+        compiled_op(spec)
         return True, ""
     except build.BuildError as e:
         return False, f"the compiled op failed to build: {e}"
@@ -67,16 +73,16 @@ def availability(spec):
         return False, str(e)
 
 
-def built_with_cuda() -> bool:
-    return _load()[1]
+def built_with_cuda(spec) -> bool:
+    return _load(build.kernels_of(spec))[1]
 
 
 def devices(spec):
-    """GPU only when the library has the CUDA kernels."""
+    """GPU only when the op's library has the CUDA kernels."""
     import tensorflow as tf
 
     try:
-        return ("CPU", "GPU") if built_with_cuda() else ("CPU",)
+        return ("CPU", "GPU") if built_with_cuda(spec) else ("CPU",)
     except (build.BuildError, tf.errors.NotFoundError):
         return ("CPU",)
 
@@ -87,14 +93,14 @@ def implement(spec):
     if not spec.takes_axis:
         @tf.autograph.experimental.do_not_convert  # a plain op call: nothing for AutoGraph to convert
         def elementwise(x):
-            return _compiled_op(spec.custom_op)(x)
+            return compiled_op(spec)(x)
 
         return elementwise
 
     def along_axis(x, axis=-1):
         """An op with an `axis` attribute runs along any axis itself; otherwise the kernel
         runs along the last axis and any other axis is moved there and back."""
-        forward = _compiled_op(spec.custom_op)
+        forward = compiled_op(spec)
         if "axis" in inspect.signature(forward).parameters:
             return forward(x, axis=axis)
         rank = x.shape.rank
