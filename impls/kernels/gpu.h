@@ -8,6 +8,11 @@
 
 namespace stratbench {
 
+// The arithmetic type of the C++ and the CUDA kernels alike: float for the 16-bit types, the
+// type itself otherwise.
+template <typename T> struct Math { using type = float; };
+template <> struct Math<double> { using type = double; };
+
 // Element types, by storage: IEEE half, bfloat16, float, double.
 enum DType : int { kHalf = 0, kBFloat16 = 1, kFloat = 2, kDouble = 3 };
 

@@ -1,5 +1,6 @@
 // What every op's CUDA kernels share (impls/ops/<op>/kernels/*.cu): float arithmetic for
-// the 16-bit types, block reductions, grid sizes, and the dtype dispatch of a launcher.
+// the 16-bit types, block reductions, grid sizes, the dtype dispatch of a launcher, and the
+// one launcher of an elementwise op (launch_elementwise).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,10 +11,7 @@
 
 namespace stratbench {
 
-// Arithmetic in float for the 16-bit types, in the type itself otherwise.
-template <typename T> struct Math { using type = float; };
-template <> struct Math<double> { using type = double; };
-
+// Arithmetic in Math<T> (gpu.h): float for the 16-bit types, the type itself otherwise.
 __device__ __forceinline__ float to_math(__half v) { return __half2float(v); }
 __device__ __forceinline__ float to_math(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_math(float v) { return v; }
@@ -60,6 +58,35 @@ int dispatch(DType t, const void* x, const void* dy, void* out, int64_t rows, in
     default: return int(cudaErrorInvalidValue);
   }
   return int(cudaGetLastError());
+}
+
+// An elementwise op's kernel: out = F()(x, dy) for each element, in Math<T> (dy is 0 in a
+// forward, kGrad false), in a grid-stride loop.
+template <typename T, typename F, bool kGrad>
+__global__ void elementwise(const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ out, int64_t n) {
+  using C = typename Math<T>::type;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    out[i] = from_math<T>(F()(to_math(__ldg(x + i)), kGrad ? to_math(__ldg(dy + i)) : C(0)));
+  }
+}
+
+template <typename F, bool kGrad> struct Elementwise {
+  template <typename T> struct Launch {
+    static void run(const void* x, const void* dy, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
+      const int64_t n = rows * cols;
+      if (n > 0) {
+        elementwise<T, F, kGrad><<<elementwise_blocks(n), kThreads, 0, s>>>(
+            static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(out), n);
+      }
+    }
+  };
+};
+
+// The launcher (gpu.h's GpuLauncher) of an elementwise op's forward (kGrad false) or gradient:
+// F is a functor, template <typename C> __device__ C operator()(C x, C dy) const.
+template <typename F, bool kGrad>
+int launch_elementwise(DType t, const void* x, const void* dy, void* out, int64_t rows, int64_t cols, void* stream) {
+  return dispatch<Elementwise<F, kGrad>::template Launch>(t, x, dy, out, rows, cols, stream);
 }
 
 }  // namespace stratbench

@@ -38,10 +38,6 @@ using tensorflow::shape_inference::InferenceContext;
 
 #define STRATBENCH_TYPES "T: {half, bfloat16, float, double}"
 
-// Arithmetic type: float for the 16-bit types, the type itself otherwise.
-template <typename T> struct Math { using type = float; };
-template <> struct Math<double> { using type = double; };
-
 inline void ParallelFor(OpKernelContext* ctx, int64_t total, int64_t cost_per_unit,
                         const std::function<void(int64_t, int64_t)>& work) {
   const auto& pool = *ctx->device()->tensorflow_cpu_worker_threads();
