@@ -244,6 +244,29 @@ def figures_of(figures, op, strategy, size, direction):
     return found
 
 
+# asv's track_<name> benchmarks: (name, the harness's figure, its unit, which cases: "all" or "largest")
+TRACKED = (
+    ("seconds_per_call", "median_s", "seconds", "all"),
+    ("peak_tf_bytes", "peak_tf_bytes", "bytes", "largest"),
+    ("peak_rss_bytes", "peak_rss_bytes", "bytes", "largest"),
+    ("own_rss_bytes", "own_rss_bytes", "bytes", "largest"),  # the process's resident peak above the case's start
+    ("kept_for_backward_bytes", "kept_for_backward_bytes", "bytes", "largest"),  # forward_backward only
+    ("compile_s", "compile_s", "seconds", "largest"),
+    ("roofline_fraction", "roofline_fraction", "fraction of the memory roofline", "all"),
+)
+
+
+def _tracker(name, figure, unit, params):
+    def track(self, figures, strategy, size, direction):
+        # NaN is asv's "not measured", never a failure: a commit before the figure, or TF's
+        # allocator without statistics (oneDNN off, plain allocator) for peak_tf_bytes
+        value = self.figures.get(figure)
+        return float("nan") if value is None else value
+
+    track.__name__, track.unit, track.params = f"track_{name}", unit, params
+    return track
+
+
 def make_suites(op):
     """(<Op>Time, <Op>Tracked) asv classes for `op`; asv names benchmarks by class name."""
     params = params_for(op)
@@ -297,57 +320,8 @@ def make_suites(op):
         def setup(self, figures, strategy, size, direction):
             self.figures = figures_of(figures, op, strategy, size, direction)
 
-        def track_seconds_per_call(self, figures, strategy, size, direction):
-            return self.figures["median_s"]
-
-        track_seconds_per_call.unit = "seconds"
-        track_seconds_per_call.params = params["all"]
-
-        def track_peak_tf_bytes(self, figures, strategy, size, direction):
-            # None where TF's allocator keeps no statistics (oneDNN off, plain allocator): NaN is
-            # asv's "not measured", never a failure.  .get: older harnesses always had it.
-            value = self.figures.get("peak_tf_bytes")
-            return float("nan") if value is None else value
-
-        track_peak_tf_bytes.unit = "bytes"
-        track_peak_tf_bytes.params = params["largest"]
-
-        def track_peak_rss_bytes(self, figures, strategy, size, direction):
-            value = self.figures.get("peak_rss_bytes")
-            return float("nan") if value is None else value
-
-        track_peak_rss_bytes.unit = "bytes"
-        track_peak_rss_bytes.params = params["largest"]
-
-        def track_own_rss_bytes(self, figures, strategy, size, direction):
-            # the process's resident peak above the case's start (NaN at commits before it)
-            value = self.figures.get("own_rss_bytes")
-            return float("nan") if value is None else value
-
-        track_own_rss_bytes.unit = "bytes"
-        track_own_rss_bytes.params = params["largest"]
-
-        def track_kept_for_backward_bytes(self, figures, strategy, size, direction):
-            # forward_backward only: what the forward keeps for its backward
-            value = self.figures.get("kept_for_backward_bytes")
-            return float("nan") if value is None else value
-
-        track_kept_for_backward_bytes.unit = "bytes"
-        track_kept_for_backward_bytes.params = params["largest"]
-
-        def track_compile_s(self, figures, strategy, size, direction):
-            return self.figures["compile_s"]
-
-        track_compile_s.unit = "seconds"
-        track_compile_s.params = params["largest"]
-
-        def track_roofline_fraction(self, figures, strategy, size, direction):
-            # roofline time of the case's traffic / its median (NaN at commits without the tool)
-            value = self.figures.get("roofline_fraction")
-            return float("nan") if value is None else value
-
-        track_roofline_fraction.unit = "fraction of the memory roofline"
-        track_roofline_fraction.params = params["all"]
+    for name, figure, unit, which in TRACKED:
+        setattr(Tracked, f"track_{name}", _tracker(name, figure, unit, params[which]))
 
     for cls, suffix in ((Timing, "Time"), (Tracked, "Tracked")):
         cls.__name__ = cls.__qualname__ = class_prefix(op) + suffix
