@@ -82,6 +82,11 @@ class Case:
         """A stable name for the case, used to resume runs and by the benchmark suites."""
         return f"{self.series}/{self.shape_text}"
 
+    @staticmethod
+    def series_of(key: str) -> str:
+        """The series of a case key (the key without its shape): where a key is taken apart."""
+        return key.rsplit("/", 1)[0]
+
     @classmethod
     def from_row(cls, row) -> "Case":
         """The case of a row of the tidy table (a dict or a pandas row): where keys are read back."""

@@ -218,7 +218,7 @@ def projected_too_slow(case, rows, settings) -> str:
     if case.direction == matrix.TRAIN_STEP:
         return ""
     series = [r for r in rows
-              if r["status"] == status.OK and r["key"].rsplit("/", 1)[0] == case.series and 0 < r["size"] < case.size]
+              if r["status"] == status.OK and matrix.Case.series_of(r["key"]) == case.series and 0 < r["size"] < case.size]
     if not series:
         return ""
     base = max(series, key=lambda r: r["size"])
