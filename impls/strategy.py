@@ -21,15 +21,6 @@ MODES = ("eager", "tf.function", "xla")
 DEVICES = ("CPU", "GPU")
 
 
-def in_mode(fn: Callable, mode: str) -> Callable:
-    """`fn` run the way `mode` runs a step: as it is (eager), traced (tf.function), compiled by XLA."""
-    if mode == "eager":
-        return fn
-    import tensorflow as tf
-
-    return tf.function(fn, jit_compile=mode == "xla")
-
-
 def always_available(spec: OpSpec) -> tuple[bool, str]:
     return True, ""
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import pandas as pd
 import tensorflow as tf
 
-from impls.strategy import in_mode
 from stratbench import stats, status, timing
+from stratbench.timing import in_mode
 from stratbench.matrix import Case
 from stratbench.measurement import Measurement, Rounds, sample_rounds
 

@@ -14,6 +14,7 @@ import dataclasses
 import re
 import time
 import types
+from typing import Callable
 
 import tensorflow as tf
 
@@ -22,7 +23,6 @@ from stratbench import metrics, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 from impls.spec import OpSpec
-from impls.strategy import in_mode
 from stratbench.measurement import Measurement, Rounds, sample_rounds
 
 
@@ -71,6 +71,13 @@ def make_inputs(case, seed: int = 0):
         x, dy = tf.identity(x), tf.identity(dy)
     sync()
     return x, dy
+
+
+def in_mode(fn: Callable, mode: str) -> Callable:
+    """`fn` run the way `mode` runs a step: as it is (eager), traced (tf.function), compiled by XLA."""
+    if mode == "eager":
+        return fn
+    return tf.function(fn, jit_compile=mode == "xla")
 
 
 def step_function(impl, case):

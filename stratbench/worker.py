@@ -25,6 +25,22 @@ def _use_impls_from(root: str) -> None:
     for name in [n for n in sys.modules if n == "impls" or n.startswith("impls.")]:
         del sys.modules[name]  # spawn re-ran the parent's main module, which imported this checkout's
     sys.path.insert(0, root)
+    import impls
+
+    if not hasattr(impls, "declaration"):  # a commit from before strategies were declared (before da4e131)
+        impls.declaration = _declaration_before_da4e131
+
+
+def _declaration_before_da4e131(name: str):
+    """What the harness reads of a strategy, from an impls whose strategies were modules
+    impls/<name>.py with no declaration: the mode the harness of its time gave each."""
+    import importlib
+    import types
+
+    module = importlib.import_module(f"impls.{name}")
+    return types.SimpleNamespace(mode={"native": "eager", "xla": "xla"}.get(name, "tf.function"), needs=(),
+                                 implements=lambda spec: True, availability=module.availability,
+                                 implement=module.implement)
 
 
 def _serve(conn, verbose: bool, variables: dict, impls_root: str | None = None) -> None:
