@@ -50,13 +50,16 @@ def __getattr__(name):
     raise AttributeError(f"module 'impls' has no attribute {name!r}")
 
 
+def _look_up(registry: dict, name: str, kind: str, option: str, variable: str):
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(registry)}"
+                         f" (add yours with {option} or {variable})")
+    return registry[name]
+
+
 def spec(op: str) -> OpSpec:
     """The OpSpec of `op`; ValueError naming the registered ops otherwise."""
-    registry = _registry()
-    if op not in registry:
-        raise ValueError(f"unknown op {op!r}; valid ops: {', '.join(registry)}"
-                         f" (add yours with --op-module or {_ops.ENV_VARIABLE})")
-    return registry[op]
+    return _look_up(_registry(), op, "op", "--op-module", _ops.ENV_VARIABLE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,11 +83,7 @@ class Impl:
 
 def declaration(name: str) -> Strategy:
     """The Strategy declared as `name`; ValueError naming the registered strategies otherwise."""
-    registry = _strategy_registry()
-    if name not in registry:
-        raise ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(registry)}"
-                         f" (add yours with --strategy-module or {_strategies.ENV_VARIABLE})")
-    return registry[name]
+    return _look_up(_strategy_registry(), name, "strategy", "--strategy-module", _strategies.ENV_VARIABLE)
 
 
 def strategies_for(op: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ installed entry points."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
@@ -44,6 +45,28 @@ def load(name: str, kind: str):
         raise
     except Exception as e:
         raise UserModuleError(f"cannot import {kind} module {name!r}: {type(e).__name__}: {e}") from e
+
+
+def declared_in(name: str, kind: str, cls: type, one: str, several: str, error: type) -> list:
+    """The `cls` declarations of module `name`: its `one` (e.g. SPEC) or its list `several`
+    (SPECS), each with the module that declared it; `error` (a UserModuleError) otherwise."""
+    try:
+        module = load(name, kind)
+    except UserModuleError as e:
+        raise error(str(e)) from e
+    found = getattr(module, several, None) or ([getattr(module, one)] if hasattr(module, one) else [])
+    if not found or not all(isinstance(item, cls) for item in found):
+        raise error(f"{kind} module {name!r} must define {one} = {cls.__module__}.{cls.__name__}(...) "
+                    f"(or {several}, a list of them)")
+    return [dataclasses.replace(item, module=item.module or module.__name__) for item in found]
+
+
+def register(found: dict, items: list, kind: str, error: type) -> None:
+    """Adds items to found by name; `error` when a name is declared twice."""
+    for item in items:
+        if item.name in found:
+            raise error(f"{kind} {item.name!r} of {item.module} is already declared by {found[item.name].module}")
+        found[item.name] = item
 
 
 def named(env_variable: str, entry_point_group: str) -> list[str]:

@@ -480,6 +480,16 @@ def _measuring(sample_time: float, group_budget: float, case_budget: float) -> a
     return parser
 
 
+def _add_ops_and_strategies(parser, ops, strategies, every: bool) -> None:
+    """--ops and --strategies; `every`: their defaults are the full lists (else None, which the
+    case matrix reads as every one)."""
+    parser.add_argument("--ops", type=_names("op", ops), default=list(ops) if every else None,
+                        help=f"comma-separated ops (default: all of {','.join(ops)})")
+    parser.add_argument("--strategies", type=_names("strategy", strategies), default=list(strategies) if every else None,
+                        help=f"comma-separated strategies (default: every one that implements the op, of "
+                             f"{','.join(strategies)})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ops, STRATEGIES = impls.OPS, impls.STRATEGIES  # noqa: N806 (the package's and the user's)
     ops_text = ", ".join(f"{op} ({impls.spec(op).kind})" for op in ops)
@@ -508,10 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit status 1 when any check fails or nothing was available to check."
         ),
     )
-    verify.add_argument("--ops", type=_names("op", ops), default=list(ops),
-                        help=f"comma-separated ops to check (default: all of {','.join(ops)})")
-    verify.add_argument("--strategies", type=_names("strategy", STRATEGIES), default=list(STRATEGIES),
-                        help=f"comma-separated strategies (default: all of {','.join(STRATEGIES)})")
+    _add_ops_and_strategies(verify, ops, STRATEGIES, every=True)
     verify.set_defaults(func=cmd_verify)
 
     build = sub.add_parser(
@@ -528,9 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_build)
 
     selection = argparse.ArgumentParser(add_help=False)  # which cases: shared by run and compare
-    selection.add_argument("--ops", type=_names("op", ops), help=f"comma-separated ops (default: all of {','.join(ops)})")
-    selection.add_argument("--strategies", type=_names("strategy", STRATEGIES),
-                     help="comma-separated strategies (default: every one that implements the op)")
+    _add_ops_and_strategies(selection, ops, STRATEGIES, every=False)
     selection.add_argument("--directions", type=_names("direction", DIRECTIONS),
                      help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both)")
     selection.add_argument("--dtypes", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
@@ -641,10 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
             "with its 95%% interval. Writes a CSV (after every group) and a Markdown table."
         ),
     )
-    in_model.add_argument("--ops", type=_names("op", ops), default=list(ops),
-                          help=f"comma-separated ops (default: all of {','.join(ops)})")
-    in_model.add_argument("--strategies", type=_names("strategy", STRATEGIES), default=list(STRATEGIES),
-                          help="comma-separated strategies (default: every one that implements the op)")
+    _add_ops_and_strategies(in_model, ops, STRATEGIES, every=True)
     in_model.add_argument("--directions", type=_names("direction", ("forward", "forward_backward")),
                           default=["forward", "forward_backward"],
                           help="comma-separated: forward, forward_backward (default: both)")

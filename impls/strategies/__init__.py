@@ -11,7 +11,6 @@ an error.  The variable is read by every process (workers, asv, pytest).
 
 from __future__ import annotations
 
-import dataclasses
 import pkgutil
 
 from impls import modules
@@ -25,18 +24,6 @@ class StrategyModuleError(modules.UserModuleError):
     """A strategy module could not be imported or declares no valid strategy."""
 
 
-def _declared_by(name: str) -> list[Strategy]:
-    try:
-        module = modules.load(name, "strategy")
-    except modules.UserModuleError as e:
-        raise StrategyModuleError(str(e)) from e
-    declared = getattr(module, "STRATEGIES", None) or ([module.STRATEGY] if hasattr(module, "STRATEGY") else [])
-    if not declared or not all(isinstance(s, Strategy) for s in declared):
-        raise StrategyModuleError(f"strategy module {name!r} must define STRATEGY = impls.strategy.Strategy(...) "
-                                  "(or STRATEGIES, a list of them)")
-    return [dataclasses.replace(s, module=s.module or module.__name__) for s in declared]
-
-
 def user_modules() -> list[str]:
     """Strategy modules named by STRATBENCH_STRATEGY_MODULES, then by installed entry points."""
     return modules.named(ENV_VARIABLE, ENTRY_POINT_GROUP)
@@ -47,10 +34,7 @@ def discover() -> dict[str, Strategy]:
     package = [f"{__name__}.{m.name}" for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
     found: dict[str, Strategy] = {}
     for name in package + user_modules():
-        for strategy in _declared_by(name):
-            if strategy.name in found:
-                raise StrategyModuleError(f"strategy {strategy.name!r} of {strategy.module} is already declared by "
-                                          f"{found[strategy.name].module}")
-            found[strategy.name] = strategy
+        modules.register(found, modules.declared_in(name, "strategy", Strategy, "STRATEGY", "STRATEGIES",
+                                                    StrategyModuleError), "strategy", StrategyModuleError)
     ranked = sorted(enumerate(found.values()), key=lambda item: (item[1].order, item[0]))
     return {strategy.name: strategy for _, strategy in ranked}
