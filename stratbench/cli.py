@@ -563,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
             "strategy's call floor: the same step around an op that does nothing) are sampled "
             "in rounds, in a random order each round, alternating between two worker processes, so every "
             "ratio comes from samples taken seconds apart. Each speedup is the median of per-round ratios "
-            "with its 95%% interval; a group stops when every ratio to its fastest is known within "
+            "with its 95% interval; a group stops when every ratio to its fastest is known within "
             "--precision, or after --max-rounds or --group-budget. Also: elements/s and bytes/s, the "
             "fraction of the memory roofline (the best time of a compiled STREAM-like kernel with the case's "
             "reads, writes and footprint, measured first; above 1.05 is flagged as a defect), whether the case "
@@ -598,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (median of "
-            "per-round ratios) with its 95%% interval, and a verdict: slower or faster where the interval "
+            "per-round ratios) with its 95% interval, and a verdict: slower or faster where the interval "
             "excludes 1 and the ratio is beyond --threshold, else unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "
             "checkout's; only the ops and strategies come from the commits."
@@ -617,8 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the smallest change this machine resolves: a case against itself and with 10%% and 20%% more elements",
         description=(
             "Checks the change detector of `stratbench compare` on this machine with changes of known size: "
-            "one case against itself (A/A: must come out unchanged) and against the same case with 10%% and "
-            "20%% more elements (memory-bound: about 1.1x and 1.2x slower), in paired rounds, each rerun in "
+            "one case against itself (A/A: must come out unchanged) and against the same case with 10% and "
+            "20% more elements (memory-bound: about 1.1x and 1.2x slower), in paired rounds, each rerun in "
             "fresh worker processes. Prints each ratio with its interval and verdict, how often each change "
             "was flagged, and the smallest change resolved here."
         ),
@@ -643,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--applications different inputs in one step (each strategy in its production mode: native as "
             "eager calls, xla as one jit step, the others one tf.function) and, in the same paired rounds, "
             "once; the cost of one application inside the step is the difference over applications - 1, "
-            "with its 95%% interval. Writes a CSV (after every group) and a Markdown table."
+            "with its 95% interval. Writes a CSV (after every group) and a Markdown table."
         ),
     )
     _add_ops_and_strategies(in_model, ops, STRATEGIES, every=True)
@@ -662,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="figures and tables from stored results (run at the end of `stratbench run` too)",
         description=(
             "Reads a `stratbench run` directory, an asv results folder (results/asv) or a pytest-benchmark "
-            "JSON and writes, per op: throughput against size with 95%% interval bands, the memory roofline and the call floors, speedup "
+            "JSON and writes, per op: throughput against size with 95% interval bands, the memory roofline and the call floors, speedup "
             "at the largest size, TF allocator and process peak memory, compile time (PNG and SVG); per op "
             "and direction a Markdown and a CSV table with strategies as columns; the MLP training step. "
             "--publish also regenerates results/README.md and the headline block of the top-level README."

@@ -82,3 +82,13 @@ def test_each_measuring_command_keeps_its_own_defaults():
     assert (compare.sample_time, compare.group_budget, compare.case_budget) == (0.1, 3.0, 10.0)
     assert (noise.sample_time, noise.group_budget, noise.case_budget) == (0.1, 3.0, 10.0)
     assert cli._settings(run).describe() != cli._settings(compare).describe()
+
+
+def test_every_help_text_reads_as_written():
+    """Descriptions are not %-formatted by argparse (help strings are): a '%%' there shows as is."""
+    from stratbench import cli
+
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    for name, sub in commands.choices.items():
+        assert "%%" not in sub.format_help(), name
