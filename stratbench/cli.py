@@ -124,7 +124,8 @@ def cmd_run(args) -> int:
     settings = _settings(args)
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
                       machine=args.machine, fresh=args.fresh, verbose=args.verbose,
-                      capabilities=not args.no_capabilities, processes=args.processes, baseline=args.baseline)
+                      capabilities=not args.no_capabilities, roofline=not args.no_roofline, processes=args.processes,
+                      baseline=args.baseline)
     if not cases:
         print(f"stratbench run: no case selected: none of the strategies {', '.join(args.strategies or [])} "
               f"implements {', '.join(args.ops or [])}; `stratbench run --help` lists what each takes",
@@ -588,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a case still running after this many seconds is killed and recorded (default: 300)")
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
+    run.add_argument("--no-roofline", action="store_true",
+                     help="skip the memory roofline (about a minute at the start and before each group): no "
+                          "roofline fractions, the other figures as usual")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
     run.set_defaults(func=cmd_run)
 

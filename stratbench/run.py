@@ -31,6 +31,7 @@ class Options:
     verify: bool = True
     verbose: bool = False
     capabilities: bool = True  # also fill the run's capability matrix (stratbench/capabilities.py)
+    roofline: bool = True  # measure the memory roofline the rows are held to (stratbench/roofline.py)
     processes: int = 2  # worker processes per setting that a group's rounds alternate between
     baseline: str = matrix.BASELINE  # the strategy each speedup is over
 
@@ -160,7 +161,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
         else:
             to_measure.append(case)
 
-    limits = _limits(store, to_measure, log)
+    limits = _limits(store, to_measure, options, log)
     # Comparison groups (one case, every strategy; at the smallest shape of a floor series
     # their call floors too), each sampled in rounds that alternate between
     # `options.processes` workers of its setting.
@@ -241,7 +242,7 @@ def group_key(case) -> tuple:
     return (case.env, case.op, case.direction, case.dtype, case.device, case.shape)
 
 
-def _limits(store, cases, log) -> _Limits:
+def _limits(store, cases, options, log) -> _Limits:
     """The run's roofline (kept in environment.json, extended to the traffic of `cases`) and
     the call floors its stored rows already have."""
     limits = _Limits(roofline.Roofline((store.environment.get("roofline") or {}).get("cases")))
@@ -250,6 +251,9 @@ def _limits(store, cases, log) -> _Limits:
             case = matrix.Case.from_row(row)
             limits.floors[(floor_series(case), case.strategy)] = row["floor_s"]
     traffics = {c.traffic for c in cases if c.traffic}
+    if not options.roofline:
+        limits.why_no_roofline = "the roofline was not measured in this run (--no-roofline)"
+        return limits
     if not limits.roof.missing(traffics):
         return limits
     try:

@@ -41,17 +41,20 @@ def test_a_worker_runs_under_its_setting_and_says_what_tensorflow_does(name):
 
 def test_every_setting_measures_and_only_the_plain_allocator_leaves_tf_peaks_empty(tmp_path):
     cases = [Case("spiky", "native", "forward_backward", "float32", "CPU", (100_000,), env) for env in EXPECTED]
-    table, run_dir = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False, capabilities=False))
+    # the roofline is another test's (test_harness's quick run): here what each setting does to TF
+    table, run_dir = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False, capabilities=False,
+                                 roofline=False))
     rows = {r["env"]: r for _, r in table.iterrows()}
     for name, (onednn, allocator) in EXPECTED.items():
         row = rows[name]
         assert row["status"] == "ok", row["reason"]
-        assert row["median_s"] > 0 and row["roofline_fraction"] > 0 and row["peak_rss_bytes"] > 0
+        assert row["median_s"] > 0 and row["bytes_per_s"] > 0 and row["peak_rss_bytes"] > 0
+        others = [note for note in row["unmeasured"].split("; ") if note and not note.startswith("roofline_fraction")]
         assert bool(row["onednn"]) is onednn and row["cpu_allocator"].split("+")[0] == allocator
         if allocator == "plain":
-            assert pd.isna(row["peak_tf_bytes"]) and "plain CPU allocator keeps no statistics" in row["unmeasured"]
+            assert pd.isna(row["peak_tf_bytes"]) and any("plain CPU allocator keeps no statistics" in n for n in others)
         else:  # y and dx of 100000 float32 at least pass through the allocator
-            assert row["peak_tf_bytes"] >= 400_000 and not row["unmeasured"]
+            assert row["peak_tf_bytes"] >= 400_000 and not others
     env = json.loads((run_dir / "environment.json").read_text())
     assert set(env["settings"]) == set(EXPECTED)
     assert env["settings"]["bfc"]["effective"]["cpu_allocator"].startswith("bfc")

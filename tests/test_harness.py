@@ -93,7 +93,7 @@ def test_too_slow_is_refused_before_sampling():
 # --- runs through worker processes -------------------------------------------------
 def test_known_time_measures_as_that(fake_strategies, tmp_path):
     table, _ = run(Options(cases=[spiky_case("sleepy")], out=tmp_path, settings=FAST,
-                           verify=False, capabilities=False))
+                           verify=False, capabilities=False, roofline=False))
     row = by_strategy(table)["sleepy"]
     assert row["status"] == "ok", row["reason"]
     assert 0.019 <= row["median_s"] < 0.04
@@ -102,7 +102,7 @@ def test_known_time_measures_as_that(fake_strategies, tmp_path):
 def test_faults_stay_local(fake_strategies, tmp_path):
     cases = [spiky_case(s) for s in ("broken", "hang", "crash")] + [spiky_case("native")]
     table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=5,
-                           verify=False, capabilities=False))
+                           verify=False, capabilities=False, roofline=False))
     rows = by_strategy(table)
     assert rows["broken"]["status"] == "error" and "broken on purpose" in rows["broken"]["reason"]
     assert rows["hang"]["status"] == "timeout" and "5 s" in rows["hang"]["reason"]
@@ -112,7 +112,7 @@ def test_faults_stay_local(fake_strategies, tmp_path):
 
 def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(fake_strategies, tmp_path):
     cases = [spiky_case("wrong"), spiky_case("unbuilt"), spiky_case("native", device="GPU")]
-    table, _ = run(Options(cases=cases, out=tmp_path, capabilities=False))
+    table, _ = run(Options(cases=cases, out=tmp_path, capabilities=False, roofline=False))
     rows = {r["key"]: r for _, r in table.iterrows()}
     assert rows[cases[0].key]["status"] == "failed_verify" and "forward FAIL" in rows[cases[0].key]["reason"]
     assert rows[cases[1].key]["status"] == "skipped" and "failed to build" in rows[cases[1].key]["reason"]
@@ -122,7 +122,10 @@ def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(fak
 
 
 def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
-    assert cli.main(["run", "--quick", "--out", str(tmp_path), "--machine", "testbox"]) == 0
+    # two ops (elementwise and along an axis) of the quick matrix, every strategy: the whole
+    # matrix and the capability checks run in CI's Quickstart (`stratbench run`) and test_choose
+    quick = ["run", "--quick", "--ops", "spiky,softmax", "--no-capabilities", "--out", str(tmp_path), "--machine", "testbox"]
+    assert cli.main(quick) == 0
     out = capsys.readouterr().out
     assert "native" in out and "speedup over native" in out
     [run_dir] = (tmp_path / "testbox").iterdir()
@@ -149,7 +152,7 @@ def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
 
     # The same command again measures nothing: every case is already in this run.
     before = (run_dir / "cases.csv").read_text()
-    assert cli.main(["run", "--quick", "--out", str(tmp_path), "--machine", "testbox"]) == 0
+    assert cli.main(quick) == 0
     assert "resuming run" in capsys.readouterr().err
     assert (run_dir / "cases.csv").read_text() == before
 

@@ -51,7 +51,7 @@ def test_result_files_are_readable_by_others(tmp_path):
 def test_figures_of_other_measuring_settings_are_measured_again(fake_strategies, tmp_path):
     logged = []
     case = spiky_case("sleepy")
-    options = dict(cases=[case], out=tmp_path, verify=False, capabilities=False)
+    options = dict(cases=[case], out=tmp_path, verify=False, capabilities=False, roofline=False)
     run(Options(settings=FAST, **options), log=logged.append)
     slower = timing.Settings(target_sample_s=0.03, rounds=Rounds(min_rounds=7, max_rounds=7), case_budget_s=20)
     table, _ = run(Options(settings=slower, **options), log=logged.append)
@@ -63,7 +63,7 @@ def test_figures_of_other_measuring_settings_are_measured_again(fake_strategies,
 
 
 def test_a_run_on_a_subset_shows_only_its_cases(fake_strategies, tmp_path):
-    options = dict(out=tmp_path, settings=FAST, verify=False, capabilities=False)
+    options = dict(out=tmp_path, settings=FAST, verify=False, capabilities=False, roofline=False)
     run(Options(cases=[spiky_case("sleepy", 1000)], **options))
     table, run_dir = run(Options(cases=[spiky_case("sleepy", 2000)], **options))
     assert table["key"].tolist() == [spiky_case("sleepy", 2000).key]
@@ -76,7 +76,7 @@ def test_out_of_memory_keeps_its_message_and_the_next_case_gets_a_fresh_worker(f
     monkeypatch.setenv("STRATBENCH_TEST_PIDS", str(pids))
     cases = [spiky_case("oom", 1000), spiky_case("oom", 10)]
     table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False,
-                           capabilities=False))
+                           capabilities=False, roofline=False))
     rows = {r["size"]: r for r in table.to_dict("records")}
     assert rows[1000]["status"] == "oom" and "out of memory on purpose" in rows[1000]["reason"]
     assert rows[10]["status"] == "ok"

@@ -11,10 +11,11 @@ import pytest
 
 import impls
 from impls.ops import ENV_VARIABLE, OpModuleError
-from stratbench import cli, recommend
+from stratbench import cli, recommend, results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "silu_op.py")
+STRATEGY_EXAMPLE = str(ROOT / "examples" / "recompute_strategy.py")
 
 
 @pytest.fixture
@@ -58,17 +59,21 @@ def test_a_broken_op_module_is_one_clear_line(tmp_path, monkeypatch, capsys):
 
 
 def test_every_command_measures_it(tmp_path, monkeypatch):
-    """verify and run in their own processes (the run's workers import the module again),
-    then report and recommend from the stored run."""
+    """verify and run in their own processes (the run's workers import the module again, and a
+    user's strategy module beside it), then report and recommend from the stored run."""
     stratbench = [sys.executable, "-m", "stratbench"]
     out = _sub(stratbench + ["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"])
     assert "every available strategy matches the reference" in out
-    _sub(stratbench + ["run", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,xla", "--quick",
-                       "--directions", "forward,train_step", "--out", str(tmp_path), "--machine", "m"])
+    _sub(stratbench + ["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
+                       "--strategies", "native,xla,recompute", "--quick", "--directions", "forward,train_step",
+                       "--no-roofline", "--out", str(tmp_path), "--machine", "m"])
     [run_dir] = (tmp_path / "m").iterdir()
-    cases = (run_dir / "cases.csv").read_text()
-    assert cases.count("silu/") == 6 and ",ok," in cases and "error" not in cases
-    assert "silu/xla" in (run_dir / "capabilities.json").read_text()
+    table = results.load(run_dir)
+    assert len(table) == 9 and set(table["status"]) == {"ok"}, table[["key", "status", "reason"]]
+    kernels = table[table["direction"] == "forward"]  # train_step moves no bytes of its own: no roofline anyway
+    assert table["roofline_fraction"].isna().all() and kernels["unmeasured"].str.contains("--no-roofline").all()
+    capabilities = (run_dir / "capabilities.json").read_text()
+    assert "silu/xla" in capabilities and "silu/recompute" in capabilities
     assert (run_dir / "report" / "throughput_silu.png").stat().st_size > 1000
     monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
     text = recommend.recommend(tmp_path, "silu", "CPU", "1000", "forward")
