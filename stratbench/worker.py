@@ -22,8 +22,10 @@ class CaseTimeout(Exception):
 def _use_impls_from(root: str) -> None:
     """Makes `import impls` find the ops and strategies of another checkout (a commit's
     worktree, `stratbench compare`) while stratbench itself, the harness, stays this one."""
-    for name in [n for n in sys.modules if n == "impls" or n.startswith("impls.")]:
-        del sys.modules[name]  # spawn re-ran the parent's main module, which imported this checkout's
+    # spawn re-ran the parent's main module, which imported this checkout's impls, and stratbench
+    # modules that hold it (matrix reads a case's strategy there): they are imported again
+    for name in [n for n in sys.modules if n.split(".")[0] in ("impls", "stratbench") and n != __name__]:
+        del sys.modules[name]
     sys.path.insert(0, root)
     import impls
 

@@ -9,7 +9,8 @@ from impls import reference
 from stratbench import correctness
 from stratbench.correctness import check
 
-from conftest import AVAILABLE, pair_id, takes_axis
+from conftest import ALL_PAIRS, pair_id, takes_axis
+from stratbench.testing import usable
 
 MODES = {"eager": False, "in_tf_function": True}
 
@@ -21,15 +22,15 @@ def _assert_ok(result):
 def _impl_dtype_cases():
     return [
         pytest.param(op, s, dtype, id=f"{op}-{s}-{dtype}")
-        for op, s in AVAILABLE
-        for dtype in impls.get(op, s).dtypes
+        for op, s in ALL_PAIRS
+        for dtype in impls.declaration(s).dtypes
     ]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("op,strategy,dtype", _impl_dtype_cases())
 def test_edge_cases_in_every_claimed_dtype(op, strategy, dtype, mode):
-    impl = impls.get(op, strategy)
+    impl = usable(op, strategy)
     for axis in (0, -1) if takes_axis(op) else (-1,):
         _assert_ok(check(impl, impl.spec.verify_values(), dtype, axis=axis, in_function=MODES[mode]))
 
@@ -53,7 +54,7 @@ def _shape_cases():
     # An op along an axis has no scalar form: test_bad_input.py checks that a scalar is refused.
     return [
         pytest.param(op, s, shape, id=f"{op}-{s}-{shape}")
-        for op, s in AVAILABLE
+        for op, s in ALL_PAIRS
         for shape in _shape_values(op)
     ]
 
@@ -62,24 +63,24 @@ def _shape_cases():
 @pytest.mark.parametrize("op,strategy,shape", _shape_cases())
 def test_shapes(op, strategy, shape, mode):
     values = _shape_values(op)[shape]
-    impl = impls.get(op, strategy)
+    impl = usable(op, strategy)
     axes = list(range(-np.ndim(values), np.ndim(values))) if takes_axis(op) else [-1]
     for axis in axes:
         _assert_ok(check(impl, np.asarray(values), "float32", axis=axis, in_function=MODES[mode]))
 
 
-@pytest.mark.parametrize("op,strategy", AVAILABLE, ids=pair_id)
+@pytest.mark.parametrize("op,strategy", ALL_PAIRS, ids=pair_id)
 def test_non_contiguous_numpy_input(op, strategy):
     x = np.random.default_rng(4).normal(size=(6, 4)).astype(np.float32).T * 3
     assert not x.flags.c_contiguous
-    y = correctness.call(impls.get(op, strategy), x)
+    y = correctness.call(usable(op, strategy), x)
     rtol, atol = reference.tolerances(op, "float32")
     np.testing.assert_allclose(y.numpy(), reference.forward(op, x), rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("op,strategy", AVAILABLE, ids=pair_id)
+@pytest.mark.parametrize("op,strategy", ALL_PAIRS, ids=pair_id)
 def test_numeric_gradient(op, strategy):
-    impl = impls.get(op, strategy)
+    impl = usable(op, strategy)
     x = impl.spec.differentiable_values()
     for axis in (0, -1) if takes_axis(op) else (-1,):
         theoretical, numerical = tf.test.compute_gradient(lambda x: correctness.call(impl, x, axis),
@@ -102,10 +103,10 @@ def test_reference_grad_is_the_vjp_of_the_reference(op):
     np.testing.assert_allclose(reference.vjp(op, x, dy), numerical, atol=1e-6)
 
 
-@pytest.mark.parametrize("op,strategy", AVAILABLE, ids=pair_id)
+@pytest.mark.parametrize("op,strategy", ALL_PAIRS, ids=pair_id)
 def test_xla_claim_is_true(op, strategy):
     """xla_compatible says whether fn runs inside tf.function(jit_compile=True)."""
-    impl = impls.get(op, strategy)
+    impl = usable(op, strategy)
     jitted = tf.function(lambda x: correctness.call(impl, x), jit_compile=True)
     x = tf.constant([[0.2, 0.7], [1.2, 1.7]])
     if impl.xla_compatible:

@@ -7,18 +7,16 @@ import tensorflow as tf
 
 import impls
 from impls.ops.softmax import reference
+from stratbench.testing import usable
 from stratbench import correctness
 
-PAIRS = [(op, s) for op in ("softmax", "softmax_nosg") for s in impls.strategies_for(op) if impls.get(op, s).available]
+PAIRS = [(op, s) for op in ("softmax", "softmax_nosg") for s in impls.strategies_for(op)]  # unavailable: skips (usable)
 
 
 @pytest.fixture
 def custom_op():
     """The compiled softmax, for the tests of its kernel's paths (skipped where it cannot build)."""
-    impl = impls.get("softmax", "custom_op")
-    if not impl.available:
-        pytest.skip(f"custom_op not available: {impl.reason}")
-    return impl
+    return usable("softmax", "custom_op")
 
 
 def test_rows_sum_to_one_and_are_shift_invariant():
@@ -46,14 +44,14 @@ def test_empty_and_minus_inf():
 def test_large_magnitudes_stay_finite_in_float32(op, strategy):
     x = tf.constant([[1e4, -1e4, 0.0, 1e4 - 1], [-1e4, -1e4 + 2, -1e4 + 1, -1e4]], tf.float32)
     for axis in (0, -1):
-        y, dx = correctness.value_and_grad(impls.get(op, strategy), x, tf.ones_like(x) * 0.5, axis)
+        y, dx = correctness.value_and_grad(usable(op, strategy), x, tf.ones_like(x) * 0.5, axis)
         assert np.isfinite(y.numpy()).all() and np.isfinite(dx.numpy()).all()
         np.testing.assert_allclose(y.numpy().sum(axis=axis), 1.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("op,strategy", PAIRS)
 def test_tied_max_splits_evenly(op, strategy):
-    y = impls.get(op, strategy).fn(tf.constant([[3.0, 3.0, -np.inf, 3.0]], tf.float32)).numpy()
+    y = usable(op, strategy).fn(tf.constant([[3.0, 3.0, -np.inf, 3.0]], tf.float32)).numpy()
     np.testing.assert_allclose(y, [[1 / 3, 1 / 3, 0, 1 / 3]], rtol=1e-6)
 
 
