@@ -18,6 +18,7 @@ Elementwise ops are called f(x); ops along an axis are called f(x, axis).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 import pathlib
@@ -143,7 +144,7 @@ class OpSpec:
             return np.asarray(self.code("smooth_values")(), np.float64)
         return np.random.default_rng(5).normal(size=(3, 4) if self.takes_axis else (8,))
 
-    @property
+    @functools.cached_property  # read on every eager call of a compiled op: found once
     def folder(self) -> pathlib.Path | None:
         """The op's folder, where its kernels/ live (None for a spec without a package)."""
         if not self.module:  # declared in code, e.g. the call floor's
