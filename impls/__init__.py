@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Callable
 
 from impls import ops as _ops
@@ -24,22 +25,23 @@ from impls.spec import FLOAT_DTYPES, OpSpec  # noqa: F401
 from impls.strategy import Strategy
 
 
+def _named() -> tuple[str, str]:
+    """The users' op and strategy modules named now: the registries are read once per value
+    (the CLI's --op-module sets the variable; a test may set it), so none needs resetting."""
+    return os.environ.get(_ops.ENV_VARIABLE, ""), os.environ.get(_strategies.ENV_VARIABLE, "")
+
+
 @functools.lru_cache(maxsize=None)
+def _registries(op_modules: str, strategy_modules: str) -> tuple[dict[str, OpSpec], dict[str, Strategy]]:
+    return _ops.discover(), _strategies.discover()
+
+
 def _registry() -> dict[str, OpSpec]:
-    return _ops.discover()
+    return _registries(*_named())[0]
 
 
-@functools.lru_cache(maxsize=None)
 def _strategy_registry() -> dict[str, Strategy]:
-    return _strategies.discover()
-
-
-def reload() -> None:
-    """Read the op and strategy modules again (after STRATBENCH_OP_MODULES or
-    STRATBENCH_STRATEGY_MODULES changed)."""
-    _registry.cache_clear()
-    _strategy_registry.cache_clear()
-    get.cache_clear()
+    return _registries(*_named())[1]
 
 
 def __getattr__(name):
@@ -92,9 +94,13 @@ def strategies_for(op: str) -> tuple[str, ...]:
     return tuple(name for name, declared in _strategy_registry().items() if declared.implements(s))
 
 
-@functools.lru_cache(maxsize=None)
 def get(op: str, strategy: str) -> Impl:
     """The Impl of `op` under `strategy`; ValueError naming the valid names otherwise."""
+    return _impl(op, strategy, *_named())
+
+
+@functools.lru_cache(maxsize=None)
+def _impl(op: str, strategy: str, *named: str) -> Impl:  # made once per op, strategy and registry
     s, declared = spec(op), declaration(strategy)
     if not declared.implements(s):
         raise ValueError(

@@ -434,22 +434,19 @@ STRATEGY_MODULE_HELP = (f"a module or .py file declaring STRATEGY = impls.strate
 USER_MODULE_OPTIONS = {"--op-module": op_registry.ENV_VARIABLE, "--strategy-module": strategy_registry.ENV_VARIABLE}
 
 
-def _add_user_modules(argv) -> bool:
+def _add_user_modules(argv) -> None:
     """Puts the --op-module and --strategy-module values anywhere in argv into their variables
-    (read before the parser lists the ops and strategies); whether any was given."""
+    (read before the parser lists the ops and strategies)."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for option in USER_MODULE_OPTIONS:
         pre.add_argument(option, action="append", default=[])
     given = vars(pre.parse_known_args(argv)[0])
-    added = False
     for option, variable in USER_MODULE_OPTIONS.items():
         values = [m for text in given[option.lstrip("-").replace("-", "_")] for m in text.split(",") if m.strip()]
         if values:
             named = [m for m in os.environ.get(variable, "").split(",") if m.strip()]
             absolute = [str(pathlib.Path(m).resolve()) if m.endswith(".py") else m for m in values]
             os.environ[variable] = ",".join(dict.fromkeys(named + absolute))
-            added = True
-    return added
 
 
 def _measuring(sample_time: float, group_budget: float, case_budget: float) -> argparse.ArgumentParser:
@@ -749,8 +746,7 @@ def _exit_on_sigterm(signum, frame):
 
 def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if _add_user_modules(sys.argv[1:] if argv is None else argv):  # in the environment: workers import them too
-        impls.reload()
+    _add_user_modules(sys.argv[1:] if argv is None else argv)  # in the environment: workers import them too
     try:
         parser = build_parser()
     except UserModuleError as e:

@@ -120,7 +120,8 @@ def machine(threads: int | None = None) -> pd.DataFrame:
     llc = last_level_cache_bytes() or 0
     array_bytes = max(MIN_PAST_LLC_BYTES, 2 * llc)
     names = {(r, w): name for name, r, w in MACHINE_PATTERNS}
-    rows = measure([(r, w, array_bytes) for _, r, w in MACHINE_PATTERNS], threads, trial_budget_s=0.5, min_trials=3)
+    rows = measure([(r, w, array_bytes) for _, r, w in MACHINE_PATTERNS], threads, trial_budget_s=0.15, min_trials=3,
+                   placements=2)
     rows.insert(0, "pattern", [names[(r, w)] for r, w in zip(rows["reads"], rows["writes"])])
     rows["bytes_per_s"] = (rows["reads"] + rows["writes"]) * rows["array_bytes"] / rows["seconds"]
     return rows

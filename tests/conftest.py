@@ -28,7 +28,3 @@ def fake_strategies(monkeypatch):
     from impls.strategies import ENV_VARIABLE
 
     monkeypatch.setenv(ENV_VARIABLE, str(pathlib.Path(__file__).parent / "fixtures" / "fake_strategies.py"))
-    impls.reload()
-    yield
-    monkeypatch.delenv(ENV_VARIABLE)
-    impls.reload()

@@ -83,14 +83,12 @@ def test_a_strategy_module_from_outside_the_package(monkeypatch):
     from impls.strategies import ENV_VARIABLE
 
     monkeypatch.setenv(ENV_VARIABLE, str(ROOT / "examples" / "recompute_strategy.py"))
-    impls.reload()
     try:
         assert impls.STRATEGIES[-1] == "recompute"
         assert all("recompute" in impls.strategies_for(op) for op in impls.OPS)
         assert impls.declaration("recompute").module.endswith("recompute_strategy")
     finally:
         monkeypatch.delenv(ENV_VARIABLE)
-        impls.reload()
     assert "recompute" not in impls.STRATEGIES
 
 
@@ -102,11 +100,9 @@ def test_a_broken_strategy_module_is_one_clear_error(tmp_path, monkeypatch):
     for module, says in ((tmp_path / "missing.py", "does not exist"), (tmp_path / "none.py", "must define STRATEGY"),
                          (tmp_path / "twice.py", "already declared")):
         monkeypatch.setenv(ENV_VARIABLE, str(module))
-        impls.reload()
         with pytest.raises(StrategyModuleError, match=says):
             impls.STRATEGIES
     monkeypatch.delenv(ENV_VARIABLE)
-    impls.reload()
 
 
 def test_the_case_matrix_needs_no_tensorflow():

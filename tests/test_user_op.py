@@ -21,10 +21,6 @@ STRATEGY_EXAMPLE = str(ROOT / "examples" / "recompute_strategy.py")
 @pytest.fixture
 def with_example(monkeypatch):
     monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
-    impls.reload()
-    yield
-    monkeypatch.delenv(ENV_VARIABLE)
-    impls.reload()
 
 
 def _sub(args, timeout=900, **env):
@@ -48,14 +44,12 @@ def test_a_broken_op_module_is_one_clear_line(tmp_path, monkeypatch, capsys):
     for module, said in ((str(empty), "must define SPEC"), (str(twice), "'spiky' of .* is already declared"),
                          ("no_such_module_here", "cannot import op module 'no_such_module_here'")):
         monkeypatch.setenv(ENV_VARIABLE, module)
-        impls.reload()
         with pytest.raises(OpModuleError, match=said):
             impls.OPS
     monkeypatch.setenv(ENV_VARIABLE, "")
     assert cli.main(["verify", "--op-module", str(tmp_path / "missing.py")]) == 2
     assert "does not exist" in capsys.readouterr().err
     monkeypatch.delenv(ENV_VARIABLE)
-    impls.reload()
 
 
 def test_every_command_measures_it(tmp_path, monkeypatch):
@@ -91,14 +85,12 @@ def test_the_benchmark_suites_take_it_from_the_environment():
 
 def test_a_failing_op_is_shown_where_it_goes_wrong(monkeypatch):
     monkeypatch.setenv(ENV_VARIABLE, str(ROOT / "tests" / "fixtures" / "naive_squareplus_op.py"))
-    impls.reload()
     try:
         from stratbench import verify
 
         row = verify.verify_one(impls.get("squareplus", "native"), ["float32"])
     finally:
         monkeypatch.delenv(ENV_VARIABLE)
-        impls.reload()
     assert row["forward"] == "FAIL"
     # the input, the dtype, the direction and mode, the reference's value and what the strategy returned
     assert "float32 forward (eager) worst at x=1e+20 (element 5): reference 1e+20, got inf" in row["note"], row["note"]
