@@ -203,11 +203,13 @@ def cmd_compare(args) -> int:
     with pd_options():
         shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
                                     for r in table.itertuples()])
-        print(shown[["op", "strategy", "direction", "shape", "env", "ratio", "verdict"]].to_string(index=False))
+        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "verdict"]
+        print(shown[[c for c in columns if c in shown]].to_string(index=False))
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-          + f"; ratio = time at {args.new} / time at {args.old}, median of paired rounds [95% interval]; a change is "
-          f"flagged where the interval excludes 1 and the ratio is beyond {args.threshold:.0%}; "
+          + f"; ratio = time at {args.new} / time at {args.old}, median of paired rounds [95% interval], "
+          f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes 1 and "
+          f"the ratio is beyond {args.threshold:.0%}, in every process too; "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 

@@ -35,9 +35,14 @@ class Measurement:
     def add(self, entry: str, process: int, round_: int, seconds: float, calls: int) -> None:
         self.samples.append({"key": entry, "process": process, "round": round_, "seconds": seconds, "calls": calls})
 
-    def rounds(self, entry: str) -> dict:
-        """(process, round) -> seconds per call of one entry: the pairing key of its samples."""
-        return {(s["process"], s["round"]): s["seconds"] for s in self.samples if s["key"] == entry}
+    def rounds(self, entry: str, process: int | None = None) -> dict:
+        """(process, round) -> seconds per call of one entry (of one process's rounds if given):
+        the pairing key of its samples."""
+        return {(s["process"], s["round"]): s["seconds"] for s in self.samples
+                if s["key"] == entry and process in (None, s["process"])}
+
+    def processes(self) -> list[int]:
+        return sorted({s["process"] for s in self.samples})
 
     def entries(self) -> list[str]:
         return list(dict.fromkeys(s["key"] for s in self.samples))
@@ -46,9 +51,10 @@ class Measurement:
         """Median seconds per call with its 95% interval."""
         return stats.median_interval(self.rounds(entry).values())
 
-    def ratio(self, numerator: str, denominator: str) -> stats.Interval:
-        """Paired time ratio numerator / denominator (above 1: the numerator is slower)."""
-        return stats.paired_ratio(self.rounds(numerator), self.rounds(denominator))
+    def ratio(self, numerator: str, denominator: str, process: int | None = None) -> stats.Interval:
+        """Paired time ratio numerator / denominator (above 1: the numerator is slower), over
+        every round or over one process's."""
+        return stats.paired_ratio(self.rounds(numerator, process), self.rounds(denominator, process))
 
     def summary(self, entry: str) -> dict:
         """The figures of one entry that go into its row of the tidy table."""

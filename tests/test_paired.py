@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import FASTER, SLOWER, UNCHANGED, change
+from stratbench.compare import FASTER, SLOWER, UNCHANGED, change, judged
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
 
@@ -43,6 +43,29 @@ def test_a_against_itself_is_unchanged_and_a_tie():
     assert change(m.ratio("a again", "a")) == UNCHANGED
     figures = group_figures(m, {"a": "x", "a again": "y"}, baseline="x")
     assert figures["a"]["rank"] == figures["a again"]["rank"] == "tie"
+
+
+def test_a_change_in_one_process_only_is_not_a_change():
+    """Each version of a compare has worker processes of its own, and one can run slow for its
+    life (the first started, in A/A compares here): a ratio it alone makes is not flagged."""
+    truth = {"old": 1.0, "new": 1.0}
+
+    def one_slow_process(name, round_, process):  # the old version's process 0 runs 25% slow
+        return truth[name] * (1.25 if (name, process) == ("old", 0) else 1.0) * (1 + 0.01 * rng.gauss(0, 1))
+
+    rng = random.Random(0)
+    m = sample_rounds(one_slow_process, dict.fromkeys(truth, 1), Rounds(min_rounds=20, max_rounds=20, seed=0),
+                      processes=2)
+    pooled = m.ratio("new", "old")
+    assert pooled.high < 1 and pooled.value < 1 / 1.1  # the pooled rounds alone would flag it faster
+    assert change(pooled) == FASTER
+    verdict = judged(m, "new", "old")
+    slow_one, other = map(float, verdict["by_process"].split())
+    assert verdict["verdict"] == UNCHANGED and abs(slow_one - 0.8) < 0.02 and abs(other - 1.0) < 0.02, verdict
+    # a change both processes see is flagged
+    truth["new"] = 0.7
+    assert judged(sample_rounds(one_slow_process, dict.fromkeys(truth, 1), Rounds(min_rounds=20, max_rounds=20, seed=0),
+                                processes=2), "new", "old")["verdict"] == FASTER
 
 
 def test_a_clear_winner_is_marked_and_speedups_are_over_the_baseline():
