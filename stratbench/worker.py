@@ -27,7 +27,10 @@ def _use_impls_from(root: str) -> None:
     for name in [n for n in sys.modules if n.split(".")[0] in ("impls", "stratbench") and n != __name__]:
         del sys.modules[name]
     sys.path.insert(0, root)
-    import impls
+    try:
+        import impls
+    finally:  # the commit's own stratbench/ must not stand in for the harness when it is imported again
+        sys.path.remove(root)
 
     if not hasattr(impls, "declaration"):  # a commit from before strategies were declared (before da4e131)
         impls.declaration = _declaration_before_da4e131

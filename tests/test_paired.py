@@ -144,14 +144,15 @@ def test_recommend_reports_a_tie_as_a_tie_and_a_win_with_its_interval(tmp_path):
 def test_compare_two_commits_end_to_end(tmp_path, capsys):
     """Two commits' worktrees, each in workers of its own: one case gets a ratio, an interval and
     a verdict, and the worktrees are gone afterwards; a commit git does not know is named.  The
-    older is 786805a, from before strategies were declared: today's harness still measures it."""
+    older is 5a4917d, from before strategies were declared, whose own stratbench/ lacks what
+    today's worker calls: today's harness (this checkout's stratbench) still measures it."""
     import subprocess
 
     from stratbench import cli
 
     repo = pathlib.Path(__file__).resolve().parents[1]
     before = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
-    args = ["compare", "786805a", "HEAD", "--ops", "spiky", "--strategies", "xla", "--directions", "forward",
+    args = ["compare", "5a4917d", "HEAD", "--ops", "spiky", "--strategies", "xla", "--directions", "forward",
             "--sizes", "1e4", "--max-rounds", "6", "--out", str(tmp_path)]
     # as a user runs it, by the console script: the workers' spawn runs the script again, and with
     # it imports this checkout's stratbench and impls before taking the old commit's
@@ -162,7 +163,7 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
     row = pd.read_csv(tmp_path / "compare.csv").iloc[0]
     assert row["verdict"] in ("faster", "slower", "unchanged") and row["low"] <= row["ratio"] <= row["high"]
     samples = pd.read_csv(tmp_path / "samples.csv.gz")
-    assert set(samples["version"]) == {"786805a", "HEAD"} and set(samples["process"]) == {0, 1}
+    assert set(samples["version"]) == {"5a4917d", "HEAD"} and set(samples["process"]) == {0, 1}
     assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout == before
     capsys.readouterr()
     assert cli.main(["compare", "no-such-commit", "HEAD", "--ops", "spiky", "--strategies", "xla"]) == 2
