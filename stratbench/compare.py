@@ -33,8 +33,9 @@ def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_process=()) -
     """The verdict on a time ratio new/old: slower or faster only where its interval excludes
     1, the ratio exceeds the threshold, and so does the ratio within each process's rounds
     (`by_process`): a change must replicate in every worker process.  One process can run
-    slow for its life (in A/A comparisons on these VMs, the first worker started ran 3-20%
-    slower than the other three), and every case of a compare shares the same processes."""
+    slow for its life (in A/A comparisons on these VMs the first worker started ran 2-6%
+    slower than the other three in the median case, up to 20%), and every case of a compare
+    shares the same processes."""
     if ratio.low > 1 and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_process):
         return SLOWER
     if ratio.high < 1 and ratio.value < 1 / (1 + threshold) and all(r < 1 / (1 + threshold) for r in by_process):
@@ -80,10 +81,20 @@ class Pool:
     def __init__(self, processes: int, env: str, verbose: bool = False):
         self.processes, self.env, self.verbose, self.workers = processes, env, verbose, {}
 
-    def of(self, root) -> list[Worker]:
-        workers = self.workers.get(root) or [None] * self.processes
-        self.workers[root] = [w if w and w.alive else Worker(self.verbose, self.env, root) for w in workers]
-        return self.workers[root]
+    def worker(self, root, process: int) -> Worker:
+        workers = self.workers.setdefault(root, [None] * self.processes)
+        if not (workers[process] and workers[process].alive):
+            workers[process] = Worker(self.verbose, self.env, root)
+        return workers[process]
+
+    def counterbalanced(self, roots) -> list[tuple]:
+        """(root, worker) of every root, started (when not alive) and listed in ABBA order:
+        process 0 of A, of B, then process 1 of B, of A.  Here a worker started earlier ran
+        slower for its life, the first one most (by 3-30% on the same code and case), so each
+        version gets an early and a late process, in opposite orders: the order's effect on
+        the two per-process ratios has opposite signs (and change() wants both beyond the threshold)."""
+        return [(root, self.worker(root, p)) for p in range(self.processes)
+                for root in (roots if p % 2 == 0 else roots[::-1])]
 
     def close(self, kill: bool = False) -> None:
         for workers in self.workers.values():
@@ -100,7 +111,7 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
     cases = {root: list({v.case.key: v.case for v in versions.values() if v.root == root}.values()) for root in roots}
 
     def ask_all(kind, payload_of):  # every worker of every root at once: setups run in parallel
-        workers = [(root, w) for root in roots for w in pool.of(root)]
+        workers = pool.counterbalanced(roots)
         for root, w in workers:
             w.send(kind, payload_of(root), settings)
         return [(root, w.answer(timeout_s)) for root, w in workers]
@@ -122,7 +133,7 @@ def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 30
 
     def sampler(name, round_, process):
         v = versions[name]
-        outcome, seconds = pool.of(v.root)[process].ask("sample", (v.case.key, round_ // pool.processes), None, timeout_s)
+        outcome, seconds = pool.worker(v.root, process).ask("sample", (v.case.key, round_ // pool.processes), None, timeout_s)
         if outcome != status.OK:
             raise NotMeasured(outcome, f"{name}: {seconds}")
         return seconds
