@@ -208,6 +208,10 @@ def _measure(timing, cases, settings):
         return
     measurement, info = timing.measure_group(cases, resolve, settings)
     roof = _roofline(cases[0])
+    from stratbench import matrix
+
+    baseline = next((c.key for c in cases if c.strategy == getattr(matrix, "BASELINE", "native")
+                     and info[c.key][0] == "ok"), None)
     for case in cases:
         outcome, result = info[case.key]
         if outcome != "ok":
@@ -215,7 +219,10 @@ def _measure(timing, cases, settings):
             continue
         summary = measurement.summary(case.key)
         fraction = roof / summary["median_s"] if roof else float("nan")
-        yield case, result | summary | {"roofline_fraction": fraction}
+        # the paired speedup over the baseline: both sampled in the same rounds, so the
+        # machine's drift between asv runs (and commits) cancels in it
+        speedup = measurement.ratio(baseline, case.key).value if baseline else float("nan")
+        yield case, result | summary | {"roofline_fraction": fraction, "speedup_over_baseline": speedup}
 
 
 def _roofline(case) -> float | None:
@@ -247,6 +254,8 @@ def figures_of(figures, op, strategy, size, direction):
 # asv's track_<name> benchmarks: (name, the harness's figure, its unit, which cases: "all" or "largest")
 TRACKED = (
     ("seconds_per_call", "median_s", "seconds", "all"),
+    # paired in the harness's rounds: drift cancels (README: what asv resolves, with and without)
+    ("speedup_over_native", "speedup_over_baseline", "x (paired)", "all"),
     ("peak_tf_bytes", "peak_tf_bytes", "bytes", "largest"),
     ("peak_rss_bytes", "peak_rss_bytes", "bytes", "largest"),
     ("own_rss_bytes", "own_rss_bytes", "bytes", "largest"),  # the process's resident peak above the case's start

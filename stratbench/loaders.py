@@ -28,6 +28,7 @@ ASV_METRICS = {
     "track_own_rss_bytes": "own_rss_bytes",
     "track_kept_for_backward_bytes": "kept_for_backward_bytes",
     "track_compile_s": "compile_s",
+    "track_speedup_over_native": "speedup",
     # suites before 2026-11-26 (results/asv/vm)
     "track_elements_per_s": "elements_per_s",
     "track_roofline_fraction": "roofline_fraction",
@@ -97,6 +98,8 @@ def load_asv(path) -> pd.DataFrame:
                             (status.SKIPPED, "skipped in asv: unavailable, absent at this commit, or too slow"))
                     continue
                 row[column] = value
+                if column == "speedup":  # paired over the baseline in the harness's rounds
+                    row["baseline"] = matrix.BASELINE
                 if column == "median_s":
                     row["status"], row["reason"], row["measured_with"] = status.OK, "", ASV_TIMERS.get(method, method)
                     if i < len(q25) and q25[i] is not None and q75[i] is not None:

@@ -127,6 +127,8 @@ def test_asv_records_why_a_case_has_no_figures(monkeypatch):
     tracked = spiky_tracked()
     tracked.setup(figures, "native", "1000", "forward")
     assert tracked.track_seconds_per_call(figures, "native", "1000", "forward") == figures[cases[0].key]["median_s"]
+    # the paired speedup over the baseline, which asv also tracks: the baseline's own is 1 exactly
+    assert tracked.track_speedup_over_native(figures, "native", "1000", "forward") == 1.0
 
 
 def test_asv_harness_projects_a_case_too_slow_instead_of_calling_it(monkeypatch):
