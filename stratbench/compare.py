@@ -6,8 +6,9 @@ processes of its own, `processes` per version: their rounds alternate in a rando
 so every ratio new/old comes from samples seconds apart, and the process a sample ran in
 changes every round (some variance lives in the process: buffer placement).  A change is
 reported only where the 95% interval of the ratio excludes 1 and the ratio itself is beyond
-the threshold, in every process's rounds too (`change`).  A commit's ops and strategies are imported from a git worktree of that
-commit, with its own compiled op; the harness is this checkout's.
+the threshold, in every process's rounds too (`change`).  A commit's ops and strategies are
+imported from a git worktree of that commit, with its own compiled op; the harness is this
+checkout's.
 """
 
 from __future__ import annotations
