@@ -210,8 +210,8 @@ def _measure(timing, cases, settings):
     roof = _roofline(cases[0])
     from stratbench import matrix
 
-    baseline = next((c.key for c in cases if c.strategy == getattr(matrix, "BASELINE", "native")
-                     and info[c.key][0] == "ok"), None)
+    baseline_strategy = getattr(matrix, "BASELINE", None)  # None at a commit before it: no speedup tracked
+    baseline = next((c.key for c in cases if c.strategy == baseline_strategy and info[c.key][0] == "ok"), None)
     for case in cases:
         outcome, result = info[case.key]
         if outcome != "ok":
