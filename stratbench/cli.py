@@ -388,10 +388,10 @@ def cmd_build(args) -> int:
     from impls.kernels import build
 
     failed = []
-    for folder in build.kernel_dirs():  # one library each: one that fails leaves the others usable
-        name = build.unit_name(folder)
+    for lib in build.libraries():  # one library each: one that fails leaves the others usable
+        name = lib.name
         try:
-            path, with_cuda = build.build(folder, force=args.force)
+            path, with_cuda = build.build(lib, force=args.force)
         except build.BuildError as e:
             print(f"stratbench build: {name}'s compiled op failed to build:\n{e}", file=sys.stderr)
             failed.append(name)

@@ -275,7 +275,7 @@ def _custom_op_build() -> dict:
     from impls.kernels import build
 
     try:
-        plans = [build.plan(folder) for folder in build.kernel_dirs()]
+        plans = [build.plan(lib) for lib in build.libraries()]
     except Exception as e:  # recorded, never fatal: the run still measures everything else
         return {"error": f"{type(e).__name__}: {e}"}
     return {"isa": plans[0]["isa"], "flags": " ".join(plans[0]["flags"]),

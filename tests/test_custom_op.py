@@ -24,7 +24,7 @@ from stratbench import correctness
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECS = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op]
-OPS = [custom_op.op_type(s.custom_op) + suffix for s in SPECS for suffix in ("", "Grad")]
+OPS = [build.op_type(s.custom_op) + suffix for s in SPECS for suffix in ("", "Grad")]
 SPIKY = impls.spec("spiky")
 
 
@@ -45,7 +45,7 @@ def test_custom_op_is_available_here():
 def test_gpu_kernels_are_registered_exactly_when_the_build_had_cuda():
     for spec in SPECS:
         impls.get(spec.name, "custom_op")
-        for op in (custom_op.op_type(spec.custom_op), custom_op.op_type(spec.custom_op) + "Grad"):
+        for op in (build.op_type(spec.custom_op), build.op_type(spec.custom_op) + "Grad"):
             devices = {k.device_type for k in kernels.get_registered_kernels_for_op(op).kernel}
             assert devices == ({"CPU", "GPU"} if custom_op.built_with_cuda(spec) else {"CPU"}), op
         assert ("GPU" in impls.get(spec.name, "custom_op").devices) == custom_op.built_with_cuda(spec)
@@ -93,27 +93,51 @@ def test_savedmodel_loads_in_a_fresh_process(tmp_path):
 def test_each_library_key_follows_its_own_sources_and_the_shared_ones(tmp_path, monkeypatch):
     """One library per kernels folder: an op's changed kernel rebuilds that op's library only;
     a changed shared header rebuilds them all."""
-    folders = build.kernel_dirs()
-    keys = {build.unit_name(f): build.plan(f)["key"] for f in folders}
+    libraries = build.libraries()
+    keys = {lib.name: build.plan(lib)["key"] for lib in libraries}
     assert set(keys) == {"floor"} | {s.folder.name for s in SPECS}
     copies = {}
-    for folder in folders:
-        copies[folder] = tmp_path / folder.parent.name / folder.name
-        shutil.copytree(folder, copies[folder], ignore=shutil.ignore_patterns("__pycache__", "*.py", "bandwidth"))
-    here = copies[build.HERE]
+    for lib in libraries:
+        folder = tmp_path / lib.folder.parent.name / lib.folder.name
+        shutil.copytree(lib.folder, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "bandwidth"))
+        copies[lib.name] = lib._replace(folder=folder)
+    here = copies["floor"].folder
     monkeypatch.setattr(build, "SHARED", [here / p.name for p in build.SHARED])
     monkeypatch.setattr(build, "HERE", here)
-    monkeypatch.setattr(build, "unit_name", lambda f: "floor" if f == here else f.parent.name)
-    plan = lambda folder: build.plan(copies[folder])["key"]  # noqa: E731
-    assert {build.unit_name(copies[f]): plan(f) for f in folders} == keys
-    spiky = build.kernels_of(impls.spec("spiky"))
-    with open(next(copies[spiky].glob("*.cc")), "a") as f:  # one op's kernel changed
+    plan = {name: lambda name=name: build.plan(copies[name])["key"] for name in copies}
+    assert {name: key() for name, key in plan.items()} == keys
+    with open(next(copies["spiky"].folder.glob("*.cc")), "a") as f:  # one op's kernel changed
         f.write("\n// changed\n")
-    changed = {build.unit_name(copies[f]) for f in folders if plan(f) != keys[build.unit_name(copies[f])]}
-    assert changed == {"spiky"}
+    assert {name for name, key in plan.items() if key() != keys[name]} == {"spiky"}
     with open(here / "stratbench.h", "a") as f:  # a shared header changed
         f.write("\n// changed\n")
-    assert all(plan(f) != keys[build.unit_name(copies[f])] for f in folders)
+    assert all(key() != keys[name] for name, key in plan.items())
+
+
+def test_an_op_is_named_by_its_spec_not_its_sources(tmp_path):
+    """No kernel source spells an op name; the same sources under another spec's custom_op
+    name register and load under that name (spiky's kernels as a user's my_spiky)."""
+    for lib in build.libraries():
+        for source in lib.folder.glob("*.c[cu]"):
+            assert 'REGISTER_OP("' not in source.read_text() and 'Name("' not in source.read_text(), source
+    package = tmp_path / "my_spiky"
+    shutil.copytree(SPIKY.folder / "kernels", package / "kernels")
+    (package / "__init__.py").write_text(textwrap.dedent(f"""
+        import dataclasses
+        from impls.ops.spiky import SPEC as SPIKY
+        SPEC = dataclasses.replace(SPIKY, name="my_spiky", custom_op="my_spiky", module="")
+    """))
+    out = python("""
+        import impls, tensorflow as tf
+        from tensorflow.python.framework import kernels
+        from stratbench import verify
+        impl = impls.get("my_spiky", "custom_op")
+        assert impl.available, impl.reason
+        row = verify.verify_one(impl)
+        assert row["forward"] == row["gradient"] == "pass", row
+        print(sorted({k.op for op in ("MySpiky", "MySpikyGrad") for k in kernels.get_registered_kernels_for_op(op).kernel}))
+    """, env={"STRATBENCH_OP_MODULES": str(package / "__init__.py"), "STRATBENCH_CUDA": "0"})
+    assert out.split("\n")[-2] == "['MySpiky', 'MySpikyGrad']"
 
 
 FAILING_COMPILER = "#!/bin/sh\necho 'spiky.cc:1:1: error: boom on purpose' >&2\nexit 1\n"

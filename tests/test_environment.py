@@ -115,12 +115,12 @@ def test_generic_build_has_no_avx_and_matches_the_reference(tmp_path):
         import impls
         from impls.kernels import build
         from stratbench import verify
-        path, _ = build.build(build.kernels_of(impls.spec("spiky")))
+        path, _ = build.build(build.library_of(impls.spec("spiky")))
         print(path)
         for op in ("spiky", "softmax"):
             row = verify.verify_one(impls.get(op, "custom_op"))
             assert row["forward"] == row["gradient"] == "pass", row
-        print(build.plan(build.kernels_of(impls.spec("spiky")))["isa"])
+        print(build.plan(build.library_of(impls.spec("spiky")))["isa"])
     """, env={"STRATBENCH_CPU_ISA": "generic", "STRATBENCH_CACHE": str(tmp_path), "STRATBENCH_CUDA": "0"})
     library, isa = out.split()
     assert isa == "generic"

@@ -5,8 +5,9 @@
     compute-sanitizer --tool memcheck python benchmarks/scripts/gpu_harness.py --sizes 1e3,1e5 --reps 2
 
 It compiles every registered op's CUDA kernels (impls/ops/<op>/kernels/*.cu) -- the very
-files the TensorFlow op links -- into a shared library with nvcc, calls them through
-ctypes on CuPy arrays (entry points stratbench_<name>[_grad], impls/kernels/gpu.h),
+files the TensorFlow op links -- into a shared library per op with nvcc and build.py's
+flags, calls them through ctypes on CuPy arrays (entry points stratbench_<name>[_grad],
+impls/kernels/gpu.h),
 checks every result against the op's NumPy reference with its tolerances, and times
 each kernel with CUDA events.  Its limits are defined as on the CPU (stratbench/roofline.py,
 timing.prepare_floor): the roofline of a case is the best time of a plain kernel with
@@ -39,25 +40,23 @@ AXIS_COLS = 1024  # an op along an axis runs on [n / 1024, 1024]
 PAST_L2_BYTES = 1 << 30  # each array of the machine's bandwidth figures
 
 
-def build(out_dir: pathlib.Path, nvcc: str) -> ctypes.CDLL:
-    """The CUDA kernels, compiled with build.py's nvcc flags, that the TF op links."""
-    lib = out_dir / "libstratbench_gpu.so"
-    cuda_sources = list(dict.fromkeys(str(p) for folder in kernel_build.kernel_dirs()
-                                      for p in kernel_build.sources(folder) if p.suffix == ".cu"))
-    subprocess.run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", *kernel_build.NVCC_ARCHS,
-                    f"-I{kernel_build.HERE}", *cuda_sources, "-o", str(lib)], check=True)
-    return ctypes.CDLL(str(lib))
+def build(out_dir: pathlib.Path, nvcc: str, spec) -> ctypes.CDLL:
+    """The op's CUDA kernels that its TF op links, compiled with build.py's nvcc flags."""
+    lib = kernel_build.library_of(spec)
+    path = out_dir / f"libstratbench_{lib.name}.so"
+    cuda_sources = [str(p) for p in kernel_build.sources(lib.folder) if p.suffix == ".cu"]
+    subprocess.run([nvcc, *kernel_build.nvcc_flags(lib.entry), "-shared", "-lineinfo", *cuda_sources,
+                    "-o", str(path)], check=True)
+    return ctypes.CDLL(str(path))
 
 
-def entry_points(dll, specs) -> list:
-    """The specs with a compiled op; SystemExit naming every entry point the library lacks."""
-    wanted = [spec for spec in specs if spec.custom_op]
-    missing = [f"stratbench_{spec.custom_op}{suffix}" for spec in wanted for suffix in ("", "_grad")
-               if not hasattr(dll, f"stratbench_{spec.custom_op}{suffix}")]
+def entry_points(libraries: dict) -> None:
+    """SystemExit naming every entry point missing from the op libraries {custom_op: CDLL}."""
+    missing = [f"stratbench_{name}{suffix}" for name, dll in libraries.items() for suffix in ("", "_grad")
+               if not hasattr(dll, f"stratbench_{name}{suffix}")]
     if missing:
-        raise SystemExit(f"the CUDA library lacks {', '.join(missing)}: each op with a custom_op needs "
-                         "stratbench_<name> and stratbench_<name>_grad (impls/kernels/gpu.h)")
-    return wanted
+        raise SystemExit(f"the CUDA libraries lack {', '.join(missing)}: each op's .cu must define ForwardGpu and "
+                         "GradGpu and end with STRATBENCH_GPU_ENTRY() (impls/kernels/gpu.h)")
 
 
 class Limits:
@@ -154,8 +153,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     rows, failures = [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        dll = build(pathlib.Path(tmp), args.nvcc)
-        specs = entry_points(dll, [impls.spec(op) for op in impls.OPS])
+        specs = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op]
+        libraries = {spec.custom_op: build(pathlib.Path(tmp), args.nvcc, spec) for spec in specs}
+        entry_points(libraries)
         limits = Limits(cp, args.reps)
         floor_s = limits.floor_s()
         print(f"# {device}: " + ", ".join(f"{name} {gbs:.0f} GB/s" for name, gbs in limits.machine().items())
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         for dtype in args.dtypes.split(","):
             for n in (int(float(s)) for s in args.sizes.split(",")):
                 for spec in specs:
-                    op, rtol, atol = spec.name, *spec.tolerances[dtype]
+                    dll, op, (rtol, atol) = libraries[spec.custom_op], spec.name, spec.tolerances[dtype]
                     shape = (max(1, n // AXIS_COLS), AXIS_COLS) if spec.takes_axis else (n,)
                     x_host = rng.normal(size=shape) * spec.input_scale
                     dy_host = rng.normal(size=shape)

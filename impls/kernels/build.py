@@ -4,7 +4,10 @@ One library per kernels folder: each op's (impls/ops/<op>/kernels/: *.cc for the
 the op registration, *.cu for CUDA), and this folder's own (floor.cc, the call floor's
 empty op), each compiled with the shared headers here (stratbench.h, stratbench.cuh,
 gpu.h, and gpu_common.cu for CUDA).  An op whose kernels fail to build is unavailable
-under custom_op by its name, with the compiler's message; the others still load.
+under custom_op by its name, with the compiler's message; the others still load.  The
+sources spell no op name: each library is compiled with its spec's custom_op name and the
+C++ op name derived from it (`defines`), which gpu.h turns into the op's registered names
+and the harness's C entry points.
 
 A library is cached under a key of source hash + TF version + compiler + flags, so
 changed sources rebuild (which is how asv measures each commit's own op) and unchanged
@@ -23,6 +26,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+from typing import NamedTuple
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE_SUFFIXES = (".cc", ".cu", ".h", ".cuh")
@@ -47,6 +51,37 @@ NVCC_ARCHS = ["-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,c
 
 class BuildError(RuntimeError):
     """The op could not be built; the message says why and what to do."""
+
+
+class Library(NamedTuple):
+    """One compiled library: a kernels folder and the op it holds, by its spec's custom_op
+    name (snake case: the library's Python function and the C entry points' suffix)."""
+
+    folder: pathlib.Path
+    entry: str
+
+    @property
+    def name(self) -> str:
+        """What the library goes by: its op folder's name, or 'floor' for this folder's."""
+        return "floor" if self.folder == HERE else self.folder.parent.name
+
+
+FLOOR = Library(HERE, "stratbench_floor")  # the call floor's empty op (floor.cc; stratbench/timing.py)
+
+
+def op_type(entry: str) -> str:
+    """The C++ op name of a snake_case custom_op name: stable_softmax -> StableSoftmax."""
+    return "".join(part.title() for part in entry.split("_"))
+
+
+def defines(entry: str) -> list[str]:
+    """What an op's sources are compiled with to name it (gpu.h): its entry and its C++ op name."""
+    return [f"-DSTRATBENCH_OP_ENTRY={entry}", f"-DSTRATBENCH_OP_TYPE={op_type(entry)}"]
+
+
+def nvcc_flags(entry: str) -> list[str]:
+    """nvcc's flags for an op's .cu files, for the library and the standalone GPU harness alike."""
+    return ["-O3", "-std=c++17", "-Xcompiler", "-fPIC", *NVCC_ARCHS, f"-I{HERE}", *defines(entry)]
 
 
 def cache_root() -> pathlib.Path:
@@ -111,24 +146,19 @@ def _cuda_home(nvcc: str | None) -> pathlib.Path | None:
     return None
 
 
-def kernels_of(spec) -> pathlib.Path:
-    """The kernels folder of an op spec with a compiled op: its op folder's kernels/, or this
-    folder for a spec declared in code (the call floor's)."""
-    return spec.folder / "kernels" if spec.folder is not None else HERE
+def library_of(spec) -> Library:
+    """The library of an op spec with a compiled op: its op folder's kernels/, or this folder
+    for a spec declared in code (the call floor's)."""
+    return Library(spec.folder / "kernels" if spec.folder is not None else HERE, spec.custom_op)
 
 
-def unit_name(folder: pathlib.Path) -> str:
-    """The name a kernels folder's library goes by: its op folder's, or 'floor' for this one."""
-    return "floor" if folder == HERE else folder.parent.name
-
-
-def kernel_dirs() -> list[pathlib.Path]:
-    """Every kernels folder to build: this one (the call floor), then that of every registered
-    op with a compiled op (its spec's custom_op)."""
+def libraries() -> list[Library]:
+    """Every library to build: the call floor's, then that of every registered op with a
+    compiled op (its spec's custom_op) and a kernels folder."""
     import impls
 
-    folders = [kernels_of(impls.spec(op)) for op in impls.OPS if impls.spec(op).custom_op]
-    return list(dict.fromkeys([HERE] + [f for f in folders if f.is_dir()]))
+    wanted = [library_of(impls.spec(op)) for op in impls.OPS if impls.spec(op).custom_op]
+    return list(dict.fromkeys([FLOOR] + [lib for lib in wanted if lib.folder.is_dir()]))
 
 
 def sources(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -137,8 +167,8 @@ def sources(folder: pathlib.Path) -> list[pathlib.Path]:
     return SHARED + own
 
 
-def plan(folder: pathlib.Path = HERE) -> dict:
-    """Everything the library of `folder` depends on, and the cache key made from it."""
+def plan(lib: Library = FLOOR) -> dict:
+    """Everything library `lib` depends on, and the cache key made from it."""
     import tensorflow as tf
 
     cxx = os.environ.get("CXX", "g++")
@@ -146,10 +176,10 @@ def plan(folder: pathlib.Path = HERE) -> dict:
     nvcc = shutil.which(os.environ.get("NVCC", "nvcc"))
     cuda = _cuda_home(nvcc)
     isa = target_isa(cxx_path)
-    flags = BASE_FLAGS + ISAS[isa][1]
+    flags = BASE_FLAGS + ISAS[isa][1] + defines(lib.entry)
     if cuda:
         flags = flags + ["-DSTRATBENCH_CUDA"]
-    files = sources(folder)
+    files = sources(lib.folder)
     described = {
         "sources": {f"{p.parent.parent.name}/{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
                     for p in files},
@@ -159,8 +189,8 @@ def plan(folder: pathlib.Path = HERE) -> dict:
         "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
     }
     key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
-    name = unit_name(folder)
-    return {"name": name, "key": key, "library": f"stratbench_{name}.so", "sources": files, "isa": isa,
+    name = lib.name
+    return {"name": name, "entry": lib.entry, "key": key, "library": f"stratbench_{name}.so", "sources": files, "isa": isa,
             "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
             "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
             "tf_include": tf.sysconfig.get_include()}
@@ -190,8 +220,7 @@ def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
         try:
             for i, source in enumerate(s for s in p["sources"] if s.suffix == ".cu"):
                 objects.append(str(out_dir / f"{i}_{source.stem}.o"))
-                _run([p["nvcc"], "-O3", "-std=c++17", "-Xcompiler", "-fPIC", *NVCC_ARCHS, f"-I{HERE}", "-c",
-                      str(source), "-o", objects[-1]], log)
+                _run([p["nvcc"], *nvcc_flags(p["entry"]), "-c", str(source), "-o", objects[-1]], log)
             objects += [f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
         except BuildError:
             log.write("\nCUDA kernels not built; building the CPU-only library\n")
@@ -201,10 +230,10 @@ def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
     return bool(objects)
 
 
-def build(folder: pathlib.Path = HERE, force: bool = False) -> tuple[pathlib.Path, bool]:
-    """(path of the library of kernels folder `folder` for its current sources, whether it has
-    the CUDA kernels), building it if needed; BuildError naming it and saying why not."""
-    p = plan(folder)
+def build(lib: Library = FLOOR, force: bool = False) -> tuple[pathlib.Path, bool]:
+    """(path of library `lib` for its current sources, whether it has the CUDA kernels),
+    building it if needed; BuildError naming it and saying why not."""
+    p = plan(lib)
     if not p["cxx"]:
         raise BuildError(f"no C++ compiler ({p['cxx_name']}) found: install g++ "
                          "(Debian/Ubuntu: apt-get install g++) or set CXX to one")
@@ -226,7 +255,7 @@ def build(folder: pathlib.Path = HERE, force: bool = False) -> tuple[pathlib.Pat
             try:
                 with_cuda = _compile(p, pathlib.Path(tmp), log)
             except BuildError as e:
-                failed.write_text(f"{p['name']}'s kernels ({folder}): {e}")
+                failed.write_text(f"{p['name']}'s kernels ({lib.folder}): {e}")
                 raise BuildError(failed.read_text()) from None
             if with_cuda:
                 info.touch()

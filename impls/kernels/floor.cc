@@ -5,13 +5,13 @@
 
 namespace stratbench {
 
-REGISTER_OP("StratbenchFloor")
+REGISTER_OP(STRATBENCH_OP_NAME)
     .Input("x: T")
     .Output("y: T")
     .Attr(STRATBENCH_TYPES)
     .SetShapeFn(tensorflow::shape_inference::UnchangedShape);
 
-REGISTER_OP("StratbenchFloorGrad")
+REGISTER_OP(STRATBENCH_OP_NAME "Grad")
     .Input("x: T")
     .Input("dy: T")
     .Output("dx: T")
@@ -26,11 +26,11 @@ class Forward : public tensorflow::OpKernel {
   void Compute(tensorflow::OpKernelContext* context) override { context->set_output(0, context->input(kInput)); }
 };
 
-REGISTER_KERNEL_BUILDER(Name("StratbenchFloor").Device(tensorflow::DEVICE_CPU), Forward<0>);
-REGISTER_KERNEL_BUILDER(Name("StratbenchFloorGrad").Device(tensorflow::DEVICE_CPU), Forward<1>);
+REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME).Device(tensorflow::DEVICE_CPU), Forward<0>);
+REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME "Grad").Device(tensorflow::DEVICE_CPU), Forward<1>);
 #ifdef STRATBENCH_CUDA
-REGISTER_KERNEL_BUILDER(Name("StratbenchFloor").Device(tensorflow::DEVICE_GPU), Forward<0>);
-REGISTER_KERNEL_BUILDER(Name("StratbenchFloorGrad").Device(tensorflow::DEVICE_GPU), Forward<1>);
+REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME).Device(tensorflow::DEVICE_GPU), Forward<0>);
+REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME "Grad").Device(tensorflow::DEVICE_GPU), Forward<1>);
 #endif
 
 }  // namespace stratbench

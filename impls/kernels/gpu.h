@@ -22,14 +22,36 @@ using GpuLauncher = int (*)(DType t, const void* x, const void* dy, void* out, i
                             void* stream);
 const char* GpuErrorString(int code);
 
+// An op's two launchers, defined by its .cu: one pair per library, hidden so that every op
+// library loaded into one process binds its own.
+__attribute__((visibility("hidden"))) int ForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows,
+                                                     int64_t cols, void* stream);
+__attribute__((visibility("hidden"))) int GradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows,
+                                                  int64_t cols, void* stream);
+
 }  // namespace stratbench
 
-// C entry points stratbench_<name>(t, x, [dy,] out, rows, cols) for the harness (ctypes).
-#define STRATBENCH_GPU_ENTRY(NAME, FORWARD, GRAD)                                                              \
-  extern "C" int stratbench_##NAME(int t, const void* x, void* y, int64_t rows, int64_t cols) {                \
-    return FORWARD(stratbench::DType(t), x, nullptr, y, rows, cols, nullptr);                                  \
+// An op's names come from its spec, not from its sources: impls/kernels/build.py compiles
+// each op's library with -DSTRATBENCH_OP_ENTRY=<spec's custom_op> (stable_softmax) and
+// -DSTRATBENCH_OP_TYPE=<its C++ op name> (StableSoftmax); STRATBENCH_OP_NAME is the latter
+// as a string ("StableSoftmax"), the gradient op STRATBENCH_OP_NAME "Grad".
+#if !defined(STRATBENCH_OP_ENTRY) || !defined(STRATBENCH_OP_TYPE)
+#error "an op's kernels are compiled by impls/kernels/build.py, which defines STRATBENCH_OP_ENTRY and STRATBENCH_OP_TYPE"
+#endif
+#define STRATBENCH_STRING_(X) #X
+#define STRATBENCH_STRING(X) STRATBENCH_STRING_(X)
+#define STRATBENCH_OP_NAME STRATBENCH_STRING(STRATBENCH_OP_TYPE)
+#define STRATBENCH_PASTE_(A, B) A##B
+#define STRATBENCH_PASTE(A, B) STRATBENCH_PASTE_(A, B)
+
+// C entry points stratbench_<entry>(t, x, out, rows, cols) and stratbench_<entry>_grad(t, x, dy,
+// dx, rows, cols) for the harness (ctypes), calling the op's launchers; written once in each .cu.
+#define STRATBENCH_GPU_ENTRY()                                                                                  \
+  extern "C" int STRATBENCH_PASTE(stratbench_, STRATBENCH_OP_ENTRY)(int t, const void* x, void* y, int64_t rows, \
+                                                                   int64_t cols) {                             \
+    return stratbench::ForwardGpu(stratbench::DType(t), x, nullptr, y, rows, cols, nullptr);                   \
   }                                                                                                            \
-  extern "C" int stratbench_##NAME##_grad(int t, const void* x, const void* dy, void* dx, int64_t rows,        \
-                                          int64_t cols) {                                                      \
-    return GRAD(stratbench::DType(t), x, dy, dx, rows, cols, nullptr);                                         \
+  extern "C" int STRATBENCH_PASTE(STRATBENCH_PASTE(stratbench_, STRATBENCH_OP_ENTRY), _grad)(                  \
+      int t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols) {                            \
+    return stratbench::GradGpu(stratbench::DType(t), x, dy, dx, rows, cols, nullptr);                          \
   }

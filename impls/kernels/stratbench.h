@@ -160,29 +160,32 @@ class GpuOp : public OpKernel {
   int axis_ = -1;
 };
 
-// Registers OP and OP##Grad for DEVICE_GPU with the launchers FORWARD and GRAD.
-#define STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, T)                                               \
-  REGISTER_KERNEL_BUILDER(Name(OP).Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"),                    \
-                          ::stratbench::GpuOp<T, false, AXIS, FORWARD>);                                      \
-  REGISTER_KERNEL_BUILDER(Name(OP "Grad").Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"),             \
-                          ::stratbench::GpuOp<T, true, AXIS, GRAD>);
-#define STRATBENCH_REGISTER_GPU(OP, AXIS, FORWARD, GRAD)                        \
-  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, Eigen::half)            \
-  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, Eigen::bfloat16)        \
-  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, float)                  \
-  STRATBENCH_REGISTER_GPU_TYPE(OP, AXIS, FORWARD, GRAD, double)
+// Registers the op (STRATBENCH_OP_NAME, gpu.h) and its gradient op for DEVICE_GPU with the op's
+// launchers ForwardGpu and GradGpu (its .cu); AXIS: the op takes an `axis` attribute.
+#define STRATBENCH_REGISTER_GPU_TYPE(AXIS, T)                                                                  \
+  REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME).Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"),    \
+                          ::stratbench::GpuOp<T, false, AXIS, ::stratbench::ForwardGpu>);                     \
+  REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME "Grad").Device(tensorflow::DEVICE_GPU).TypeConstraint<T>("T"), \
+                          ::stratbench::GpuOp<T, true, AXIS, ::stratbench::GradGpu>);
+#define STRATBENCH_REGISTER_GPU(AXIS)                    \
+  STRATBENCH_REGISTER_GPU_TYPE(AXIS, Eigen::half)        \
+  STRATBENCH_REGISTER_GPU_TYPE(AXIS, Eigen::bfloat16)    \
+  STRATBENCH_REGISTER_GPU_TYPE(AXIS, float)              \
+  STRATBENCH_REGISTER_GPU_TYPE(AXIS, double)
 #else
-#define STRATBENCH_REGISTER_GPU(OP, AXIS, FORWARD, GRAD)
+#define STRATBENCH_REGISTER_GPU(AXIS)
 #endif  // STRATBENCH_CUDA
 
-// Registers KERNEL<T> as OP's CPU kernel and GRAD_KERNEL<T> as OP##Grad's, for the four types.
-#define STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, T)                                               \
-  REGISTER_KERNEL_BUILDER(Name(OP).Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"), KERNEL<T>);       \
-  REGISTER_KERNEL_BUILDER(Name(OP "Grad").Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"), GRAD_KERNEL<T>);
-#define STRATBENCH_REGISTER_CPU(OP, KERNEL, GRAD_KERNEL)                   \
-  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, Eigen::half)       \
-  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, Eigen::bfloat16)   \
-  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, float)             \
-  STRATBENCH_REGISTER_CPU_TYPE(OP, KERNEL, GRAD_KERNEL, double)
+// Registers KERNEL<T> as the op's CPU kernel and GRAD_KERNEL<T> as its gradient op's, for the four types.
+#define STRATBENCH_REGISTER_CPU_TYPE(KERNEL, GRAD_KERNEL, T)                                                         \
+  REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME).Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"),         \
+                          KERNEL<T>);                                                                             \
+  REGISTER_KERNEL_BUILDER(Name(STRATBENCH_OP_NAME "Grad").Device(::stratbench::DEVICE_CPU).TypeConstraint<T>("T"),  \
+                          GRAD_KERNEL<T>);
+#define STRATBENCH_REGISTER_CPU(KERNEL, GRAD_KERNEL)                   \
+  STRATBENCH_REGISTER_CPU_TYPE(KERNEL, GRAD_KERNEL, Eigen::half)       \
+  STRATBENCH_REGISTER_CPU_TYPE(KERNEL, GRAD_KERNEL, Eigen::bfloat16)   \
+  STRATBENCH_REGISTER_CPU_TYPE(KERNEL, GRAD_KERNEL, float)             \
+  STRATBENCH_REGISTER_CPU_TYPE(KERNEL, GRAD_KERNEL, double)
 
 }  // namespace stratbench

@@ -3,7 +3,8 @@ op's kernels/ folder (impls/ops/<op>/kernels/), built into a library of its own.
 
 A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
 function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x, dy
-and the forward op's attributes (an op along an axis may take `axis`).  The library is
+and the forward op's attributes (an op along an axis may take `axis`); the kernels are
+compiled with these names (impls/kernels/build.py's `defines`), so their sources spell none.  The library is
 built on first use against the TensorFlow installed here (see impls/kernels/build.py);
 if it cannot be built, the strategy is unavailable for that op with the compiler's message
 as its reason, and every other op and strategy keeps working.
@@ -16,30 +17,24 @@ from impls.kernels import build
 from impls.strategy import Strategy
 
 
-def op_type(name: str) -> str:
-    """The C++ op name of a snake_case library function: stable_softmax -> StableSoftmax."""
-    return "".join(part.title() for part in name.split("_"))
-
-
 @functools.lru_cache(maxsize=None)
-def _load(folder):
-    """(library module of kernels folder `folder`, has CUDA kernels), or BuildError."""
+def _load(lib: build.Library):
+    """(the loaded library `lib`, has CUDA kernels), or BuildError."""
     import tensorflow as tf
 
-    path, with_cuda = build.build(folder)
+    path, with_cuda = build.build(lib)
     return tf.load_op_library(str(path)), with_cuda
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_op(name: str, folder):
-    """The function `name` of the library of `folder`, its gradient registered."""
+def _compiled_op(lib: build.Library):
+    """The op function of library `lib`, its gradient registered."""
     from tensorflow.python.framework import ops as tf_ops
 
-    library = _load(folder)[0]
+    library, name, op_type = _load(lib)[0], lib.entry, build.op_type(lib.entry)
     forward, backward = getattr(library, name, None), getattr(library, name + "_grad", None)
     if forward is None or backward is None:
-        raise LookupError(f"the compiled library of {build.unit_name(folder)} has no ops {op_type(name)} and "
-                          f"{op_type(name)}Grad")
+        raise LookupError(f"the compiled library of {lib.name} has no ops {op_type} and {op_type}Grad")
 
     # the gradient op's attributes (e.g. axis) are the forward op's
     attributes = [a for a in inspect.signature(backward).parameters if a not in ("x", "dy", "name")]
@@ -48,7 +43,7 @@ def _compiled_op(name: str, folder):
         return backward(op.inputs[0], dy, **{a: op.get_attr(a) for a in attributes})
 
     try:
-        tf_ops.RegisterGradient(op_type(name))(grad)
+        tf_ops.RegisterGradient(op_type)(grad)
     except KeyError:  # registered by an earlier import of this module (importlib.reload)
         pass
     return forward
@@ -56,7 +51,7 @@ def _compiled_op(name: str, folder):
 
 def compiled_op(spec):
     """The spec's compiled op (its custom_op), from the library of its kernels folder."""
-    return _compiled_op(spec.custom_op, build.kernels_of(spec))
+    return _compiled_op(build.library_of(spec))
 
 
 def availability(spec):
@@ -74,7 +69,7 @@ def availability(spec):
 
 
 def built_with_cuda(spec) -> bool:
-    return _load(build.kernels_of(spec))[1]
+    return _load(build.library_of(spec))[1]
 
 
 def devices(spec):

@@ -1,27 +1,24 @@
 // GELU (tanh approximation) as a compiled TensorFlow op: Gelu and GeluGrad, CPU kernels
 // sharded over TF's intra-op pool, in float arithmetic through Eigen's vectorised tanh;
-// CUDA kernels in gelu.cu (STRATBENCH_CUDA).  Named StratbenchGelu: TensorFlow has its own.
+// CUDA kernels in gelu.cu (STRATBENCH_CUDA).  Named StratbenchGelu (its spec): TensorFlow has a Gelu.
 #include "stratbench.h"
 
 namespace stratbench {
 
-REGISTER_OP("StratbenchGelu")
+REGISTER_OP(STRATBENCH_OP_NAME)
     .Input("x: T")
     .Output("y: T")
     .Attr(STRATBENCH_TYPES)
     .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
     .Doc("gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).");
 
-REGISTER_OP("StratbenchGeluGrad")
+REGISTER_OP(STRATBENCH_OP_NAME "Grad")
     .Input("x: T")
     .Input("dy: T")
     .Output("dx: T")
     .Attr(STRATBENCH_TYPES)
     .SetShapeFn(GradShape)
     .Doc("dx = dy * gelu'(x), recomputed from x.");
-
-int GeluForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream);
-int GeluGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream);
 
 namespace {
 
@@ -72,8 +69,8 @@ void GeluRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
 template <typename T> using GeluCpu = ElementwiseCpu<T, false, GeluRange<T, false>, kGeluCost>;
 template <typename T> using GeluGradCpu = ElementwiseCpu<T, true, GeluRange<T, true>, kGeluCost>;
 
-STRATBENCH_REGISTER_CPU("StratbenchGelu", GeluCpu, GeluGradCpu)
-STRATBENCH_REGISTER_GPU("StratbenchGelu", false, GeluForwardGpu, GeluGradGpu)
+STRATBENCH_REGISTER_CPU(GeluCpu, GeluGradCpu)
+STRATBENCH_REGISTER_GPU(false)
 
 }  // namespace
 }  // namespace stratbench

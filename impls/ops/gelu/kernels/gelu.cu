@@ -26,13 +26,13 @@ struct Grad {  // dy times its derivative
 
 }  // namespace
 
-int GeluForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
+int ForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
   return launch_elementwise<Forward, false>(t, x, dy, y, rows, cols, stream);
 }
-int GeluGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
+int GradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
   return launch_elementwise<Grad, true>(t, x, dy, dx, rows, cols, stream);
 }
 
 }  // namespace stratbench
 
-STRATBENCH_GPU_ENTRY(stratbench_gelu, stratbench::GeluForwardGpu, stratbench::GeluGradGpu)
+STRATBENCH_GPU_ENTRY()

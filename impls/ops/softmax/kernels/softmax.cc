@@ -7,7 +7,7 @@
 
 namespace stratbench {
 
-REGISTER_OP("StableSoftmax")
+REGISTER_OP(STRATBENCH_OP_NAME)
     .Input("x: T")
     .Output("y: T")
     .Attr(STRATBENCH_TYPES)
@@ -17,7 +17,7 @@ REGISTER_OP("StableSoftmax")
     })
     .Doc("exp(x - max) / sum(exp(x - max)) along `axis` (negative: from the end).");
 
-REGISTER_OP("StableSoftmaxGrad")
+REGISTER_OP(STRATBENCH_OP_NAME "Grad")
     .Input("x: T")
     .Input("dy: T")
     .Output("dx: T")
@@ -31,9 +31,6 @@ REGISTER_OP("StableSoftmaxGrad")
       return absl::OkStatus();
     })
     .Doc("dx = y * (dy - sum(dy * y)) along `axis`, y recomputed from x (max held constant).");
-
-int SoftmaxForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream);
-int SoftmaxGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream);
 
 namespace {
 
@@ -205,8 +202,8 @@ class SoftmaxCpu : public OpKernel {
 template <typename T> using StableSoftmaxCpu = SoftmaxCpu<T, false>;
 template <typename T> using StableSoftmaxGradCpu = SoftmaxCpu<T, true>;
 
-STRATBENCH_REGISTER_CPU("StableSoftmax", StableSoftmaxCpu, StableSoftmaxGradCpu)
-STRATBENCH_REGISTER_GPU("StableSoftmax", true, SoftmaxForwardGpu, SoftmaxGradGpu)
+STRATBENCH_REGISTER_CPU(StableSoftmaxCpu, StableSoftmaxGradCpu)
+STRATBENCH_REGISTER_GPU(true)
 
 }  // namespace
 }  // namespace stratbench

@@ -64,13 +64,13 @@ template <typename T> struct LaunchGrad {
 
 }  // namespace
 
-int SoftmaxForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
+int ForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
   return dispatch<LaunchForward>(t, x, dy, y, rows, cols, stream);
 }
-int SoftmaxGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
+int GradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
   return dispatch<LaunchGrad>(t, x, dy, dx, rows, cols, stream);
 }
 
 }  // namespace stratbench
 
-STRATBENCH_GPU_ENTRY(stable_softmax, stratbench::SoftmaxForwardGpu, stratbench::SoftmaxGradGpu)
+STRATBENCH_GPU_ENTRY()

@@ -4,23 +4,20 @@
 
 namespace stratbench {
 
-REGISTER_OP("Spiky")
+REGISTER_OP(STRATBENCH_OP_NAME)
     .Input("x: T")
     .Output("y: T")
     .Attr(STRATBENCH_TYPES)
     .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
     .Doc("spiky(x) = r if r <= 0.5 else 0, r = x - floor(x); NaN and +-inf give 0.");
 
-REGISTER_OP("SpikyGrad")
+REGISTER_OP(STRATBENCH_OP_NAME "Grad")
     .Input("x: T")
     .Input("dy: T")
     .Output("dx: T")
     .Attr(STRATBENCH_TYPES)
     .SetShapeFn(GradShape)
     .Doc("dx = dy where spiky keeps x (r <= 0.5), else 0; the mask is recomputed from x.");
-
-int SpikyForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream);
-int SpikyGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream);
 
 namespace {
 
@@ -42,8 +39,8 @@ void SpikyRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
 template <typename T> using SpikyCpu = ElementwiseCpu<T, false, SpikyRange<T, false>, kElementwiseCost>;
 template <typename T> using SpikyGradCpu = ElementwiseCpu<T, true, SpikyRange<T, true>, kElementwiseCost>;
 
-STRATBENCH_REGISTER_CPU("Spiky", SpikyCpu, SpikyGradCpu)
-STRATBENCH_REGISTER_GPU("Spiky", false, SpikyForwardGpu, SpikyGradGpu)
+STRATBENCH_REGISTER_CPU(SpikyCpu, SpikyGradCpu)
+STRATBENCH_REGISTER_GPU(false)
 
 }  // namespace
 }  // namespace stratbench

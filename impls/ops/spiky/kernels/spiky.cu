@@ -27,13 +27,13 @@ struct Grad {  // dx = dy or 0, the mask recomputed from x
 
 }  // namespace
 
-int SpikyForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
+int ForwardGpu(DType t, const void* x, const void* dy, void* y, int64_t rows, int64_t cols, void* stream) {
   return launch_elementwise<Forward, false>(t, x, dy, y, rows, cols, stream);
 }
-int SpikyGradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
+int GradGpu(DType t, const void* x, const void* dy, void* dx, int64_t rows, int64_t cols, void* stream) {
   return launch_elementwise<Grad, true>(t, x, dy, dx, rows, cols, stream);
 }
 
 }  // namespace stratbench
 
-STRATBENCH_GPU_ENTRY(spiky, stratbench::SpikyForwardGpu, stratbench::SpikyGradGpu)
+STRATBENCH_GPU_ENTRY()
