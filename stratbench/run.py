@@ -17,7 +17,7 @@ from stratbench import capabilities, environment, matrix, metrics, roofline, sta
 from stratbench.measurement import group_figures, sample_rounds
 from stratbench.results import RunStore
 from stratbench.timing import Floor, Settings, floor_key
-from stratbench.worker import CaseTimeout, Worker, WorkerDied
+from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
 
 
 @dataclasses.dataclass
@@ -89,12 +89,12 @@ def _skip_reason(case, devices_present, failed) -> str:
     return failed.get((case.env, case.op, case.strategy), "")
 
 
-def _live_worker(worker, verbose, env_name, effective) -> Worker:
-    """`worker` while it lives, else a fresh one under setting `env_name`; notes in
-    `effective` what TensorFlow does under that setting."""
-    worker = worker if worker and worker.alive else Worker(verbose, env_name)
-    effective[env_name] = worker.environment
-    return worker
+def _live_workers(workers: list, verbose, env_name, effective) -> list[Worker]:
+    """`workers` while they live, else fresh ones under setting `env_name` (worker.live);
+    notes in `effective` what TensorFlow does under that setting."""
+    workers = live(workers, verbose, env_name)
+    effective[env_name] = workers[0].environment
+    return workers
 
 
 def _verify_gate(cases, options, progress, effective) -> dict:
@@ -112,7 +112,7 @@ def _verify_gate(cases, options, progress, effective) -> dict:
             impl = impls.get(op, strategy)
             dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
             try:
-                worker = _live_worker(worker, options.verbose, env_name, effective)
+                [worker] = _live_workers([worker], options.verbose, env_name, effective)
                 outcome, row = worker.ask("call", (verify.verify_pair, (op, strategy, dtypes)), None,
                                           options.case_timeout_s)
             except (CaseTimeout, WorkerDied) as e:
@@ -314,8 +314,8 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
             cases.append(case)
     measurement, infos = None, {}
     while any(c.key not in excluded for c in cases):
-        pool = workers[env_name] = [_live_worker(w, options.verbose, env_name, effective)
-                                    for w in workers.get(env_name) or [None] * options.processes]
+        pool = workers[env_name] = _live_workers(workers.get(env_name) or [None] * options.processes,
+                                                 options.verbose, env_name, effective)
         try:
             measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors)
             break

@@ -93,7 +93,10 @@ def test_savedmodel_loads_in_a_fresh_process(tmp_path):
 def test_each_library_key_follows_its_own_sources_and_the_shared_ones(tmp_path, monkeypatch):
     """One library per kernels folder: an op's changed kernel rebuilds that op's library only;
     a changed shared header rebuilds them all."""
+    from stratbench.timing import FLOOR_SPEC
+
     libraries = build.libraries()
+    assert libraries[0] == build.FLOOR == build.library_of(FLOOR_SPEC)
     keys = {lib.name: build.plan(lib)["key"] for lib in libraries}
     assert set(keys) == {"floor"} | {s.folder.name for s in SPECS}
     copies = {}

@@ -66,7 +66,9 @@ class Library(NamedTuple):
         return "floor" if self.folder == HERE else self.folder.parent.name
 
 
-FLOOR = Library(HERE, "stratbench_floor")  # the call floor's empty op (floor.cc; stratbench/timing.py)
+# the call floor's empty op (floor.cc), as stratbench/timing.py's FLOOR_SPEC names it (that
+# spec is the harness's, and `stratbench compare` pairs it with an older commit's impls)
+FLOOR = Library(HERE, "stratbench_floor")
 
 
 def op_type(entry: str) -> str:
