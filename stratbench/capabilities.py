@@ -302,13 +302,15 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
     todo = [(op, s) for op, s in pairs if f"{op}/{s}" not in found]
     progress = progress or (lambda items, desc: items)
     bar = iter(progress(todo, "capabilities"))
-    for strategy in dict.fromkeys(s for _, s in todo):
+    strategies = list(dict.fromkeys(s for _, s in todo))
+    upcoming = None  # the next strategy's worker, started while this one's SavedModels reload
+    for i, strategy in enumerate(strategies):
         with tempfile.TemporaryDirectory(prefix="stratbench-capabilities-") as scratch:
-            worker, jobs, cells = None, [], {}
+            worker, upcoming, jobs, cells = upcoming, None, [], {}
             for op in [op for op, s in todo if s == strategy]:
                 next(bar, None)
                 try:
-                    worker = worker if worker and worker.alive else Worker(verbose, env)
+                    worker = (worker if worker and worker.alive else Worker(verbose, env, wait=False)).ready()
                     outcome, result = worker.ask("call", (check_pair, (op, strategy, scratch)), None, 600)
                 except (CaseTimeout, WorkerDied) as e:
                     outcome, result = status.ERROR, f"{type(e).__name__}: {e}"
@@ -320,6 +322,8 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
                 cells[op] = result
             if worker:
                 worker.close()
+            if i + 1 < len(strategies):  # not while checks run: thread_scaling is timed
+                upcoming = Worker(verbose, env, wait=False)
             for op, cell in reload_in_fresh_process(jobs).items():
                 cells[op]["savedmodel"] = dataclasses.asdict(cell)
         for op, result in cells.items():

@@ -123,8 +123,10 @@ def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(fak
 
 def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
     # two ops (elementwise and along an axis) of the quick matrix, every strategy: the whole
-    # matrix and the capability checks run in CI's Quickstart (`stratbench run`) and test_choose
-    quick = ["run", "--quick", "--ops", "spiky,softmax", "--no-capabilities", "--out", str(tmp_path), "--machine", "testbox"]
+    # matrix and the capability checks run in CI's Quickstart (`stratbench run`) and test_choose,
+    # the report of a real run in test_choose and test_user_op
+    quick = ["run", "--quick", "--ops", "spiky,softmax", "--no-capabilities", "--no-report", "--out", str(tmp_path),
+             "--machine", "testbox"]
     assert cli.main(quick) == 0
     out = capsys.readouterr().out
     assert "native" in out and "speedup over native" in out
