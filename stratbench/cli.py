@@ -389,7 +389,7 @@ def cmd_build(args) -> int:
 
     failed = []
     for lib in build.libraries():  # one library each: one that fails leaves the others usable
-        name = lib.name
+        name = lib.name  # its op folder's, or 'floor'
         try:
             path, with_cuda = build.build(lib, force=args.force)
         except build.BuildError as e:

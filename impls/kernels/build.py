@@ -191,9 +191,8 @@ def plan(lib: Library = FLOOR) -> dict:
         "flags": flags + tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags(),
     }
     key = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
-    name = lib.name
-    return {"name": name, "entry": lib.entry, "key": key, "library": f"stratbench_{name}.so", "sources": files, "isa": isa,
-            "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
+    return {"name": lib.name, "entry": lib.entry, "key": key, "library": f"stratbench_{lib.name}.so",
+            "sources": files, "isa": isa, "cxx": cxx_path, "cxx_name": cxx, "nvcc": nvcc, "cuda": cuda, "flags": flags,
             "tf_compile": tf.sysconfig.get_compile_flags(), "tf_link": tf.sysconfig.get_link_flags(),
             "tf_include": tf.sysconfig.get_include()}
 

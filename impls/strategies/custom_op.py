@@ -4,8 +4,8 @@ op's kernels/ folder (impls/ops/<op>/kernels/), built into a library of its own.
 A spec's `custom_op` names its op in snake case (`stable_softmax`: the library's
 function, C++ op StableSoftmax) and the gradient op `<name>_grad`, which takes x, dy
 and the forward op's attributes (an op along an axis may take `axis`); the kernels are
-compiled with these names (impls/kernels/build.py's `defines`), so their sources spell none.  The library is
-built on first use against the TensorFlow installed here (see impls/kernels/build.py);
+compiled with these names (impls/kernels/build.py's `defines`), so their sources spell
+none.  The library is built on first use against the TensorFlow installed here;
 if it cannot be built, the strategy is unavailable for that op with the compiler's message
 as its reason, and every other op and strategy keeps working.
 """
