@@ -66,7 +66,8 @@ def largest_sizes(run_a, run_b, winners_a: dict, winners_b: dict) -> str:
 
     a, b = largest(run_a), largest(run_b)
     m = a.merge(b, on=GROUP + ["strategy"], suffixes=("_1", "_2"))
-    m = m[m["strategy"] != m["baseline_1"]]
+    # a run without its baseline (--strategies without native) has no speedups over it
+    m = m[(m["strategy"] != m["baseline_1"]) & m[["speedup_1", "speedup_low_1", "speedup_2"]].notna().all(axis=1)]
     inside = (m["speedup_2"] >= m["speedup_low_1"]) & (m["speedup_2"] <= m["speedup_high_1"])
     near = (m["speedup_2"] / m["speedup_1"]).map(lambda r: abs(math.log(r)) <= math.log(1.05))
     lines = [f"  largest sizes: {int((inside | near).sum())} of {len(m)} speedups over the baseline in the first "
