@@ -89,11 +89,20 @@ class Pool:
         return workers[process]
 
     def counterbalanced(self, roots) -> list[tuple]:
-        """(root, worker) of every root, started (when not alive) and listed in ABBA order:
-        process 0 of A, of B, then process 1 of B, of A.  Here a worker started earlier ran
-        slower for its life, the first one most (by 3-30% on the same code and case), so each
-        version gets an early and a late process, in opposite orders: the order's effect on
-        the two per-process ratios has opposite signs (and change() wants both beyond the threshold)."""
+        """(root, worker) of every root in ABBA order (process 0 of A, of B, then process 1 of
+        B, of A: the order their groups are set up in), the missing workers started side by
+        side.  Workers started one after another ran slower the earlier they started, for
+        their whole life (by 6-15% from first to fourth, three trials of four workers on the
+        same case); started at once, none did (no order in their times)."""
+        started = []
+        for root in roots:
+            workers = self.workers.setdefault(root, [None] * self.processes)
+            for p, w in enumerate(workers):
+                if not (w and w.alive):
+                    workers[p] = Worker(self.verbose, self.env, root, wait=False)
+                    started.append(workers[p])
+        for w in started:
+            w.ready()
         return [(root, self.worker(root, p)) for p in range(self.processes)
                 for root in (roots if p % 2 == 0 else roots[::-1])]
 
