@@ -159,8 +159,13 @@ def warm_up(prepared: Prepared, settings: Settings, memory_device: str | None = 
     """The first call (tracing, compiling) on its own, then warm-up calls for about one
     sample, which give the calls per sample and, with a device, the memory peaks
     (measure_memory).  Raises TooSlow when warm-up and min_rounds samples cannot fit in
-    the case budget."""
+    the case budget, or when the first call alone took longer than the whole budget (a
+    second call to learn the steady time would cost as much again: py_func at 16M elements
+    in `stratbench compare`, 11-31 s a call in each of its four workers)."""
     first_call_s = prepared.run(1)
+    if first_call_s > settings.case_budget_s:
+        raise TooSlow(f"the first call took {first_call_s:.2f} s (tracing and compiling included), more than the "
+                      f"{settings.case_budget_s:g} s case budget (raise --case-budget to measure it)")
     with measure_memory(memory_device) as memory:
         calls, start = 0, time.perf_counter()
         while calls < 1 or time.perf_counter() - start < settings.target_sample_s:

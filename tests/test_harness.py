@@ -88,6 +88,11 @@ def test_timing_waits_for_asynchronous_work(monkeypatch):
 def test_too_slow_is_refused_before_sampling():
     with pytest.raises(timing.TooSlow, match="case budget"):
         timing.warm_up(timing.Prepared(lambda: time.sleep(0.2), [()], "CPU"), timing.Settings(case_budget_s=1.0))
+    # a first call longer than the whole budget is not followed by a second one to find out
+    calls = []
+    with pytest.raises(timing.TooSlow, match="the first call took 0.3. s .*more than the 0.2 s case budget"):
+        timing.warm_up(timing.Prepared(lambda: calls.append(time.sleep(0.3)), [()], "CPU"), timing.Settings(case_budget_s=0.2))
+    assert len(calls) == 1
 
 
 # --- runs through worker processes -------------------------------------------------
