@@ -177,6 +177,8 @@ def _extremes(cases):
 
 
 def cmd_compare(args) -> int:
+    import pandas as pd
+
     from stratbench import compare, matrix
 
     cases = matrix.cases(ops=args.ops, strategies=args.strategies, directions=args.directions or list(matrix.KERNEL_DIRECTIONS),
@@ -203,13 +205,16 @@ def cmd_compare(args) -> int:
     with pd_options():
         shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
                                     for r in table.itertuples()])
-        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "verdict"]
+        if "confirm_ratio" in table:  # the flagged cases, measured again in fresh workers
+            shown["again"] = [f"{r.confirm_ratio:.3f} [{r.confirm_low:.3f}, {r.confirm_high:.3f}] ({r.confirm_by_process})"
+                              if pd.notna(r.confirm_ratio) else "" for r in table.itertuples()]
+        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "again", "verdict"]
         print(shown[[c for c in columns if c in shown]].to_string(index=False))
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
           + f"; ratio = time at {args.new} / time at {args.old}, median of paired rounds [95% interval], "
           f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes 1 and "
-          f"the ratio is beyond {args.threshold:.0%}, in every process too; "
+          f"the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 
@@ -602,7 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (median of "
             "per-round ratios) with its 95% interval, and a verdict: slower or faster where the interval "
-            "excludes 1 and the ratio is beyond --threshold, else unchanged. Default cases: every op, "
+            "excludes 1 and the ratio is beyond --threshold, in each worker process's rounds too, and the "
+            "same verdict again when the case is measured once more in fresh worker processes; else "
+            "unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "
             "checkout's; only the ops and strategies come from the commits."
         ),
@@ -610,8 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("old", help="the commit to compare against (hash, branch, tag, HEAD~1)")
     compare.add_argument("new", help="the commit to judge")
     compare.add_argument("--threshold", type=_positive, default=THRESHOLD,
-                         help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: an A/A "
-                              "comparison here flagged 4 of 132 cases at 0.05, by up to 7%%)")
+                         help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: A/A "
+                              "comparisons here flagged 3-6 of 132 cases at 0.05 before the confirmation)")
     compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
     compare.set_defaults(func=cmd_compare)
 

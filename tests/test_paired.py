@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import FASTER, SLOWER, UNCHANGED, change, judged
+from stratbench.compare import FASTER, SLOWER, UNCHANGED, change, confirmed, judged
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
 
@@ -66,6 +66,27 @@ def test_a_change_in_one_process_only_is_not_a_change():
     truth["new"] = 0.7
     assert judged(sample_rounds(one_slow_process, dict.fromkeys(truth, 1), Rounds(min_rounds=20, max_rounds=20, seed=0),
                                 processes=2), "new", "old")["verdict"] == FASTER
+
+
+def test_a_flag_must_come_back_in_fresh_processes():
+    """Both processes of one commit can run slow together for their life (A/A over the default
+    cases here: one case in each of two runs, 8-19%): a flag stands only where a second set of
+    worker processes makes it too, in the same direction."""
+    rng = random.Random(0)
+
+    def processes(old_slow):  # a set of worker processes: the old commit's both slow, or none
+        return lambda name, round_, process: (1.15 if old_slow and name == "old" else 1.0) * (1 + 0.01 * rng.gauss(0, 1))
+
+    rounds = Rounds(min_rounds=20, max_rounds=20, seed=0)
+    entries = {"old": 1, "new": 1}
+    first = judged(sample_rounds(processes(True), entries, rounds, processes=2), "new", "old")
+    assert first["verdict"] == FASTER  # both processes agree: the replication rule alone flags it
+    again = judged(sample_rounds(processes(False), entries, rounds, processes=2), "new", "old")
+    final = confirmed(first, again)
+    assert final["verdict"] == UNCHANGED and final["confirm_verdict"] == UNCHANGED
+    assert final["ratio"] == first["ratio"] and abs(final["confirm_ratio"] - 1) < 0.02
+    assert confirmed(first, first)["verdict"] == FASTER
+    assert confirmed(first, first | {"verdict": SLOWER})["verdict"] == UNCHANGED
 
 
 def test_a_clear_winner_is_marked_and_speedups_are_over_the_baseline():

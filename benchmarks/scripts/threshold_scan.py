@@ -22,17 +22,34 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from stratbench import compare, stats  # noqa: E402
 
 
+UNCONFIRMED = "flagged, not measured again"  # below the run's own threshold: no second measurement to judge
+
+
 def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
-    """compare.change on every measured row of a compare.csv or noise CSV at `threshold`."""
+    """compare.change on every measured row of a compare.csv or noise CSV at `threshold`, and
+    on its second measurement in fresh processes (confirm_*) where the run made one."""
     measured = table.dropna(subset=["ratio", "low", "high"])
 
-    def one(row):
+    def change(row, prefix=""):
         # by_process: the ratio in each worker process's rounds (absent from compares before 2026-12)
-        by_process = [float(r) for r in str(row.get("by_process", "")).split() if r != "nan"]
-        return compare.change(stats.Interval(row["ratio"], row["low"], row["high"], int(row["rounds"])),
-                              threshold, by_process)
+        by_process = [float(r) for r in str(row.get(prefix + "by_process", "")).split() if r != "nan"]
+        interval = stats.Interval(row[prefix + "ratio"], row[prefix + "low"], row[prefix + "high"], 0)
+        return compare.change(interval, threshold, by_process)
+
+    def one(row):
+        first = change(row)
+        if "confirm_ratio" not in row or first == compare.UNCHANGED:
+            return first  # a run before confirmation, or nothing to confirm
+        if pd.isna(row["confirm_ratio"]):
+            return UNCONFIRMED
+        return first if change(row, "confirm_") == first else compare.UNCHANGED
 
     return measured.apply(one, axis=1)
+
+
+def flagged(v: pd.Series) -> str:
+    text = f"{int(v.isin([compare.SLOWER, compare.FASTER]).sum())} of {len(v)}"
+    return text + (f" (+{int((v == UNCONFIRMED).sum())} not measured again)" if (v == UNCONFIRMED).any() else "")
 
 
 def main(argv=None) -> int:
@@ -49,10 +66,10 @@ def main(argv=None) -> int:
         row = {"threshold": t}
         for d, table in zip(args.aa, aa):
             v = verdicts(table, t)
-            row[f"A/A flagged: {pathlib.Path(d).name}"] = f"{int((v != compare.UNCHANGED).sum())} of {len(v)}"
+            row[f"A/A flagged: {pathlib.Path(d).name}"] = flagged(v)
         for change, group in (noise.groupby("change", sort=False) if len(noise) else []):
             v = verdicts(group, t)
-            row[f"noise {change}"] = f"{int((v != compare.UNCHANGED).sum())} of {len(v)}"
+            row[f"noise {change}"] = flagged(v)
         rows.append(row)
     print(pd.DataFrame(rows).set_index("threshold").T.to_string())
     return 0
