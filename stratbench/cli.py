@@ -235,7 +235,7 @@ def cmd_noise(args) -> int:
         return 1
     with pd_options():
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("\n" + compare.resolves(table, args.threshold))
+    print("\n" + compare.resolves(table))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         _with_machine(table).to_csv(args.out, index=False)

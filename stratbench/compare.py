@@ -269,12 +269,15 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
                 verdicts[name] = confirmed(verdicts[name], again) if confirming else again
         for name, factor in NOISE_CHANGES:
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
-                         "shape": case.shape_text, "change": name, "elements_ratio": factor, **verdicts[name]})
+                         "shape": case.shape_text, "change": name, "elements_ratio": factor, "threshold": threshold,
+                         **verdicts[name]})
     return pd.DataFrame(rows)
 
 
-def resolves(table: pd.DataFrame, threshold: float = THRESHOLD) -> str:
+def resolves(table: pd.DataFrame) -> str:
     """What the noise check says about this machine, in one paragraph."""
+    threshold = table["threshold"].iloc[0] if "threshold" in table else 0.10  # CSVs before 2026-12-02: 10%
+    confirming = "confirm_verdict" in table  # a flag measured again in fresh workers (since 2026-12-02)
     lines = []
     for name, group in table.groupby("change", sort=False):
         flagged = int((group["verdict"] != UNCHANGED).sum())
@@ -282,6 +285,7 @@ def resolves(table: pd.DataFrame, threshold: float = THRESHOLD) -> str:
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
     lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). A change is flagged where its interval "
-                 f"excludes 1 and it exceeds the {threshold:.0%} threshold, in every worker process's rounds too: the "
-                 "flag rates above say which of the known changes this machine resolves in this time")
+                 f"excludes 1 and it exceeds the {threshold:.0%} threshold, in every worker process's rounds too"
+                 + (", and again when measured once more in fresh worker processes" if confirming else "")
+                 + ": the flag rates above say which of the known changes this machine resolves in this time")
     return "\n".join(lines)

@@ -189,3 +189,17 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["compare", "no-such-commit", "HEAD", "--ops", "spiky", "--strategies", "xla"]) == 2
     assert "'no-such-commit' is not a commit" in capsys.readouterr().err
+
+
+def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
+    from stratbench.compare import resolves
+
+    rows = [{"rerun": r, "change": c, "ratio": x, "half_width": 0.05, "verdict": v, "threshold": 0.06,
+             "confirm_verdict": v if v != UNCHANGED else None}
+            for r in range(2) for c, x, v in (("A again", 1.0, UNCHANGED), ("+20% elements", 1.2, SLOWER))]
+    said = resolves(pd.DataFrame(rows))
+    assert "A again: ratio 1.000 (median of 2 reruns), flagged 0 of 2" in said
+    assert "+20% elements: ratio 1.200 (median of 2 reruns), flagged 2 of 2" in said
+    assert "the 6% threshold" in said and "fresh worker processes" in said
+    older = pd.DataFrame(rows).drop(columns=["threshold", "confirm_verdict"])  # a CSV from before 2026-12-02
+    assert "the 10% threshold" in resolves(older) and "fresh worker processes" not in resolves(older)
