@@ -276,7 +276,7 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
 
 def resolves(table: pd.DataFrame) -> str:
     """What the noise check says about this machine, in one paragraph."""
-    threshold = table["threshold"].iloc[0] if "threshold" in table else 0.10  # CSVs before 2026-12-02: 10%
+    threshold = table["threshold"].iloc[0] if "threshold" in table else None  # not recorded before 2026-12-02
     confirming = "confirm_verdict" in table  # a flag measured again in fresh workers (since 2026-12-02)
     lines = []
     for name, group in table.groupby("change", sort=False):
@@ -285,7 +285,9 @@ def resolves(table: pd.DataFrame) -> str:
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
     lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). A change is flagged where its interval "
-                 f"excludes 1 and it exceeds the {threshold:.0%} threshold, in every worker process's rounds too"
+                 "excludes 1 and it exceeds the "
+                 + (f"{threshold:.0%} threshold" if threshold else "threshold (not recorded in this file)")
+                 + ", in every worker process's rounds too"
                  + (", and again when measured once more in fresh worker processes" if confirming else "")
                  + ": the flag rates above say which of the known changes this machine resolves in this time")
     return "\n".join(lines)

@@ -97,17 +97,18 @@ def limits_lines(table: pd.DataFrame, env: dict) -> list[str]:
 
 def noise_check(folder: pathlib.Path, env: dict) -> str:
     """What `stratbench noise` found on this run's kind of CPU (the newest of its CSVs under
-    `folder`), as a paragraph for the published tables; '' when none was run there."""
+    `folder` that record their threshold, else the newest), as a paragraph for the published
+    tables; '' when none was run there."""
     from stratbench import compare
 
     found = []
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
         table = pd.read_csv(path)
         if "cpu_model" in table and (table["cpu_model"] == env.get("cpu_model")).all():
-            found.append((path.stat().st_mtime, path, table))
+            found.append(("threshold" in table, path.stat().st_mtime, path, table))  # a clone gives all one mtime
     if not found:
         return ""
-    _, path, table = max(found, key=lambda f: f[0])
+    *_, path, table = max(found, key=lambda f: f[:2])
     case = f"{table['op'].iloc[0]} {table['strategy'].iloc[0]} {table['direction'].iloc[0]} {table['shape'].iloc[0]}" \
         if "op" in table else "one memory-bound case"
     said = compare.resolves(table).replace("\n", "; ")
