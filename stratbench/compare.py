@@ -53,9 +53,9 @@ def confirmed(first: dict, again: dict) -> dict:
     """A change judged twice, the second time in fresh worker processes (both judged): the
     second's figures as confirm_*, and the verdict kept only where both agree.  A worker
     process keeps its speed for its life and every case of a compare shares the same ones,
-    so a flag that one set of processes makes (A/A over the 138 default cases, 10%
-    threshold: 1 flag in each of the first two runs, both processes of one commit 8-19% off)
-    must come back in another."""
+    so a flag that one set of processes makes must come back in another (A/A over the 138
+    default cases at 10%: one flag in each of three runs, a different case each time, both
+    processes of one commit 8-19% off)."""
     return first | {f"confirm_{k}": again.get(k) for k in ("ratio", "low", "high", "by_process", "verdict")} | {
         "verdict": first["verdict"] if again.get("verdict") == first["verdict"] else UNCHANGED}
 
