@@ -49,6 +49,9 @@ def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_process=()) -
     return UNCHANGED
 
 
+CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "by_process", "verdict"))
+
+
 def confirmed(first: dict, again: dict) -> dict:
     """A change judged twice, the second time in fresh worker processes (both judged): the
     second's figures as confirm_*, and the verdict kept only where both agree.  A worker
@@ -56,7 +59,7 @@ def confirmed(first: dict, again: dict) -> dict:
     so a flag that one set of processes makes must come back in another (A/A over the 138
     default cases at 10%: one flag in each of three runs, a different case each time, both
     processes of one commit 8-19% off)."""
-    return first | {f"confirm_{k}": again.get(k) for k in ("ratio", "low", "high", "by_process", "verdict")} | {
+    return first | {c: again.get(c.removeprefix("confirm_")) for c in CONFIRM_COLUMNS} | {
         "verdict": first["verdict"] if again.get("verdict") == first["verdict"] else UNCHANGED}
 
 
@@ -235,7 +238,14 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
                                               **measure(case, pool, roots, 0)}
                 finally:
                     pool.close()
-    return pd.DataFrame(list(rows.values())), (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
+    return _with_confirm_columns(pd.DataFrame(list(rows.values()))), \
+        (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
+
+
+def _with_confirm_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with the confirm_* columns even where nothing needed confirming, so that a
+    reader can tell a run with the confirmation from one before it."""
+    return table.reindex(columns=list(table.columns) + [c for c in CONFIRM_COLUMNS if c not in table])
 
 
 NOISE_CHANGES = (("A again", 1.0), ("+10% elements", 1.1), ("+20% elements", 1.2))
@@ -271,7 +281,7 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
                          "shape": case.shape_text, "change": name, "elements_ratio": factor, "threshold": threshold,
                          **verdicts[name]})
-    return pd.DataFrame(rows)
+    return _with_confirm_columns(pd.DataFrame(rows))
 
 
 def resolves(table: pd.DataFrame) -> str:

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import FASTER, SLOWER, UNCHANGED, change, confirmed, judged
+from stratbench.compare import CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, judged
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
 
@@ -86,6 +86,7 @@ def test_a_flag_must_come_back_in_fresh_processes():
     assert final["verdict"] == UNCHANGED and final["confirm_verdict"] == UNCHANGED
     assert final["ratio"] == first["ratio"] and abs(final["confirm_ratio"] - 1) < 0.02
     assert confirmed(first, first)["verdict"] == FASTER
+    assert set(CONFIRM_COLUMNS) <= set(final)
     assert confirmed(first, first | {"verdict": SLOWER})["verdict"] == UNCHANGED
 
 
@@ -183,6 +184,7 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     row = pd.read_csv(tmp_path / "compare.csv").iloc[0]
     assert row["verdict"] in ("faster", "slower", "unchanged") and row["low"] <= row["ratio"] <= row["high"]
+    assert set(CONFIRM_COLUMNS) <= set(pd.read_csv(tmp_path / "compare.csv").columns)  # confirmed or not
     samples = pd.read_csv(tmp_path / "samples.csv.gz")
     assert set(samples["version"]) == {"5a4917d", "HEAD"} and set(samples["process"]) == {0, 1}
     assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout == before
