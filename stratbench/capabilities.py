@@ -295,7 +295,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
     strategy; pairs already in the file are kept (a rerun resumes).  Returns
     {"op/strategy": {check: cell}}."""
     from stratbench.results import _write_atomic
-    from stratbench.worker import CaseTimeout, Worker, WorkerDied
+    from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
 
     path = pathlib.Path(run_directory) / FILE
     found = json.loads(path.read_text())["pairs"] if path.exists() else {}
@@ -310,7 +310,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
             for op in [op for op, s in todo if s == strategy]:
                 next(bar, None)
                 try:
-                    worker = (worker if worker and worker.alive else Worker(verbose, env, wait=False)).ready()
+                    [worker] = live([worker], verbose, env)
                     outcome, result = worker.ask("call", (check_pair, (op, strategy, scratch)), None, 600)
                 except (CaseTimeout, WorkerDied) as e:
                     outcome, result = status.ERROR, f"{type(e).__name__}: {e}"

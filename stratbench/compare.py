@@ -7,9 +7,9 @@ so every ratio new/old comes from samples seconds apart, and the process a sampl
 changes every round (some variance lives in the process: buffer placement).  A change is
 reported only where the 95% interval of the ratio excludes 1 and the ratio itself is beyond
 the threshold, in every process's rounds too (`change`), and where the case, measured once
-more at the end in fresh processes, is judged the same again (`confirmed`).  A commit's ops and strategies are
-imported from a git worktree of that commit, with its own compiled op; the harness is this
-checkout's.
+more at the end in fresh processes, is judged the same again (`confirmed`).  A commit's ops
+and strategies are imported from a git worktree of that commit, with its own compiled op;
+the harness is this checkout's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 
 from stratbench import status, stats
 from stratbench.measurement import Measurement, sample_rounds
-from stratbench.worker import CaseTimeout, Worker, WorkerDied
+from stratbench.worker import CaseTimeout, Worker, WorkerDied, starting
 
 # A change smaller than this is reported unchanged even when resolved.  Chosen on A/A runs
 # (benchmarks/scripts/threshold_scan.py): over the 132 measured default cases, three runs
@@ -113,15 +113,9 @@ class Pool:
         side.  Workers started one after another ran slower the earlier they started, for
         their whole life (by 6-15% from first to fourth, three trials of four workers on the
         same case); started at once, none did (no order in their times)."""
-        started = []
-        for root in roots:
-            workers = self.workers.setdefault(root, [None] * self.processes)
-            for p, w in enumerate(workers):
-                if not (w and w.alive):
-                    workers[p] = Worker(self.verbose, self.env, root, wait=False)
-                    started.append(workers[p])
-        for w in started:
-            w.ready()
+        fresh = {root: starting(self.workers.get(root) or [None] * self.processes, self.verbose, self.env, root)
+                 for root in roots}  # every root's missing workers started before any is waited for
+        self.workers.update({root: [w.ready() for w in workers] for root, workers in fresh.items()})
         return [(root, self.worker(root, p)) for p in range(self.processes)
                 for root in (roots if p % 2 == 0 else roots[::-1])]
 

@@ -165,8 +165,13 @@ class Worker:
         return self.process.is_alive()
 
 
-def live(workers: list, verbose: bool, env: str) -> list[Worker]:
-    """`workers` with each missing or dead one replaced by a fresh one under setting `env`;
-    the fresh ones start side by side, each importing TensorFlow on a core of its own."""
-    started = [w if w and w.alive else Worker(verbose, env, wait=False) for w in workers]
-    return [w.ready() for w in started]
+def starting(workers: list, verbose: bool, env: str, impls_root: str | None = None) -> list[Worker]:
+    """`workers` with each missing or dead one replaced by a fresh one under setting `env`,
+    not waited for: the fresh ones start side by side, each importing TensorFlow on a core of
+    its own (`ready()` waits for one)."""
+    return [w if w and w.alive else Worker(verbose, env, impls_root, wait=False) for w in workers]
+
+
+def live(workers: list, verbose: bool, env: str, impls_root: str | None = None) -> list[Worker]:
+    """`starting(...)`, once every worker has started."""
+    return [w.ready() for w in starting(workers, verbose, env, impls_root)]
