@@ -43,7 +43,8 @@ class Settings:
         """What a stored figure was measured with: a case measured otherwise is measured again."""
         r = self.rounds
         return (f"paired rounds of {self.target_sample_s:g} s samples, {r.min_rounds}-{r.max_rounds} rounds to "
-                f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s")
+                f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s, "
+                f"Hodges-Lehmann ratios")
 
 
 class TooSlow(Exception):
