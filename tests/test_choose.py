@@ -83,21 +83,29 @@ def test_capabilities_are_found_by_exercising_them(checked):
 
 
 # --- report --------------------------------------------------------------------------
-def test_report_writes_figures_and_tables_from_a_real_run(tmp_path):
+@pytest.fixture(scope="module")
+def stored_report(tmp_path_factory):
+    """The report of the stored real run, written once for the tests that read it (10 s):
+    (where, what report.write returned, the run's table, environment, capabilities)."""
     table, env, caps, default_out = report.source_of(STORED_RUN)
     assert default_out == STORED_RUN / "report"
-    written = report.write(table, tmp_path, env, caps, log=lambda m: None)
+    out = tmp_path_factory.mktemp("report")
+    return out, report.write(table, out, env, caps, log=lambda m: None), table, env, caps
+
+
+def test_report_writes_figures_and_tables_from_a_real_run(stored_report):
+    out, written, table, _, _ = stored_report
     names = {p.name for p in written["figures"]}
     for op in set(table["op"]):
         for kind in ("throughput", "speedup", "memory", "compile"):
             assert {f"{kind}_{op}.png", f"{kind}_{op}.svg"} <= names
     assert all(p.stat().st_size > 1000 for p in written["figures"])
-    numbers = pd.read_csv(tmp_path / "tables" / "spiky_backward.csv", index_col=[0, 1])
+    numbers = pd.read_csv(out / "tables" / "spiky_backward.csv", index_col=[0, 1])
     run = table[(table["op"] == "spiky") & (table["direction"] == "backward") & (table["status"] == "ok")]
     xla = run[(run["strategy"] == "xla") & (run["size"] == 16_000_000)].iloc[0]
     native = run[(run["strategy"] == "native") & (run["size"] == 16_000_000)].iloc[0]
     assert numbers.loc[(16000000, "speedup over native"), "xla"] == pytest.approx(native.median_s / xla.median_s)
-    text = (tmp_path / "tables" / "spiky_backward.md").read_text()
+    text = (out / "tables" / "spiky_backward.md").read_text()
     assert "too_slow" in text  # pyfunc_seed at 16M is recorded, not dropped
 
 
@@ -114,9 +122,8 @@ def test_headline_marks_the_fastest_and_the_noisy():
         assert head.loc[("spiky", r.direction, "16000000"), r.strategy].endswith("~") == bool(r.noisy)
 
 
-def test_publish_rewrites_only_the_marked_block(tmp_path):
-    table, env, caps, _ = report.source_of(STORED_RUN)
-    written = report.write(table, tmp_path / "report", env, caps, log=lambda m: None)
+def test_publish_rewrites_only_the_marked_block(tmp_path, stored_report):
+    _, written, table, env, caps = stored_report
     top = tmp_path / "README.md"
     top.write_text(f"# title\n\nbefore\n\n{publishing.README_BEGIN}\nold\n{publishing.README_END}\n\nafter\n")
     publishing.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
