@@ -7,9 +7,10 @@ Hodges-Lehmann estimate of the per-round ratios (the median of their pairwise me
 logs), with the 95% interval that inverts the Wilcoxon signed-rank test: the drift of the
 machine over minutes cancels in each round's ratio, and what is left is in the interval.
 It needs only a symmetric spread of the per-round log ratios, and from the same rounds it
-varies less than their median (on three runs of the same command here, 80-84% of in-group
-speedups agreed within 10% against 71-78% for the median; README, "How stratbench
-measures").  No TensorFlow: the loaders and reports use it too.
+varies less than their median (three runs' samples recomputed: 80-84% of in-group speedups
+within 10% between runs against 71-78%; the detector's intervals a fifth narrower with as
+many flags; README, "How stratbench measures").  No TensorFlow: the loaders and reports
+use it too.
 """
 
 from __future__ import annotations
