@@ -212,7 +212,7 @@ def cmd_compare(args) -> int:
         print(shown[[c for c in columns if c in shown]].to_string(index=False))
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-          + f"; ratio = time at {args.new} / time at {args.old}, median of paired rounds [95% interval], "
+          + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
           f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes 1 and "
           f"the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))

@@ -156,8 +156,13 @@ def caption(env: dict) -> str:
         parts.append(f"commit {env['commit'][:8]}")
     if env.get("measured_with"):  # how the figures were sampled, as the run stored it with each row
         parts.append(f"measured with {env['measured_with']}")
-    return "; ".join(parts) + (". Medians of paired rounds; bands and error bars are 95% intervals (of the median time; "
-                               "of the paired speedup), or the IQR for results kept without samples.")
+    measured_with = env.get("measured_with") or ""
+    ratios = ("Hodges-Lehmann estimates of the per-round ratios" if "Hodges-Lehmann" in measured_with
+              else "medians of the per-round ratios" if "paired rounds" in measured_with  # before 2026-12-02
+              else "paired ratios")  # how is not known here (the published headline's caption)
+    return "; ".join(parts) + (f". Times are medians of paired rounds, speedups {ratios}; bands and error bars are 95% "
+                               "intervals (of the median time; of the paired speedup), or the IQR for results kept "
+                               "without samples.")
 
 
 def markdown(frame: pd.DataFrame) -> str:
