@@ -28,6 +28,9 @@ MIN_ROUNDS = 6  # the fewest rounds whose order statistics give a 95% interval o
 # other pair is a tie (equal, or not resolved).  Smaller differences flipped between runs
 # of the same code on these shared machines (README, "How stratbench measures").
 TIE_MARGIN = 0.05
+# How a run's ratios were estimated, as its `measured_with` says (timing.Settings.describe)
+# and captions read back.
+RATIO_ESTIMATOR = "Hodges-Lehmann ratios"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +79,7 @@ def _signed_rank_rank(n: int) -> int:
     distribution = np.zeros(n * (n + 1) // 2 + 1)
     distribution[0] = 1.0
     for rank in range(1, n + 1):
-        distribution[rank:] = (distribution[rank:] + distribution[:-rank].copy()) / 2
+        distribution[rank:] = (distribution[rank:] + distribution[:-rank]) / 2  # the sum is a new array
         distribution[:rank] /= 2
     below = np.cumsum(distribution)
     return max(1, int(np.searchsorted(below, (1 - CONFIDENCE) / 2, side="right")))

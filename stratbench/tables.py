@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 import impls
-from stratbench import environment, matrix, metrics, status
+from stratbench import environment, matrix, metrics, stats, status
 from stratbench.measurement import rank_of, speedup_of, speedup_text
 from stratbench.results import format_seconds
 
@@ -157,7 +157,7 @@ def caption(env: dict) -> str:
     if env.get("measured_with"):  # how the figures were sampled, as the run stored it with each row
         parts.append(f"measured with {env['measured_with']}")
     measured_with = env.get("measured_with") or ""
-    ratios = ("Hodges-Lehmann estimates of the per-round ratios" if "Hodges-Lehmann" in measured_with
+    ratios = ("Hodges-Lehmann estimates of the per-round ratios" if stats.RATIO_ESTIMATOR in measured_with
               else "medians of the per-round ratios" if "paired rounds" in measured_with  # before 2026-12-02
               else "paired ratios")  # how is not known here (the published headline's caption)
     return "; ".join(parts) + (f". Times are medians of paired rounds, speedups {ratios}; bands and error bars are 95% "

@@ -19,7 +19,7 @@ from typing import Callable
 import tensorflow as tf
 
 import impls
-from stratbench import metrics, status
+from stratbench import metrics, stats, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 from impls.spec import OpSpec
@@ -44,7 +44,7 @@ class Settings:
         r = self.rounds
         return (f"paired rounds of {self.target_sample_s:g} s samples, {r.min_rounds}-{r.max_rounds} rounds to "
                 f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s, "
-                f"Hodges-Lehmann ratios")
+                f"{stats.RATIO_ESTIMATOR}")
 
 
 class TooSlow(Exception):
