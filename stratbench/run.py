@@ -97,33 +97,38 @@ def _live_workers(workers: list, verbose, env_name, effective) -> list[Worker]:
     return workers
 
 
-def _verify_gate(cases, options, progress, effective) -> dict:
+def _verify_gate(cases, options, progress, effective, workers) -> dict:
     """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
-    dtypes to be timed, checked in a worker of each environment setting (oneDNN replaces
-    some of TensorFlow's kernels, so a pair correct under one setting is checked under each)."""
+    dtypes to be timed, checked in the workers of each environment setting (oneDNN replaces
+    some of TensorFlow's kernels, so a pair correct under one setting is checked under each).
+    The pairs are shared out over the setting's pool, which `workers` (env -> pool) keeps
+    for measuring: one start of TensorFlow per worker for the whole run."""
     failed = {}
     wanted = {}
     for c in cases:
         wanted.setdefault((c.env, c.op, c.strategy), set()).add(c.dtype)
     for env_name in dict.fromkeys(env_name for env_name, _, _ in wanted):
-        worker = None
         pairs = [(op, s) for e, op, s in wanted if e == env_name and impls.get(op, s).available]
-        for op, strategy in progress(pairs, f"verify ({env_name})"):
-            impl = impls.get(op, strategy)
-            dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impl.dtypes)
-            try:
-                [worker] = _live_workers([worker], options.verbose, env_name, effective)
-                outcome, row = worker.ask("call", (verify.verify_pair, (op, strategy, dtypes)), None,
-                                          options.case_timeout_s)
-            except (CaseTimeout, WorkerDied) as e:
-                outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
-            if outcome != status.OK:
-                failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
-            elif row["forward"] != "pass" or row["gradient"] != "pass":
-                failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
-                                                    f"gradient {row['gradient']}: {row['note']}")
-        if worker:
-            worker.close()
+        bar = iter(progress(pairs, f"verify ({env_name})"))
+        for start in range(0, len(pairs), options.processes):
+            pool = workers[env_name] = _live_workers(workers.get(env_name) or [None] * options.processes,
+                                                     options.verbose, env_name, effective)
+            batch = list(zip(pool, pairs[start:start + len(pool)]))
+            for worker, (op, strategy) in batch:
+                dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impls.get(op, strategy).dtypes)
+                worker.send("call", (verify.verify_pair, (op, strategy, dtypes)), None)
+            for worker, (op, strategy) in batch:
+                next(bar, None)
+                try:
+                    outcome, row = worker.answer(options.case_timeout_s)
+                except (CaseTimeout, WorkerDied) as e:
+                    outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
+                if outcome != status.OK:
+                    failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
+                elif row["forward"] != "pass" or row["gradient"] != "pass":
+                    failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
+                                                        f"gradient {row['gradient']}: {row['note']}")
+        next(bar, None)  # the bar ends
     return failed
 
 
@@ -150,33 +155,33 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
     effective = {}  # env setting -> what TensorFlow did in its workers (environment.effective)
-    failed = _verify_gate(todo, options, progress, effective) if options.verify else {}
-
-    to_measure = []
-    for case in todo:
-        reason = _skip_reason(case, devices_present, failed)
-        if reason:
-            outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
-            store.add(_row(case, env, run_id, outcome, reason, effective.get(case.env), measured_with=measured_with))
-        else:
-            to_measure.append(case)
-
-    limits = _limits(store, to_measure, options, log)
-    # Comparison groups (one case, every strategy; at the smallest shape of a floor series
-    # their call floors too), each sampled in rounds that alternate between
-    # `options.processes` workers of its setting.
-    smallest = {}
-    for case in options.cases:
-        smallest[floor_series(case)] = min(smallest.get(floor_series(case), case.size), case.size)
-    envs = list(dict.fromkeys(c.env for c in options.cases))
-    groups = {}
-    for case in to_measure:
-        groups.setdefault(group_key(case), []).append(case)
-    ordered = sorted(groups.values(), key=lambda g: (envs.index(g[0].env), g[0].op,
-                                                     matrix.DIRECTIONS.index(g[0].direction), g[0].size))
-    bar = progress(ordered, "measure")
-    workers = {}  # env -> its live workers
+    workers = {}  # env -> its live workers: the correctness gate's, then the measuring's
     try:
+        failed = _verify_gate(todo, options, progress, effective, workers) if options.verify else {}
+
+        to_measure = []
+        for case in todo:
+            reason = _skip_reason(case, devices_present, failed)
+            if reason:
+                outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
+                store.add(_row(case, env, run_id, outcome, reason, effective.get(case.env), measured_with=measured_with))
+            else:
+                to_measure.append(case)
+
+        limits = _limits(store, to_measure, options, log)
+        # Comparison groups (one case, every strategy; at the smallest shape of a floor series
+        # their call floors too), each sampled in rounds that alternate between
+        # `options.processes` workers of its setting.
+        smallest = {}
+        for case in options.cases:
+            smallest[floor_series(case)] = min(smallest.get(floor_series(case), case.size), case.size)
+        envs = list(dict.fromkeys(c.env for c in options.cases))
+        groups = {}
+        for case in to_measure:
+            groups.setdefault(group_key(case), []).append(case)
+        ordered = sorted(groups.values(), key=lambda g: (envs.index(g[0].env), g[0].op,
+                                                         matrix.DIRECTIONS.index(g[0].direction), g[0].size))
+        bar = progress(ordered, "measure")
         for group in bar:
             label = group[0].key.replace(f"/{group[0].strategy}/", "/")
             if hasattr(bar, "set_postfix_str"):

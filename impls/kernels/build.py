@@ -19,6 +19,7 @@ not retry it; `stratbench build --force` does.
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import hashlib
 import os
@@ -26,6 +27,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 from typing import NamedTuple
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -47,6 +49,9 @@ ISAS = {
 }
 NVCC_ARCHS = ["-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
               "-gencode=arch=compute_90,code=compute_90"]
+
+
+_LOG_LOCK = threading.Lock()
 
 
 class BuildError(RuntimeError):
@@ -198,12 +203,21 @@ def plan(lib: Library = FLOOR) -> dict:
 
 
 def _run(cmd: list[str], log) -> None:
-    log.write("$ " + " ".join(cmd) + "\n")
-    log.flush()
     result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE)
-    log.write(result.stdout)
+    with _LOG_LOCK:  # compilers run side by side: each command's lines stay together
+        log.write("$ " + " ".join(cmd) + "\n" + result.stdout)
+        log.flush()
     if result.returncode:
         raise BuildError(_trim(result.stdout) or f"{cmd[0]} exited with status {result.returncode}")
+
+
+def _run_all(cmds: list[list[str]], log) -> None:
+    """Every command at once, as many side by side as there are CPUs (each source is its
+    own compiler process: a library of two .cc and two .cu files builds in about the time
+    of its slowest file on 2 cores); the first failure's BuildError once all have ended."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(len(cmds), os.cpu_count() or 1))) as pool:
+        for future in [pool.submit(_run, cmd, log) for cmd in cmds]:
+            future.result()
 
 
 def _trim(text: str, lines: int = 12, chars: int = 1500) -> str:
@@ -213,22 +227,32 @@ def _trim(text: str, lines: int = 12, chars: int = 1500) -> str:
 
 
 def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
-    """Compile and link into out_dir; True when the CUDA kernels are in. A CUDA step that
-    fails leaves a CPU-only library (its message stays in build.log)."""
-    flags, objects = p["flags"], []
-    cc = [str(s) for s in p["sources"] if s.suffix == ".cc"]
-    if p["cuda"]:
-        try:
-            for i, source in enumerate(s for s in p["sources"] if s.suffix == ".cu"):
-                objects.append(str(out_dir / f"{i}_{source.stem}.o"))
-                _run([p["nvcc"], *nvcc_flags(p["entry"]), "-c", str(source), "-o", objects[-1]], log)
-            objects += [f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"]
-        except BuildError:
-            log.write("\nCUDA kernels not built; building the CPU-only library\n")
-            flags, objects = [f for f in flags if f != "-DSTRATBENCH_CUDA"], []
-    _run([p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", *cc,
-          "-o", str(out_dir / p["library"]), *objects, *p["tf_link"]], log)
-    return bool(objects)
+    """Compile (each source in its own process, side by side) and link into out_dir; True
+    when the CUDA kernels are in.  A CUDA step that fails leaves a CPU-only library (its
+    message stays in build.log)."""
+    flags = [f for f in p["flags"] if f != "-shared"]
+    cc = [s for s in p["sources"] if s.suffix == ".cc"]
+    cu = [s for s in p["sources"] if s.suffix == ".cu"] if p["cuda"] else []
+
+    def cc_jobs(flags):
+        return {out_dir / f"{i}_{s.stem}.o": [p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", "-c", str(s)]
+                for i, s in enumerate(cc)}
+
+    cpu = cc_jobs(flags)
+    gpu = {out_dir / f"cu{i}_{s.stem}.o": [p["nvcc"], *nvcc_flags(p["entry"]), "-c", str(s)] for i, s in enumerate(cu)}
+    jobs = {**cpu, **gpu}
+    try:
+        _run_all([cmd + ["-o", str(obj)] for obj, cmd in jobs.items()], log)
+    except BuildError:
+        if not gpu or not all(obj.exists() for obj in cpu) or all(obj.exists() for obj in gpu):
+            raise  # a C++ error: the op cannot be built
+        log.write("\nCUDA kernels not built; building the CPU-only library\n")
+        cpu, gpu = cc_jobs([f for f in flags if f != "-DSTRATBENCH_CUDA"]), {}
+        _run_all([cmd + ["-o", str(obj)] for obj, cmd in cpu.items()], log)
+    cuda_runtime = [f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"] if gpu else []
+    _run([p["cxx"], "-shared", *flags, *map(str, cpu), *map(str, gpu), "-o", str(out_dir / p["library"]),
+          *cuda_runtime, *p["tf_link"]], log)
+    return bool(gpu)
 
 
 def build(lib: Library = FLOOR, force: bool = False) -> tuple[pathlib.Path, bool]:
