@@ -134,8 +134,9 @@ def _save(impl, directory: pathlib.Path) -> dict:
 
 
 def reload_in_fresh_process(jobs: list[dict], timeout_s: float = 300) -> dict:
-    """op -> Cell: each saved job loaded and called by one new Python process, its
-    outputs held to the reference."""
+    """(op, strategy) -> Cell: the saved jobs loaded and called by one new Python process,
+    their outputs held to the reference.  If that process dies, each job it left without
+    an answer is loaded again alone, so a crash costs the job that caused it."""
     import numpy as np
 
     import impls
@@ -143,14 +144,22 @@ def reload_in_fresh_process(jobs: list[dict], timeout_s: float = 300) -> dict:
 
     if not jobs:
         return {}
-    done = subprocess.run([sys.executable, "-m", __name__, json.dumps(jobs)], capture_output=True, text=True,
-                          timeout=timeout_s, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    said = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in done.stdout.splitlines() if " " in line}
+    try:
+        done = subprocess.run([sys.executable, "-m", __name__, json.dumps(jobs)], capture_output=True, text=True,
+                              timeout=timeout_s, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        said, ended = done.stdout, f"the loading process exited {done.returncode}: {done.stderr.strip()[-200:]}"
+        died = done.returncode != 0
+    except subprocess.TimeoutExpired as e:
+        said, ended, died = e.stdout or "", f"the loading process ran past {timeout_s:g} s and was stopped", True
+    said = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in said.splitlines() if " " in line}
     cells = {}
     for job in jobs:
+        pair = (job["op"], job["strategy"])
         if not pathlib.Path(job["outputs"]).exists():
-            why = said.get(job["path"]) or f"the loading process exited {done.returncode}: {done.stderr.strip()[-200:]}"
-            cells[job["op"]] = Cell(NO, f"saved, but the reload failed: {why}")
+            if died and len(jobs) > 1 and job["path"] not in said:
+                cells |= reload_in_fresh_process([job], timeout_s)
+                continue
+            cells[pair] = Cell(NO, f"saved, but the reload failed: {said.get(job['path']) or ended}")
             continue
         data, out = np.load(job["inputs"]), np.load(job["outputs"])
         spec = impls.spec(job["op"])
@@ -159,7 +168,7 @@ def reload_in_fresh_process(jobs: list[dict], timeout_s: float = 300) -> dict:
             _compare(out["dx"].astype(np.float64), want_dx, spec.tolerances["float32"])[0]
         reload_note = impls.declaration(job["strategy"]).reload_note
         note = f" ({reload_note})" if reload_note else ""
-        cells[job["op"]] = Cell(YES, "reloaded values and gradients match" + note) if ok else \
+        cells[pair] = Cell(YES, "reloaded values and gradients match" + note) if ok else \
             Cell(NO, "reloaded, but its values or gradients are wrong")
     return cells
 
@@ -290,25 +299,21 @@ def _combined(eager, function, part) -> Cell:
 
 
 def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: str = "default") -> dict:
-    """Fills run_directory/capabilities.json for `pairs` of (op, strategy), one worker
-    per strategy (under environment setting `env`) and one fresh reloading process per
-    strategy; pairs already in the file are kept (a rerun resumes).  Returns
-    {"op/strategy": {check: cell}}."""
+    """Fills run_directory/capabilities.json for `pairs` of (op, strategy), checked in one
+    worker (under environment setting `env`; a worker that dies or hangs costs its pair and
+    is replaced), their SavedModels then reloaded by one fresh process; pairs already in the
+    file are kept (a rerun resumes).  Returns {"op/strategy": {check: cell}}."""
     from stratbench.results import _write_atomic
-    from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
+    from stratbench.worker import CaseTimeout, WorkerDied, live
 
     path = pathlib.Path(run_directory) / FILE
     found = json.loads(path.read_text())["pairs"] if path.exists() else {}
     todo = [(op, s) for op, s in pairs if f"{op}/{s}" not in found]
     progress = progress or (lambda items, desc: items)
-    bar = iter(progress(todo, "capabilities"))
-    strategies = list(dict.fromkeys(s for _, s in todo))
-    upcoming = None  # the next strategy's worker, started while this one's SavedModels reload
-    for i, strategy in enumerate(strategies):
-        with tempfile.TemporaryDirectory(prefix="stratbench-capabilities-") as scratch:
-            worker, upcoming, jobs, cells = upcoming, None, [], {}
-            for op in [op for op, s in todo if s == strategy]:
-                next(bar, None)
+    checked, jobs, worker = {}, [], None
+    with tempfile.TemporaryDirectory(prefix="stratbench-capabilities-") as scratch:
+        try:
+            for op, strategy in progress(todo, "capabilities"):
                 try:
                     [worker] = live([worker], verbose, env)
                     outcome, result = worker.ask("call", (check_pair, (op, strategy, scratch)), None, 600)
@@ -319,16 +324,16 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
                     result = {check: {"status": NO, "detail": f"the check itself failed: {result}"} for check in CHECKS}
                 if "_savedmodel_job" in result:
                     jobs.append(result.pop("_savedmodel_job"))
-                cells[op] = result
+                checked[(op, strategy)] = result
+        finally:
             if worker:
                 worker.close()
-            if i + 1 < len(strategies):  # not while checks run: thread_scaling is timed
-                upcoming = Worker(verbose, env, wait=False)
-            for op, cell in reload_in_fresh_process(jobs).items():
-                cells[op]["savedmodel"] = dataclasses.asdict(cell)
-        for op, result in cells.items():
-            found[f"{op}/{strategy}"] = {check: result[check] for check in CHECKS}
-        _write_atomic(path, json.dumps({"checks": CHECKS, "env": env, "pairs": found}, indent=1))
+        # after every check, not beside one: thread_scaling is timed
+        for pair, cell in reload_in_fresh_process(jobs, timeout_s=max(300, 30 * len(jobs))).items():
+            checked[pair]["savedmodel"] = dataclasses.asdict(cell)
+    for (op, strategy), result in checked.items():
+        found[f"{op}/{strategy}"] = {check: result[check] for check in CHECKS}
+    _write_atomic(path, json.dumps({"checks": CHECKS, "env": env, "pairs": found}, indent=1))
     return found
 
 

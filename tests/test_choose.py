@@ -57,13 +57,11 @@ def test_train_step_trains_the_mlp():
 def checked(tmp_path_factory):
     """Real capability cells of spiky under native and pyfunc, SavedModels reloaded by a fresh process."""
     scratch = tmp_path_factory.mktemp("capabilities")
-    pairs = {}
-    for strategy in ("native", "pyfunc"):
-        cells = capabilities.check_pair("spiky", strategy, str(scratch))
-        job = cells.pop("_savedmodel_job")
-        cells["savedmodel"] = capabilities.dataclasses.asdict(capabilities.reload_in_fresh_process([job])["spiky"])
-        pairs[f"spiky/{strategy}"] = cells
-    return pairs
+    pairs = {("spiky", strategy): capabilities.check_pair("spiky", strategy, str(scratch)) for strategy in ("native", "pyfunc")}
+    reloaded = capabilities.reload_in_fresh_process([cells.pop("_savedmodel_job") for cells in pairs.values()])
+    for pair, cells in pairs.items():
+        cells["savedmodel"] = capabilities.dataclasses.asdict(reloaded[pair])
+    return {f"{op}/{strategy}": cells for (op, strategy), cells in pairs.items()}
 
 
 def test_capabilities_are_found_by_exercising_them(checked):

@@ -15,7 +15,6 @@ import tensorflow as tf
 from stratbench import cli, environment, recommend, report, results, tables, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
-from stratbench.worker import Worker
 from stratbench.measurement import Rounds
 from test_custom_op import python
 
@@ -24,26 +23,13 @@ FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_b
 EXPECTED = {"plain": (False, "plain"), "bfc": (False, "bfc"), "onednn": (True, "onednn")}
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
-def test_a_worker_runs_under_its_setting_and_says_what_tensorflow_does(name):
-    worker = Worker(env=name)
-    try:
-        found = worker.environment
-    finally:
-        worker.close()
-    onednn, allocator = EXPECTED[name]
-    assert found["onednn"] is onednn
-    assert found["cpu_allocator"].split("+")[0] == allocator
-    # the plain allocator is the one without statistics: the cause of the any-machine bug
-    assert (found["tf_allocator_stats"] == "yes") is (allocator != "plain"), found["tf_allocator_stats"]
-    assert found["variables"]["TF_ENABLE_ONEDNN_OPTS"] == environment.ENV_SETTINGS[name]["TF_ENABLE_ONEDNN_OPTS"]
-
-
 def test_every_setting_measures_and_only_the_plain_allocator_leaves_tf_peaks_empty(tmp_path):
+    """A worker of each setting says what TensorFlow does in it, and its case is measured so."""
     cases = [Case("spiky", "native", "forward_backward", "float32", "CPU", (100_000,), env) for env in EXPECTED]
-    # the roofline is another test's (test_harness's quick run): here what each setting does to TF
+    # the roofline is another test's (test_harness's quick run), and alternating workers too: here
+    # what each setting does to TF, in one worker each
     table, run_dir = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False, capabilities=False,
-                                 roofline=False))
+                                 roofline=False, processes=1))
     rows = {r["env"]: r for _, r in table.iterrows()}
     for name, (onednn, allocator) in EXPECTED.items():
         row = rows[name]
@@ -57,6 +43,12 @@ def test_every_setting_measures_and_only_the_plain_allocator_leaves_tf_peaks_emp
             assert row["peak_tf_bytes"] >= 400_000 and not others
     env = json.loads((run_dir / "environment.json").read_text())
     assert set(env["settings"]) == set(EXPECTED)
+    for name, (onednn, allocator) in EXPECTED.items():  # what the setting's worker found TensorFlow doing
+        found = env["settings"][name]["effective"]
+        assert found["onednn"] is onednn and found["cpu_allocator"].split("+")[0] == allocator
+        # the plain allocator is the one without statistics: the cause of the any-machine bug
+        assert (found["tf_allocator_stats"] == "yes") is (allocator != "plain"), found["tf_allocator_stats"]
+        assert found["variables"]["TF_ENABLE_ONEDNN_OPTS"] == environment.ENV_SETTINGS[name]["TF_ENABLE_ONEDNN_OPTS"]
     assert env["settings"]["bfc"]["effective"]["cpu_allocator"].startswith("bfc")
     assert {"cpu_isa", "onednn", "cpu_allocator", "custom_op_build"} <= env.keys()
     assert env["custom_op_build"]["isa"] in ("avx2", "generic")
