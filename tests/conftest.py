@@ -28,3 +28,28 @@ def fake_strategies(monkeypatch):
     from impls.strategies import ENV_VARIABLE
 
     monkeypatch.setenv(ENV_VARIABLE, str(pathlib.Path(__file__).parent / "fixtures" / "fake_strategies.py"))
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+USER_OP_EXAMPLE = ROOT / "examples" / "silu_op.py"
+
+
+@pytest.fixture(scope="session")
+def benchmark_suite_run(tmp_path_factory):
+    """(its output, its JSON path): one run of the pytest-benchmark suite as a user starts it, on
+    a shipped op and on the README's own op from the environment (examples/silu_op.py), the JSON
+    written into a folder that did not exist.  Shared: each is a pytest process of its own."""
+    import subprocess
+    import sys
+
+    from impls.ops import ENV_VARIABLE
+
+    out = tmp_path_factory.mktemp("pytest-benchmark") / "results" / "pytest-benchmark" / "run.json"
+    one_case = "forward and not backward and 1000 and not 100000"
+    env = dict(os.environ, STRATBENCH_QUICK="1", TF_CPP_MIN_LOG_LEVEL="2", **{ENV_VARIABLE: str(USER_OP_EXAMPLE)})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/pytest_suite", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+         "-k", f"((spiky and native) or (silu and builtin)) and {one_case}", "--benchmark-json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout, out
