@@ -34,6 +34,9 @@ class Options:
     roofline: bool = True  # measure the memory roofline the rows are held to (stratbench/roofline.py)
     processes: int = 2  # worker processes per setting that a group's rounds alternate between
     baseline: str = matrix.BASELINE  # the strategy each speedup is over
+    # live worker pools (env -> workers) to measure in and leave open, for a caller that makes several
+    # runs in one process; None: the run starts its own and closes them at its end
+    workers: dict | None = None
 
 
 @dataclasses.dataclass
@@ -155,7 +158,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
 
     devices_present = {"CPU"} | ({"GPU"} if tf.config.list_physical_devices("GPU") else set())
     effective = {}  # env setting -> what TensorFlow did in its workers (environment.effective)
-    workers = {}  # env -> its live workers: the correctness gate's, then the measuring's
+    # env -> its live workers: the correctness gate's, then the measuring's
+    workers = options.workers if options.workers is not None else {}
     try:
         failed = _verify_gate(todo, options, progress, effective, workers) if options.verify else {}
 
@@ -190,7 +194,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             _measure_group(group, options, store, env, run_id, effective, workers, limits,
                            floors=group[0].size == smallest[floor_series(group[0])])
     finally:
-        for pool in workers.values():
+        for pool in workers.values() if options.workers is None else ():
             for worker in pool:
                 worker.close()
     _refresh_rooflines(store, limits, run_id)

@@ -30,6 +30,23 @@ def fake_strategies(monkeypatch):
     monkeypatch.setenv(ENV_VARIABLE, str(pathlib.Path(__file__).parent / "fixtures" / "fake_strategies.py"))
 
 
+@pytest.fixture(scope="session")
+def _session_pools():
+    pools = {}
+    yield pools
+    for pool in pools.values():
+        for worker in pool:
+            worker.close()
+
+
+@pytest.fixture
+def shared_workers(fake_strategies, _session_pools):
+    """Worker pools (run.Options.workers) kept across the in-process runs of the tests that take
+    them, all with the fake strategies registered: a pool's start imports TensorFlow in each
+    worker, seconds.  Tests of what becomes of a worker after a fault start their own."""
+    return _session_pools
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 USER_OP_EXAMPLE = ROOT / "examples" / "silu_op.py"
 

@@ -96,9 +96,9 @@ def test_too_slow_is_refused_before_sampling():
 
 
 # --- runs through worker processes -------------------------------------------------
-def test_known_time_measures_as_that(fake_strategies, tmp_path):
+def test_known_time_measures_as_that(shared_workers, tmp_path):
     table, _ = run(Options(cases=[spiky_case("sleepy")], out=tmp_path, settings=FAST,
-                           verify=False, capabilities=False, roofline=False))
+                           verify=False, capabilities=False, roofline=False, workers=shared_workers))
     row = by_strategy(table)["sleepy"]
     assert row["status"] == "ok", row["reason"]
     assert 0.019 <= row["median_s"] < 0.04
@@ -115,9 +115,9 @@ def test_faults_stay_local(fake_strategies, tmp_path):
     assert rows["native"]["status"] == "ok" and rows["native"]["median_s"] > 0
 
 
-def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(fake_strategies, tmp_path):
+def test_failing_verify_unavailable_and_absent_device_are_recorded_not_timed(shared_workers, tmp_path):
     cases = [spiky_case("wrong"), spiky_case("unbuilt"), spiky_case("native", device="GPU")]
-    table, _ = run(Options(cases=cases, out=tmp_path, capabilities=False, roofline=False))
+    table, _ = run(Options(cases=cases, out=tmp_path, capabilities=False, roofline=False, workers=shared_workers))
     rows = {r["key"]: r for _, r in table.iterrows()}
     assert rows[cases[0].key]["status"] == "failed_verify" and "forward FAIL" in rows[cases[0].key]["reason"]
     assert rows[cases[1].key]["status"] == "skipped" and "failed to build" in rows[cases[1].key]["reason"]

@@ -48,10 +48,10 @@ def test_result_files_are_readable_by_others(tmp_path):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_figures_of_other_measuring_settings_are_measured_again(fake_strategies, tmp_path):
+def test_figures_of_other_measuring_settings_are_measured_again(shared_workers, tmp_path):
     logged = []
     case = spiky_case("sleepy")
-    options = dict(cases=[case], out=tmp_path, verify=False, capabilities=False, roofline=False)
+    options = dict(cases=[case], out=tmp_path, verify=False, capabilities=False, roofline=False, workers=shared_workers)
     run(Options(settings=FAST, **options), log=logged.append)
     slower = timing.Settings(target_sample_s=0.03, rounds=Rounds(min_rounds=7, max_rounds=7), case_budget_s=20)
     table, _ = run(Options(settings=slower, **options), log=logged.append)
@@ -62,8 +62,8 @@ def test_figures_of_other_measuring_settings_are_measured_again(fake_strategies,
     assert f"1 of 1 cases already measured with {slower.describe()}" in logged[-1]
 
 
-def test_a_run_on_a_subset_shows_only_its_cases(fake_strategies, tmp_path):
-    options = dict(out=tmp_path, settings=FAST, verify=False, capabilities=False, roofline=False)
+def test_a_run_on_a_subset_shows_only_its_cases(shared_workers, tmp_path):
+    options = dict(out=tmp_path, settings=FAST, verify=False, capabilities=False, roofline=False, workers=shared_workers)
     run(Options(cases=[spiky_case("sleepy", 1000)], **options))
     table, run_dir = run(Options(cases=[spiky_case("sleepy", 2000)], **options))
     assert table["key"].tolist() == [spiky_case("sleepy", 2000).key]
