@@ -19,6 +19,7 @@ import random
 import time
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from stratbench import stats, status
@@ -50,6 +51,11 @@ class Measurement:
     def time(self, entry: str) -> stats.Interval:
         """Median seconds per call with its 95% interval."""
         return stats.median_interval(self.rounds(entry).values())
+
+    def median(self, entry: str) -> float:
+        """Median seconds per call: `time(entry).value` without its interval, for choosing the
+        fastest after every round (the interval's binomial test takes milliseconds)."""
+        return float(np.median(list(self.rounds(entry).values())))
 
     def ratio(self, numerator: str, denominator: str, process: int | None = None) -> stats.Interval:
         """Paired time ratio numerator / denominator (above 1: the numerator is slower), over
@@ -122,7 +128,7 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
         settled, active = _settled(measurement, contenders, rounds), []
         if all(settled.values()) or time.perf_counter() - started > rounds.group_budget_s:
             break
-        fastest = min(contenders, key=lambda c: measurement.time(c).value)
+        fastest = min(contenders, key=measurement.median)
         far = {c for c in contenders if c != fastest and c not in keep
                and _behind(measurement.ratio(c, fastest), rounds)}
         active = [name for name in entries if name not in far]
@@ -133,7 +139,7 @@ def _settled(measurement: Measurement, contenders: list, rounds: Rounds) -> dict
     """contender -> whether its ratio to the fastest is known well enough to stop."""
     if len(contenders) < 2:
         return {c: measurement.time(c).half_width <= rounds.precision for c in contenders}
-    fastest = min(contenders, key=lambda c: measurement.time(c).value)
+    fastest = min(contenders, key=measurement.median)
     out = {}
     for c in contenders:
         if c == fastest:
@@ -159,7 +165,7 @@ def group_figures(measurement: Measurement, contenders: dict, baseline: str | No
     names = [c for c in contenders if measurement.rounds(c)]
     if not names:
         return {}
-    fastest = min(names, key=lambda c: measurement.time(c).value)
+    fastest = min(names, key=measurement.median)
     base = next((c for c in names if contenders[c] == baseline), None)
     out = {}
     for c in names:

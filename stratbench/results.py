@@ -112,11 +112,14 @@ class RunStore:
         return {k for k, row in self.rows.items() if row.get("status") == status.OK
                 and (measured_with is None or row.get("measured_with") == measured_with)}
 
-    def add(self, row: dict) -> None:
-        row = {c: _clean(row.get(c)) for c in COLUMNS}
+    def add(self, *rows: dict) -> None:
+        """Stores `rows` (replacing those of the same keys) in one write of the files."""
+        if not rows:
+            return
+        rows = [{c: _clean(row.get(c)) for c in COLUMNS} for row in rows]
         with self._locked():
             self.rows = self._read()  # what other runs into this folder wrote meanwhile
-            self.rows[row["key"]] = row
+            self.rows.update((row["key"], row) for row in rows)
             self._flush()
 
     def add_samples(self, frame: pd.DataFrame) -> None:

@@ -163,14 +163,16 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     try:
         failed = _verify_gate(todo, options, progress, effective, workers) if options.verify else {}
 
-        to_measure = []
+        to_measure, not_measured = [], []
         for case in todo:
             reason = _skip_reason(case, devices_present, failed)
             if reason:
                 outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
-                store.add(_row(case, env, run_id, outcome, reason, effective.get(case.env), measured_with=measured_with))
+                not_measured.append(_row(case, env, run_id, outcome, reason, effective.get(case.env),
+                                         measured_with=measured_with))
             else:
                 to_measure.append(case)
+        store.add(*not_measured)
 
         limits = _limits(store, to_measure, options, log)
         # Comparison groups (one case, every strategy; at the smallest shape of a floor series
@@ -295,6 +297,7 @@ def _refresh_rooflines(store, limits: _Limits, run_id: str) -> None:
     stored in environment.json."""
     if limits.why_no_roofline or not len(limits.roof.rows):
         return
+    held = []
     for row in list(store.rows.values()):
         if row.get("run_id") != run_id or row.get("status") != status.OK or not row.get("roofline_bytes_per_s"):
             continue
@@ -302,7 +305,8 @@ def _refresh_rooflines(store, limits: _Limits, run_id: str) -> None:
         seconds = limits.roof.seconds(case.traffic)
         if seconds:
             bytes_per_s = case.bytes_moved / seconds
-            store.add(row | {"roofline_bytes_per_s": bytes_per_s, "roofline_fraction": row["bytes_per_s"] / bytes_per_s})
+            held.append(row | {"roofline_bytes_per_s": bytes_per_s, "roofline_fraction": row["bytes_per_s"] / bytes_per_s})
+    store.add(*held)  # one write: a default run has hundreds of rows
     stored = store.environment.get("roofline") or {}
     store.update_environment(roofline=stored | {"cases": limits.roof.rows.to_dict("records")})
 
@@ -341,17 +345,19 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
     for case in group if measurement else ():
         if measurement.rounds(floor_key(case.strategy)):
             limits.floors[(floor_series(case), case.strategy)] = measurement.time(floor_key(case.strategy)).value
+    rows = []
     for case in group:
         outcome, info = excluded.get(case.key) or infos[case.key]
         if outcome != status.OK:
-            store.add(_row(case, env, run_id, outcome, info, effective.get(env_name), measured_with=measured_with))
+            rows.append(_row(case, env, run_id, outcome, info, effective.get(env_name), measured_with=measured_with))
             continue
         memory = {k: v for k, v in info.items() if k != "calls"}
         summary = measurement.summary(case.key)
-        store.add(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
-                       baseline=options.baseline, why_no_roofline=limits.why_no_roofline,
-                       **limits.figures(case, summary["median_s"]),
-                       **memory, **summary, **figures.get(case.key, {})))
+        rows.append(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
+                         baseline=options.baseline, why_no_roofline=limits.why_no_roofline,
+                         **limits.figures(case, summary["median_s"]),
+                         **memory, **summary, **figures.get(case.key, {})))
+    store.add(*rows)
     if measurement:
         samples = measurement.frame()
         samples["key"] = samples["key"].replace({floor_key(c.strategy): f"{floor_key('')}{c.key}" for c in group})

@@ -106,11 +106,11 @@ def test_known_time_measures_as_that(shared_workers, tmp_path):
 
 def test_faults_stay_local(fake_strategies, tmp_path):
     cases = [spiky_case(s) for s in ("broken", "hang", "crash")] + [spiky_case("native")]
-    table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=5,
+    table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=3,
                            verify=False, capabilities=False, roofline=False))
     rows = by_strategy(table)
     assert rows["broken"]["status"] == "error" and "broken on purpose" in rows["broken"]["reason"]
-    assert rows["hang"]["status"] == "timeout" and "5 s" in rows["hang"]["reason"]
+    assert rows["hang"]["status"] == "timeout" and "3 s" in rows["hang"]["reason"]
     assert rows["crash"]["status"] == "crashed" and "-9" in rows["crash"]["reason"]
     assert rows["native"]["status"] == "ok" and rows["native"]["median_s"] > 0
 

@@ -2,16 +2,15 @@
 example), through every command with no edit to stratbench: verify, run (its workers,
 its capability matrix), report, recommend, the pytest-benchmark suite and asv."""
 
-import os
 import importlib
 import pathlib
-import subprocess
 import sys
 
 import pytest
 
 import impls
 from impls.ops import ENV_VARIABLE, OpModuleError
+from impls.strategies import ENV_VARIABLE as STRATEGY_VARIABLE
 from stratbench import cli, recommend, results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,13 +21,6 @@ STRATEGY_EXAMPLE = str(ROOT / "examples" / "recompute_strategy.py")
 @pytest.fixture
 def with_example(monkeypatch):
     monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
-
-
-def _sub(args, timeout=900, **env):
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
 
 
 def test_the_registry_finds_it_and_offers_what_its_spec_gives(with_example):
@@ -53,15 +45,16 @@ def test_a_broken_op_module_is_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(ENV_VARIABLE)
 
 
-def test_every_command_measures_it(tmp_path, monkeypatch):
-    """verify and run in their own processes (the run's workers import the module again, and a
-    user's strategy module beside it), then report and recommend from the stored run."""
-    stratbench = [sys.executable, "-m", "stratbench"]
-    out = _sub(stratbench + ["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"])
-    assert "every available strategy matches the reference" in out
-    _sub(stratbench + ["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
-                       "--strategies", "native,xla,recompute", "--quick", "--directions", "forward,train_step",
-                       "--no-roofline", "--out", str(tmp_path), "--machine", "m"])
+def test_every_command_measures_it(tmp_path, monkeypatch, capsys):
+    """verify and run as given on the command line (the run's workers import the module again,
+    and a user's strategy module beside it), then report and recommend from the stored run."""
+    for variable in (ENV_VARIABLE, STRATEGY_VARIABLE):
+        monkeypatch.setenv(variable, "")  # what --op-module and --strategy-module add to: restored afterwards
+    assert cli.main(["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"]) == 0
+    assert "every available strategy matches the reference" in capsys.readouterr().out
+    assert cli.main(["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
+                     "--strategies", "native,xla,recompute", "--quick", "--directions", "forward,train_step",
+                     "--no-roofline", "--out", str(tmp_path), "--machine", "m"]) == 0
     [run_dir] = (tmp_path / "m").iterdir()
     table = results.load(run_dir)
     assert len(table) == 9 and set(table["status"]) == {"ok"}, table[["key", "status", "reason"]]
