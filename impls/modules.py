@@ -6,6 +6,7 @@ installed entry points."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -26,7 +27,10 @@ def load(name: str, kind: str):
             path = pathlib.Path(name).resolve()
             if not path.is_file():
                 raise UserModuleError(f"{kind} module file {name!r} does not exist")
-            module_name = f"stratbench_user_{kind}s.{path.stem}"
+            # named by its path, the same in every process: two files of one name (two packages'
+            # __init__.py) are two modules
+            stem = path.parent.name if path.stem == "__init__" else path.stem
+            module_name = f"stratbench_user_{kind}s_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}.{stem}"
             if module_name in sys.modules:
                 return sys.modules[module_name]
             spec = importlib.util.spec_from_file_location(module_name, path)

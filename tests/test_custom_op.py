@@ -20,7 +20,7 @@ from tensorflow.python.framework import kernels
 import impls
 from impls.strategies import custom_op
 from impls.kernels import build
-from stratbench import correctness
+from stratbench import correctness, verify
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECS = [impls.spec(op) for op in impls.OPS if impls.spec(op).custom_op]
@@ -117,7 +117,7 @@ def test_each_library_key_follows_its_own_sources_and_the_shared_ones(tmp_path, 
     assert all(key() != keys[name] for name, key in plan.items())
 
 
-def test_an_op_is_named_by_its_spec_not_its_sources(tmp_path):
+def test_an_op_is_named_by_its_spec_not_its_sources(tmp_path, monkeypatch):
     """No kernel source spells an op name; the same sources under another spec's custom_op
     name register and load under that name (spiky's kernels as a user's my_spiky)."""
     for lib in build.libraries():
@@ -130,17 +130,14 @@ def test_an_op_is_named_by_its_spec_not_its_sources(tmp_path):
         from impls.ops.spiky import SPEC as SPIKY
         SPEC = dataclasses.replace(SPIKY, name="my_spiky", custom_op="my_spiky", module="")
     """))
-    out = python("""
-        import impls, tensorflow as tf
-        from tensorflow.python.framework import kernels
-        from stratbench import verify
-        impl = impls.get("my_spiky", "custom_op")
-        assert impl.available, impl.reason
-        row = verify.verify_one(impl)
-        assert row["forward"] == row["gradient"] == "pass", row
-        print(sorted({k.op for op in ("MySpiky", "MySpikyGrad") for k in kernels.get_registered_kernels_for_op(op).kernel}))
-    """, env={"STRATBENCH_OP_MODULES": str(package / "__init__.py"), "STRATBENCH_CUDA": "0"})
-    assert out.split("\n")[-2] == "['MySpiky', 'MySpikyGrad']"
+    monkeypatch.setenv("STRATBENCH_OP_MODULES", str(package / "__init__.py"))
+    monkeypatch.setenv("STRATBENCH_CUDA", "0")
+    impl = impls.get("my_spiky", "custom_op")
+    assert impl.available, impl.reason
+    row = verify.verify_one(impl)
+    assert row["forward"] == row["gradient"] == "pass", row
+    registered = {k.op for op in ("MySpiky", "MySpikyGrad") for k in kernels.get_registered_kernels_for_op(op).kernel}
+    assert registered == {"MySpiky", "MySpikyGrad"}
 
 
 FAILING_COMPILER = "#!/bin/sh\necho 'spiky.cc:1:1: error: boom on purpose' >&2\nexit 1\n"
@@ -169,7 +166,7 @@ def test_failed_build_leaves_only_custom_op_unavailable(tmp_path, problem):
     assert f"pairs: {len(impls.available()) - custom_op_pairs}\n" in out
 
 
-def test_an_op_whose_kernels_fail_is_unavailable_by_name_and_the_others_load(tmp_path):
+def test_an_op_whose_kernels_fail_is_unavailable_by_name_and_the_others_load(tmp_path, monkeypatch):
     """A user's op with a compiled op whose kernel does not compile: custom_op is unavailable
     for it, the reason naming it and the compiler's error; the shipped ops' custom_op loads."""
     package = tmp_path / "broken_relu"
@@ -183,15 +180,12 @@ def test_an_op_whose_kernels_fail_is_unavailable_by_name_and_the_others_load(tmp
                       reference=lambda x: np.maximum(x, 0), reference_grad=lambda x, dy: dy * (x > 0),
                       native=tf.nn.relu, custom_op="broken_relu")
     """))
-    out = python("""
-        import impls
-        broken, spiky = impls.get("broken_relu", "custom_op"), impls.get("spiky", "custom_op")
-        print("broken:", broken.available, broken.reason.splitlines()[0])
-        print("spiky:", spiky.available, spiky.reason)
-    """, env={"STRATBENCH_OP_MODULES": str(package / "__init__.py")})  # the shipped ops' libraries: cached
-    assert "broken: False the compiled op failed to build: broken_relu's kernels" in out
-    assert "error" in out
-    assert "spiky: True \n" in out
+    monkeypatch.setenv("STRATBENCH_OP_MODULES", str(package / "__init__.py"))
+    broken, spiky = impls.get("broken_relu", "custom_op"), impls.get("spiky", "custom_op")
+    assert not broken.available
+    assert broken.reason.startswith("the compiled op failed to build: broken_relu's kernels"), broken.reason
+    assert "error" in broken.reason
+    assert spiky.available, spiky.reason
 
 
 def test_concurrent_builds_share_one_library(tmp_path):

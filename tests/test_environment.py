@@ -15,6 +15,7 @@ import tensorflow as tf
 from stratbench import cli, environment, recommend, report, results, tables, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
+from stratbench.worker import starting
 from stratbench.measurement import Rounds
 from test_custom_op import python
 
@@ -27,9 +28,14 @@ def test_every_setting_measures_and_only_the_plain_allocator_leaves_tf_peaks_emp
     """A worker of each setting says what TensorFlow does in it, and its case is measured so."""
     cases = [Case("spiky", "native", "forward_backward", "float32", "CPU", (100_000,), env) for env in EXPECTED]
     # the roofline is another test's (test_harness's quick run), and alternating workers too: here
-    # what each setting does to TF, in one worker each
-    table, run_dir = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False, capabilities=False,
-                                 roofline=False, processes=1))
+    # what each setting does to TF, in one worker each, the three started side by side
+    pools = {name: starting([None], False, name) for name in EXPECTED}
+    try:
+        table, run_dir = run(Options(cases=cases, out=tmp_path, settings=FAST, verify=False, capabilities=False,
+                                     roofline=False, processes=1, workers=pools))
+    finally:
+        for [worker] in pools.values():
+            worker.close()
     rows = {r["env"]: r for _, r in table.iterrows()}
     for name, (onednn, allocator) in EXPECTED.items():
         row = rows[name]

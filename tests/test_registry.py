@@ -92,6 +92,21 @@ def test_a_strategy_module_from_outside_the_package(monkeypatch):
     assert "recompute" not in impls.STRATEGIES
 
 
+def test_two_op_files_of_one_name_are_two_modules(tmp_path, monkeypatch):
+    """Two packages' __init__.py (or two op.py in two folders) each register their own op."""
+    from impls.ops import ENV_VARIABLE
+
+    example = (ROOT / "examples" / "silu_op.py").read_text()
+    files = []
+    for name in ("silu_a", "silu_b"):
+        (tmp_path / name).mkdir()
+        files.append(tmp_path / name / "__init__.py")
+        files[-1].write_text(example.replace('name="silu"', f'name="{name}"'))
+    monkeypatch.setenv(ENV_VARIABLE, ",".join(map(str, files)))
+    assert {"silu_a", "silu_b"} <= set(impls.OPS)
+    assert impls.spec("silu_a").folder == tmp_path / "silu_a" and impls.spec("silu_b").folder == tmp_path / "silu_b"
+
+
 def test_a_broken_strategy_module_is_one_clear_error(tmp_path, monkeypatch):
     from impls.strategies import ENV_VARIABLE, StrategyModuleError
 
