@@ -104,10 +104,11 @@ def test_known_time_measures_as_that(shared_workers, tmp_path):
     assert 0.019 <= row["median_s"] < 0.04
 
 
-def test_faults_stay_local(fake_strategies, tmp_path):
+def test_faults_stay_local(shared_workers, tmp_path):
+    # the shared pool's workers the hang and the crash kill are replaced in it, as in any run
     cases = [spiky_case(s) for s in ("broken", "hang", "crash")] + [spiky_case("native")]
     table, _ = run(Options(cases=cases, out=tmp_path, settings=FAST, case_timeout_s=3,
-                           verify=False, capabilities=False, roofline=False))
+                           verify=False, capabilities=False, roofline=False, workers=shared_workers))
     rows = by_strategy(table)
     assert rows["broken"]["status"] == "error" and "broken on purpose" in rows["broken"]["reason"]
     assert rows["hang"]["status"] == "timeout" and "3 s" in rows["hang"]["reason"]
