@@ -7,6 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import impls  # noqa: E402
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+USER_OP_EXAMPLE = ROOT / "examples" / "silu_op.py"
+
 # Every (op, strategy) declared, of every registered op: the tests hold each one to its op's
 # reference, so a new op folder is tested by adding it.  Read from the declarations: nothing
 # is built at collection; a pair unavailable here skips, saying why (stratbench.testing.usable).
@@ -47,15 +50,12 @@ def shared_workers(fake_strategies, _session_pools):
     return _session_pools
 
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-USER_OP_EXAMPLE = ROOT / "examples" / "silu_op.py"
-
-
 @pytest.fixture(scope="session")
 def benchmark_suite_run(tmp_path_factory):
     """(its output, its JSON path): one run of the pytest-benchmark suite as a user starts it, on
     a shipped op and on the README's own op from the environment (examples/silu_op.py), the JSON
-    written into a folder that did not exist.  Shared: each is a pytest process of its own."""
+    written into a folder that did not exist.  Shared by the tests of both: a pytest process
+    that imports TensorFlow costs seconds."""
     import subprocess
     import sys
 
