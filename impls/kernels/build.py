@@ -234,21 +234,21 @@ def _compile(p: dict, out_dir: pathlib.Path, log) -> bool:
     cc = [s for s in p["sources"] if s.suffix == ".cc"]
     cu = [s for s in p["sources"] if s.suffix == ".cu"] if p["cuda"] else []
 
-    def cc_jobs(flags):
-        return {out_dir / f"{i}_{s.stem}.o": [p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", "-c", str(s)]
-                for i, s in enumerate(cc)}
+    def cc_jobs(flags):  # object -> the command that compiles it
+        return {(obj := out_dir / f"{i}_{s.stem}.o"): [p["cxx"], *flags, *p["tf_compile"], f"-I{HERE}", "-c", str(s),
+                                                      "-o", str(obj)] for i, s in enumerate(cc)}
 
     cpu = cc_jobs(flags)
-    gpu = {out_dir / f"cu{i}_{s.stem}.o": [p["nvcc"], *nvcc_flags(p["entry"]), "-c", str(s)] for i, s in enumerate(cu)}
-    jobs = {**cpu, **gpu}
+    gpu = {(obj := out_dir / f"cu{i}_{s.stem}.o"): [p["nvcc"], *nvcc_flags(p["entry"]), "-c", str(s), "-o", str(obj)]
+           for i, s in enumerate(cu)}
     try:
-        _run_all([cmd + ["-o", str(obj)] for obj, cmd in jobs.items()], log)
+        _run_all([*cpu.values(), *gpu.values()], log)
     except BuildError:
         if not gpu or not all(obj.exists() for obj in cpu) or all(obj.exists() for obj in gpu):
             raise  # a C++ error: the op cannot be built
         log.write("\nCUDA kernels not built; building the CPU-only library\n")
         cpu, gpu = cc_jobs([f for f in flags if f != "-DSTRATBENCH_CUDA"]), {}
-        _run_all([cmd + ["-o", str(obj)] for obj, cmd in cpu.items()], log)
+        _run_all(list(cpu.values()), log)
     cuda_runtime = [f"-L{p['cuda'] / 'lib64'}", "-lcudart_static", "-ldl", "-lrt", "-lpthread"] if gpu else []
     _run([p["cxx"], "-shared", *flags, *map(str, cpu), *map(str, gpu), "-o", str(out_dir / p["library"]),
           *cuda_runtime, *p["tf_link"]], log)
