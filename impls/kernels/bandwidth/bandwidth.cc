@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
   }
   int threads = std::atoi(argv[1]), min_trials = std::atoi(argv[2]);
   double budget = std::atof(argv[3]);
+  std::vector<Pattern> patterns;
+  std::vector<std::string> stores;
   for (int arg = 4; arg < argc; ++arg) {
     Pattern p{};
     char store[32] = {0};
@@ -140,35 +142,54 @@ int main(int argc, char** argv) {
       return 2;
     }
     p.streaming = !std::strcmp(store, "streaming");
+    patterns.push_back(p);
+    stores.push_back(store);
+  }
+  // Patterns of one array size share their arrays: each is allocated and first touched once
+  // per invocation (touching fresh memory took most of a pass over 256 MiB arrays).
+  std::vector<size_t> order(patterns.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t l, size_t r) { return patterns[l].array_bytes < patterns[r].array_bytes; });
+  std::vector<float*> a(4, nullptr);
+  int touched = 0;  // arrays of the current size allocated and first touched
+  long size = 0;
+  for (size_t k : order) {
+    const Pattern& p = patterns[k];
     long vectors = std::max(1L, (p.array_bytes + (long)sizeof(vec) - 1) / (long)sizeof(vec));
-    std::vector<float*> a(4, nullptr);
-    for (int k = 0; k < p.reads + p.writes; ++k) {
-      a[k] = static_cast<float*>(std::aligned_alloc(64, (vectors * sizeof(vec) + 63) / 64 * 64));
-      if (!a[k]) { std::fprintf(stderr, "out of memory for %s\n", argv[arg]); return 3; }
+    if (p.array_bytes != size) {
+      for (int j = 0; j < touched; ++j) std::free(a[j]);
+      touched = 0;
+      size = p.array_bytes;
     }
-    for (int k = 0; k < 4; ++k) if (!a[k]) a[k] = a[0];
-    // First touch on the threads that will sweep each part, as TF's own first touch would.
+    for (; touched < p.reads + p.writes; ++touched) {
+      float* fresh = static_cast<float*>(std::aligned_alloc(64, (vectors * sizeof(vec) + 63) / 64 * 64));
+      if (!fresh) { std::fprintf(stderr, "out of memory for %s\n", argv[4 + k]); return 3; }
+      // First touch on the threads that will sweep each part, as TF's own first touch would.
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (long v = 0; v < vectors; ++v)
-      for (int k = 0; k < p.reads + p.writes; ++k)
-        for (long l = 0; l < kLanes; ++l) a[k][v * kLanes + l] = 0.5f + (float)l;
+      for (long v = 0; v < vectors; ++v)
+        for (long l = 0; l < kLanes; ++l) fresh[v * kLanes + l] = 0.5f + (float)l;
+      a[touched] = fresh;
+    }
+    std::vector<float*> arrays(a);
+    for (int j = touched; j < 4; ++j) arrays[j] = a[0];
     long passes = 1;
-    timed(p, a.data(), vectors, threads, 1);  // warm: caches, pages, thread team
+    timed(p, arrays.data(), vectors, threads, 1);  // warm: caches, pages, thread team
     while (passes < (1L << 30)) {  // about a millisecond a trial, so the clock and barrier do not count
-      double s = timed(p, a.data(), vectors, threads, passes);
+      double s = timed(p, arrays.data(), vectors, threads, passes);
       if (s >= 1e-3) break;
       passes *= 2;
     }
     double best = 1e30, spent = 0;
     for (int trial = 0; trial < min_trials || spent < budget; ++trial) {
-      double s = timed(p, a.data(), vectors, threads, passes);
+      double s = timed(p, arrays.data(), vectors, threads, passes);
       best = std::min(best, s / passes);
       spent += s;
       if (trial > 200) break;
     }
-    std::printf("%d %d %ld %d %s %.6e\n", p.reads, p.writes, p.array_bytes, threads, store, best);
+    std::printf("%d %d %ld %d %s %.6e\n", p.reads, p.writes, p.array_bytes, threads, stores[k].c_str(), best);
     std::fflush(stdout);
-    for (int k = 0; k < p.reads + p.writes; ++k) std::free(a[k]);
   }
+  for (int j = 0; j < touched; ++j) std::free(a[j]);
   return 0;
 }
