@@ -298,11 +298,13 @@ def _combined(eager, function, part) -> Cell:
     return next((c for c in cells if c.status != YES), Cell(YES))
 
 
-def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: str = "default") -> dict:
+def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: str = "default",
+            worker=None) -> dict:
     """Fills run_directory/capabilities.json for `pairs` of (op, strategy), checked in one
-    worker (under environment setting `env`; a worker that dies or hangs costs its pair and
-    is replaced), their SavedModels then reloaded by one fresh process; pairs already in the
-    file are kept (a rerun resumes).  Returns {"op/strategy": {check: cell}}."""
+    worker (`worker`, a live one of setting `env` that the caller keeps and closes, else a
+    fresh one; a worker that dies or hangs costs its pair and is replaced), their SavedModels
+    then reloaded by one fresh process; pairs already in the file are kept (a rerun resumes).
+    Returns {"op/strategy": {check: cell}}."""
     from stratbench.results import _write_atomic
     from stratbench.worker import CaseTimeout, WorkerDied, live
 
@@ -310,7 +312,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
     found = json.loads(path.read_text())["pairs"] if path.exists() else {}
     todo = [(op, s) for op, s in pairs if f"{op}/{s}" not in found]
     progress = progress or (lambda items, desc: items)
-    checked, jobs, worker = {}, [], None
+    checked, jobs, given = {}, [], worker
     with tempfile.TemporaryDirectory(prefix="stratbench-capabilities-") as scratch:
         try:
             for op, strategy in progress(todo, "capabilities"):
@@ -326,7 +328,7 @@ def measure(pairs, run_directory, log=print, progress=None, verbose=False, env: 
                     jobs.append(result.pop("_savedmodel_job"))
                 checked[(op, strategy)] = result
         finally:
-            if worker:
+            if worker and worker is not given:
                 worker.close()
         # after every check, not beside one: thread_scaling is timed
         for pair, cell in reload_in_fresh_process(jobs, timeout_s=max(300, 30 * len(jobs))).items():

@@ -47,6 +47,7 @@ class _Limits:
     roof: roofline.Roofline
     why_no_roofline: str = ""
     floors: dict = dataclasses.field(default_factory=dict)
+    measured_at: dict = dataclasses.field(default_factory=dict)  # traffic -> time.monotonic() of its last measurement
 
     def figures(self, case, median_s: float) -> dict:
         seconds = self.roof.seconds(case.traffic) if case.traffic else None
@@ -195,21 +196,23 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             _remeasure_roofline(limits, group[0])
             _measure_group(group, options, store, env, run_id, effective, workers, limits,
                            floors=group[0].size == smallest[floor_series(group[0])])
+        _refresh_rooflines(store, limits, run_id)
+        for problem in filter(None, (environment.not_in_effect(name, effective.get(name)) for name in envs)):
+            log(f"warning: {problem}")
+        store.update_environment(settings={
+            name: {"variables": environment.ENV_SETTINGS[name], "help": environment.ENV_HELP[name],
+                   "effective": effective.get(name)}
+            for name in envs
+        })
+        if options.capabilities:  # in a worker that measured, if one lives: no TensorFlow start of its own
+            pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
+            alive = [w for w in workers.get(envs[0], []) if w and w.alive]
+            capabilities.measure(pairs, store.directory, log, progress, options.verbose, env=envs[0],
+                                 worker=alive[0] if alive else None)
     finally:
         for pool in workers.values() if options.workers is None else ():
             for worker in pool:
                 worker.close()
-    _refresh_rooflines(store, limits, run_id)
-    for problem in filter(None, (environment.not_in_effect(name, effective.get(name)) for name in envs)):
-        log(f"warning: {problem}")
-    store.update_environment(settings={
-        name: {"variables": environment.ENV_SETTINGS[name], "help": environment.ENV_HELP[name],
-               "effective": effective.get(name)}
-        for name in envs
-    })
-    if options.capabilities:
-        pairs = dict.fromkeys((c.op, c.strategy) for c in options.cases)
-        capabilities.measure(pairs, store.directory, log, progress, options.verbose, env=envs[0])
     table = store.table()  # the folder may hold other cases too: show the ones asked for
     return table[table["key"].isin({c.key for c in options.cases})].reset_index(drop=True), store.directory
 
@@ -272,7 +275,9 @@ def _limits(store, cases, options, log) -> _Limits:
             f"(stratbench/roofline.py, {roofline.tf_threads()} threads)")
         stored = store.environment.get("roofline") or {}
         machine = stored.get("machine") or roofline.machine().to_dict("records")
+        missing = limits.roof.missing(traffics)
         limits.roof = limits.roof.extended(traffics)
+        limits.measured_at = dict.fromkeys(missing, time.monotonic())
         store.update_environment(roofline={"threads": roofline.tf_threads(), "machine": machine,
                                            "cases": limits.roof.rows.to_dict("records")})
     except (roofline.Unmeasured, OSError) as e:
@@ -281,13 +286,20 @@ def _limits(store, cases, options, log) -> _Limits:
     return limits
 
 
+# A traffic measured this recently is not measured again before its group.
+ROOFLINE_FRESH_S = 60
+
+
 def _remeasure_roofline(limits: _Limits, case) -> None:
-    """The case's traffic measured again just before its group: on a shared VM the best time
-    of the same pattern moves by up to 2.5x over minutes, and a limit is the best of all."""
-    if limits.why_no_roofline or not case.traffic:
+    """The case's traffic measured again just before its group, unless it was measured in the
+    last ROOFLINE_FRESH_S: on a shared VM the best time of the same pattern moves by up to
+    2.5x over minutes, and a limit is the best of all."""
+    if limits.why_no_roofline or not case.traffic or \
+            time.monotonic() - limits.measured_at.get(case.traffic, float("-inf")) < ROOFLINE_FRESH_S:
         return
     try:
         limits.roof = limits.roof.remeasured([case.traffic])
+        limits.measured_at[case.traffic] = time.monotonic()
     except (roofline.Unmeasured, OSError):
         pass  # the figure from the run's start stands
 

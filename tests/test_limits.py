@@ -98,3 +98,27 @@ def test_shipped_kernels_stay_under_the_roofline(op, shape, shipped_roofline):
         times |= {c.key: measurement.time(c.key).value for c in group}
     fractions = {c.key: shipped_roofline.seconds(c.traffic) / times[c.key] for c in cases}
     assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
+
+
+def test_a_traffic_measured_within_a_minute_is_not_measured_again_before_its_group(monkeypatch):
+    import time
+
+    from stratbench import run
+
+    case = Case("spiky", "xla", "forward", "float32", "CPU", (1000,))
+    measured = []
+
+    def fake_measure(traffics, threads=None, placements=roofline.PLACEMENTS, **_):
+        measured.append(set(traffics))
+        return pd.DataFrame([{"reads": r, "writes": w, "array_bytes": b, "threads": 1, "store": "ordinary",
+                              "seconds": 1e-6} for r, w, b in traffics], columns=roofline.COLUMNS)
+
+    monkeypatch.setattr(roofline, "measure", fake_measure)
+    limits = run._Limits(roofline.Roofline(), measured_at={case.traffic: time.monotonic()})
+    run._remeasure_roofline(limits, case)
+    assert measured == []
+    limits.measured_at[case.traffic] -= run.ROOFLINE_FRESH_S
+    run._remeasure_roofline(limits, case)
+    assert measured == [{case.traffic}] and limits.roof.seconds(case.traffic) == 1e-6
+    run._remeasure_roofline(limits, case)  # just measured
+    assert len(measured) == 1

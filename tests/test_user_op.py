@@ -11,7 +11,7 @@ import pytest
 import impls
 from impls.ops import ENV_VARIABLE, OpModuleError
 from impls.strategies import ENV_VARIABLE as STRATEGY_VARIABLE
-from stratbench import cli, recommend, results
+from stratbench import cli, recommend, results, worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "silu_op.py")
@@ -52,6 +52,13 @@ def test_every_command_measures_it(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(variable, "")  # what --op-module and --strategy-module add to: restored afterwards
     assert cli.main(["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"]) == 0
     assert "every available strategy matches the reference" in capsys.readouterr().out
+    started, start = [], worker.Worker.__init__  # worker processes: capabilities are checked in a measuring one
+
+    def counted(self, *args, **kwargs):
+        started.append(self)
+        start(self, *args, **kwargs)
+
+    monkeypatch.setattr(worker.Worker, "__init__", counted)
     assert cli.main(["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
                      "--strategies", "native,xla,recompute", "--quick", "--directions", "forward,train_step",
                      "--no-roofline", "--out", str(tmp_path), "--machine", "m"]) == 0
@@ -61,6 +68,7 @@ def test_every_command_measures_it(tmp_path, monkeypatch, capsys):
     kernels = table[table["direction"] == "forward"]  # train_step moves no bytes of its own: no roofline anyway
     assert table["roofline_fraction"].isna().all() and kernels["unmeasured"].str.contains("--no-roofline").all()
     capabilities = (run_dir / "capabilities.json").read_text()
+    assert len(started) == 2, started  # --processes 2
     assert "silu/xla" in capabilities and "silu/recompute" in capabilities
     assert (run_dir / "report" / "throughput_silu.png").stat().st_size > 1000
     monkeypatch.setenv(ENV_VARIABLE, EXAMPLE)
