@@ -1,7 +1,7 @@
 """Do runs of the same code agree?  Compares two or more `stratbench run` folders of the same
 cases (A/A: the same command, one run after the other) on what a user decides by.
 
-    python benchmarks/scripts/aa_check.py RUN_DIR RUN_DIR [RUN_DIR ...]
+    python benchmarks/scripts/aa_check.py [--pool K] RUN_DIR RUN_DIR [RUN_DIR ...]
 
 Per comparison group (op, direction, dtype, device, shape, setting) and each pair of runs:
 - every in-group speedup (each strategy's time over every other's, paired within its run):
@@ -12,6 +12,10 @@ Per comparison group (op, direction, dtype, device, shape, setting) and each pai
   first run's 95% interval or within 5% of it;
 - at each (op, direction)'s largest size, the same for the stored speedups over the baseline,
   and the winner changes there (the default run's A/A target).
+
+--pool K pools the samples of each K runs in a row (in the order given; each run's rounds
+and processes kept apart) and compares the pooled sets as if each were one run sampled in K
+windows: what sampling a group in several windows would buy (largest sizes: single runs only).
 """
 
 from __future__ import annotations
@@ -26,16 +30,26 @@ import pandas as pd
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import results  # noqa: E402
-from stratbench.measurement import Measurement  # noqa: E402
+from stratbench.measurement import Measurement, group_figures  # noqa: E402
 
 GROUP = ["op", "direction", "dtype", "device", "shape", "env"]
 
 
-def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
-    """({(group, a, b): paired time ratio a/b}, {group: winner or 'tie'}, {(group, s): Interval vs fastest})."""
-    table = results.load(run_dir)
+def pooled_samples(run_dirs) -> pd.DataFrame | None:
+    """The samples of `run_dirs` as one group's: run i's processes and rounds renumbered apart."""
+    frames = [results.read_samples(d) for d in run_dirs]
+    if any(f is None for f in frames):
+        return None  # a run before paired rounds
+    return pd.concat([f.assign(process=f["process"] + 1000 * i, round=f["round"] + 1_000_000 * i)
+                      for i, f in enumerate(frames)], ignore_index=True)
+
+
+def in_group_ratios(run_dirs) -> tuple[dict, dict, dict]:
+    """Of one run, or of runs' pooled samples (the first run's cases):
+    ({(group, a, b): paired time ratio a/b}, {group: winner or 'tie'}, {(group, s): Interval vs fastest})."""
+    table = results.load(run_dirs[0])
     table = table[table["status"] == "ok"]
-    samples = results.read_samples(run_dir)
+    samples = pooled_samples(run_dirs)
     measurement = Measurement.from_frame(samples) if samples is not None else None  # None: a run before paired rounds
     ratios, winners, vs_fastest = {}, {}, {}
     for group, rows in table.groupby(GROUP):
@@ -45,7 +59,11 @@ def in_group_ratios(run_dir) -> tuple[dict, dict, dict]:
             ratios[(group, a, b)] = measurement.ratio(keys[a], keys[b]).value if measurement else medians[a] / medians[b]
         best = rows.loc[rows["median_s"].idxmin(), "strategy"]
         if measurement:
-            fastest = [s for s, r in zip(rows["strategy"], rows["rank"]) if r == "fastest"]
+            ranks = rows["rank"]
+            if len(run_dirs) > 1:  # pooled: ranked again from every run's samples
+                pooled = group_figures(measurement, dict(zip(rows["key"], rows["strategy"])), None)
+                ranks = [pooled.get(k, {}).get("rank", "") for k in rows["key"]]
+            fastest = [s for s, r in zip(rows["strategy"], ranks) if r == "fastest"]
             winners[group] = fastest[0] if fastest else "tie"
         else:  # no ties without intervals: the lowest median wins
             winners[group] = best
@@ -84,11 +102,21 @@ def largest_sizes(run_a, run_b, winners_a: dict, winners_b: dict) -> str:
 
 
 def main(argv) -> int:
+    pool = 1
+    if argv[:1] == ["--pool"]:
+        if len(argv) < 2 or not argv[1].isdigit() or int(argv[1]) < 1:
+            print(f"--pool wants a whole number of runs to pool, at least 1; got {argv[1:2]}", file=sys.stderr)
+            return 2
+        pool, argv = int(argv[1]), argv[2:]
     runs = [pathlib.Path(a) for a in argv]
-    if len(runs) < 2:
-        print(__doc__, file=sys.stderr)
+    if len(runs) < 2 * pool or len(runs) % pool:
+        print(__doc__ + f"\n(got {len(runs)} runs: want a multiple of --pool {pool}, at least two sets)", file=sys.stderr)
         return 2
-    data = [in_group_ratios(r) for r in runs]
+    sets = [runs[i:i + pool] for i in range(0, len(runs), pool)]
+    if pool > 1:
+        for k, s in enumerate(sets):
+            print(f"set {k + 1}: " + " + ".join(map(str, s)))
+    data = [in_group_ratios(s) for s in sets]
     for (i, (ra, wa, fa)), (j, (rb, wb, fb)) in itertools.combinations(enumerate(data), 2):
         shared = [k for k in ra if k in rb and math.isfinite(ra[k]) and math.isfinite(rb[k])]
         within = sum(abs(math.log(ra[k] / rb[k])) <= math.log(1.10) for k in shared)
@@ -106,7 +134,7 @@ def main(argv) -> int:
             inside = interval.low <= other <= interval.high or abs(math.log(other / interval.value)) <= math.log(1.05)
             if not inside:
                 outside.append(f"{'/'.join(map(str, group[:2]))} {s}/{best}: {interval.text()} then {other:.2f}x")
-        print(f"runs {i + 1} and {j + 1}: {within} of {len(shared)} in-group speedups within 10% "
+        print(f"{'sets' if pool > 1 else 'runs'} {i + 1} and {j + 1}: {within} of {len(shared)} in-group speedups within 10% "
               f"({within / max(1, len(shared)):.0%}); {len(contradictions)} contradicted by more than 5%"
               + "".join(f"\n  contradiction: {'/'.join(map(str, k[0][:2]))} {k[1]}/{k[2]}: {ra[k]:.2f} then {rb[k]:.2f}"
                         for k in contradictions)
@@ -114,7 +142,7 @@ def main(argv) -> int:
               + "".join(f"\n    {'/'.join(map(str, g[:2]))} {g[4]}: {wa[g]} then {wb[g]}" for g in changes)
               + f"\n  ratios to the fastest outside the first run's interval and beyond 5%: {len(outside)}"
               + "".join(f"\n    {o}" for o in outside)
-              + "\n" + largest_sizes(runs[i], runs[j], wa, wb))
+              + ("\n" + largest_sizes(runs[i], runs[j], wa, wb) if pool == 1 else ""))
     return 0
 
 
