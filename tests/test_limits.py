@@ -79,7 +79,7 @@ def _shipped_cases(op, shape) -> list:
 @pytest.fixture(scope="module")
 def shipped_roofline():
     """One roofline for every op's traffic below (spiky's and gelu's are the same), the best
-    of as many invocations as a run makes (3 at its start, 1 before the group)."""
+    of as many invocations as a run makes at most (3 at its start, 1 before the group)."""
     traffics = {c.traffic for op, shape in SHIPPED_LARGEST for c in _shipped_cases(op, shape)}
     return roofline.Roofline(roofline.measure(traffics, placements=roofline.PLACEMENTS + 1))
 
