@@ -268,14 +268,14 @@ def _limits(store, cases, options, log) -> _Limits:
     if not options.roofline:
         limits.why_no_roofline = "the roofline was not measured in this run (--no-roofline)"
         return limits
-    if not limits.roof.missing(traffics):
+    missing = limits.roof.missing(traffics)
+    if not missing:
         return limits
     try:
-        log(f"measuring the memory roofline of {len(limits.roof.missing(traffics))} traffic patterns "
+        log(f"measuring the memory roofline of {len(missing)} traffic patterns "
             f"(stratbench/roofline.py, {roofline.tf_threads()} threads)")
         stored = store.environment.get("roofline") or {}
         machine = stored.get("machine") or roofline.machine().to_dict("records")
-        missing = limits.roof.missing(traffics)
         limits.roof = limits.roof.extended(traffics)
         limits.measured_at = dict.fromkeys(missing, time.monotonic())
         store.update_environment(roofline={"threads": roofline.tf_threads(), "machine": machine,
