@@ -125,7 +125,7 @@ def analyse(out: pathlib.Path) -> pd.DataFrame:
                 rows += compared(runs[(m, base)], runs[(m, sha)], comparison="change", extra=extra, reruns=m)
     table = pd.DataFrame(rows)
     # the baseline's speedup over itself is 1 by definition: not a number that could move
-    table = table[~(table["benchmark"].str.endswith("speedup_over_native") & (table["strategy"] == matrix.BASELINE))]
+    table = table[~(table["benchmark"].str.endswith("speedup_over_native") & (table["strategy"] == matrix.BASELINE))].copy()
     table["elements"] = [math.prod(matrix.parse_size(s)) for s in table["size"]]
     # the known change's numbers: the changed kernel at the largest size; the kernel at other
     # sizes changes by an unknown amount, every other number not at all
