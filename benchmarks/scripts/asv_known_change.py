@@ -40,6 +40,7 @@ from asv.results import iter_results_for_machine_and_hash
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import matrix  # noqa: E402
+from stratbench.compare import _git  # noqa: E402
 
 KERNEL = pathlib.Path("impls/ops/spiky/kernels/spiky.cc")
 ONE_PASS = "void SpikyRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {"
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
         parser.error(f"--extra {args.extra!r}: accepted: positive numbers, comma-separated (0.5,1,2)")
     if any(e <= 0 for e in extras) or args.reruns < 2:
         parser.error("--extra takes positive shares and --reruns at least 2 (A/A needs two reruns)")
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+    top = _git("rev-parse", "--show-toplevel")
     out.mkdir(parents=True, exist_ok=True)
     log = out / "asv.log"
     asv = [sys.executable, "-m", "asv"]
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
     try:
         repo = scratch / "repo"
         run(["git", "clone", "-q", top, repo], scratch, log)
-        base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, check=True).stdout.strip()
+        base = _git("rev-parse", "HEAD", cwd=top)
         run(["git", "checkout", "-q", "--detach", base], repo, log)
         commits = [{"extra": 0.0, "sha": base}]
         for extra in extras:
@@ -205,8 +206,7 @@ def main(argv=None) -> int:
             (repo / KERNEL).write_text(known_change((repo / KERNEL).read_text(), extra))
             run(["git", "-c", "user.name=stratbench", "-c", "user.email=stratbench@localhost", "commit", "-q", "-am",
                  f"known change: spiky's CPU kernels pass over {extra:g} of their range again"], repo, log)
-            sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
-            commits.append({"extra": extra, "sha": sha.stdout.strip()})
+            commits.append({"extra": extra, "sha": _git("rev-parse", "HEAD", cwd=repo)})
         pd.DataFrame(commits).to_csv(out / "commits.csv", index=False)
         for r in range(1, args.reruns + 1):
             name = f"{machine}-known-r{r}"
@@ -217,10 +217,12 @@ def main(argv=None) -> int:
                       f"{time.perf_counter() - started:.0f} s so far", flush=True)
                 run([*asv, "run", "--machine", name, "-b", args.bench, "--show-stderr", f"{commit['sha']}^!"], repo, log)
                 shutil.copytree(repo / "results" / "asv" / name, out / "asv" / name, dirs_exist_ok=True)  # kept on a crash
-        if args.truth:
+        if args.truth:  # at the largest size of the matrix, where the asv numbers of the known change are
+            largest = max(c.size for c in matrix.cases(ops=["spiky"], strategies=[CHANGED_STRATEGY])
+                          if c.direction in matrix.KERNEL_DIRECTIONS)
             for commit in commits[1:]:
                 run([sys.executable, "-m", "stratbench", "compare", base, commit["sha"], "--ops", "spiky", "--strategies",
-                     CHANGED_STRATEGY, "--sizes", "16e6", "--out", out / f"truth_{commit['extra']:g}"], repo, log)
+                     CHANGED_STRATEGY, "--sizes", str(largest), "--out", out / f"truth_{commit['extra']:g}"], repo, log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     analyse(out)
