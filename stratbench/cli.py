@@ -18,7 +18,7 @@ from impls import strategies as strategy_registry
 from impls.modules import UserModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import BASELINE, DEVICES, DIRECTIONS
-from stratbench.compare import THRESHOLD
+from stratbench.compare import CONFIRM_BUDGET_S, THRESHOLD
 from stratbench.stats import MIN_ROUNDS
 
 
@@ -194,7 +194,8 @@ def cmd_compare(args) -> int:
     started = time.perf_counter()
     try:
         table, samples = compare.compare_commits(args.old, args.new, cases, _settings(args), args.processes,
-                                                 args.threshold, _progress(), args.verbose)
+                                                 args.threshold, _progress(), args.verbose,
+                                                 confirm_budget_s=args.confirm_budget)
     except compare.CompareError as e:
         print(f"stratbench compare: {e}", file=sys.stderr)
         return 2
@@ -229,7 +230,7 @@ def cmd_noise(args) -> int:
           "in fresh worker processes", file=sys.stderr)
     try:
         table = compare.noise(case, _settings(args), args.reruns, args.processes, args.threshold, _progress(),
-                              args.verbose)
+                              args.verbose, confirm_budget_s=args.confirm_budget)
     except compare.NotMeasured as e:
         print(f"stratbench noise: {e}", file=sys.stderr)
         return 1
@@ -485,6 +486,19 @@ def _measuring(sample_time: float, group_budget: float, case_budget: float) -> a
     return parser
 
 
+def _detecting() -> argparse.ArgumentParser:
+    """The change detector's rule, shared by compare and noise (noise checks compare's detector)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--threshold", type=_positive, default=THRESHOLD,
+                        help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: the "
+                             "first pass of an A/A compare flags a few of the 132 default cases at 0.05, which "
+                             "the confirmation rejects; a 1.1x change is flagged in most reruns)")
+    parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
+                        help="seconds of rounds a flagged case gets when measured again in fresh workers, "
+                             f"instead of --group-budget (default: {CONFIRM_BUDGET_S:g})")
+    return parser
+
+
 def _add_ops_and_strategies(parser, ops, strategies, every: bool) -> None:
     """--ops and --strategies; `every`: their defaults are the full lists (else None, which the
     case matrix reads as every one)."""
@@ -600,7 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     compare = sub.add_parser(
-        "compare", parents=[common, selection, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0)],
+        "compare", parents=[common, selection, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0),
+                            _detecting()],
         help="is a commit slower? A against B, paired rounds, a verdict per case",
         description=(
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
@@ -616,14 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("old", help="the commit to compare against (hash, branch, tag, HEAD~1)")
     compare.add_argument("new", help="the commit to judge")
-    compare.add_argument("--threshold", type=_positive, default=THRESHOLD,
-                         help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: A/A "
-                              "comparisons here flagged 3-6 of 132 cases at 0.05 before the confirmation)")
     compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
     compare.set_defaults(func=cmd_compare)
 
     noise = sub.add_parser(
-        "noise", parents=[common, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0)],
+        "noise", parents=[common, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0), _detecting()],
         help="the smallest change this machine resolves: a case against itself and with 10%% and 20%% more elements",
         description=(
             "Checks the change detector of `stratbench compare` on this machine with changes of known size: "
@@ -639,8 +651,6 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--size", type=_one_size, help="the case's size (default: the op's largest)")
     noise.add_argument("--env", default="default", choices=tuple(ENV_SETTINGS), help="environment setting")
     noise.add_argument("--reruns", type=int, default=3, help="reruns, each in fresh workers (default: 3)")
-    noise.add_argument("--threshold", type=_positive, default=THRESHOLD,
-                       help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}, as compare)")
     noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
     noise.set_defaults(func=cmd_noise)
 

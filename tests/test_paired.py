@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, judged
+from stratbench.compare import CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, for_confirming, judged
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
 
@@ -88,6 +88,16 @@ def test_a_flag_must_come_back_in_fresh_processes():
     assert confirmed(first, first)["verdict"] == FASTER
     assert set(CONFIRM_COLUMNS) <= set(final)
     assert confirmed(first, first | {"verdict": SLOWER})["verdict"] == UNCHANGED
+
+
+def test_a_flagged_case_is_measured_again_with_the_longer_budget_only():
+    from stratbench.timing import Settings
+
+    settings = Settings(target_sample_s=0.1, rounds=Rounds(min_rounds=6, max_rounds=60, group_budget_s=3.0))
+    again = for_confirming(settings, 12.0)
+    assert again.rounds.group_budget_s == 12.0 and settings.rounds.group_budget_s == 3.0
+    assert again.rounds.max_rounds == 60 and again.target_sample_s == 0.1 and again.case_budget_s == settings.case_budget_s
+    assert for_confirming(settings, 1.0).rounds.group_budget_s == 3.0  # never shorter than the first pass
 
 
 def test_a_clear_winner_is_marked_and_speedups_are_over_the_baseline():
