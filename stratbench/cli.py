@@ -214,8 +214,8 @@ def cmd_compare(args) -> int:
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
           + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
-          f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes 1 and "
-          f"the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
+          f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes "
+          f"1 ± {compare.MARGIN:.0%} and the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 
@@ -622,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (Hodges-Lehmann "
             "estimate of the per-round ratios) with its 95% interval, and a verdict: slower or faster where the interval "
-            "excludes 1 and the ratio is beyond --threshold, in each worker process's rounds too, and the "
+            "excludes 1 ± 2% and the ratio is beyond --threshold, in each worker process's rounds too, and the "
             "same verdict again when the case is measured once more in fresh worker processes; else "
             "unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "

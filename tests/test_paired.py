@@ -45,6 +45,18 @@ def test_a_against_itself_is_unchanged_and_a_tie():
     assert figures["a"]["rank"] == figures["a again"]["rank"] == "tie"
 
 
+def test_a_change_whose_interval_reaches_within_the_margin_of_1_is_not_flagged():
+    """The A/A flag that a 6% threshold alone let through (a tiny eager case): 0.926
+    [0.846, 1.000], each process beyond 6%.  The interval must also exclude 1 ± MARGIN."""
+    from stratbench.compare import MARGIN
+
+    wide = stats.Interval(0.926, 0.846, 0.9997, 0)
+    assert change(wide, 0.06, (0.937, 0.906)) == UNCHANGED
+    assert change(stats.Interval(0.926, 0.88, 0.97, 0), 0.06, (0.937, 0.906)) == FASTER
+    assert change(stats.Interval(1.09, 1 + MARGIN / 2, 1.2, 0), 0.06, (1.09, 1.08)) == UNCHANGED
+    assert change(stats.Interval(1.09, 1 + 2 * MARGIN, 1.2, 0), 0.06, (1.09, 1.08)) == SLOWER
+
+
 def test_a_change_in_one_process_only_is_not_a_change():
     """Each version of a compare has worker processes of its own, and one can run slow for its
     life (the first started, in A/A compares here): a ratio it alone makes is not flagged."""
@@ -220,12 +232,13 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
 def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
     from stratbench.compare import resolves
 
-    rows = [{"rerun": r, "change": c, "ratio": x, "half_width": 0.05, "verdict": v, "threshold": 0.06,
+    rows = [{"rerun": r, "change": c, "ratio": x, "half_width": 0.05, "verdict": v, "threshold": 0.06, "margin": 0.02,
              "confirm_verdict": v if v != UNCHANGED else None}
             for r in range(2) for c, x, v in (("A again", 1.0, UNCHANGED), ("+20% elements", 1.2, SLOWER))]
     said = resolves(pd.DataFrame(rows))
     assert "A again: ratio 1.000 (median of 2 reruns), flagged 0 of 2" in said
     assert "+20% elements: ratio 1.200 (median of 2 reruns), flagged 2 of 2" in said
-    assert "the 6% threshold" in said and "fresh worker processes" in said
-    older = pd.DataFrame(rows).drop(columns=["threshold", "confirm_verdict"])  # a CSV from before 2026-12-02
+    assert "the 6% threshold" in said and "fresh worker processes" in said and "excludes 1 ± 2% and" in said
+    older = pd.DataFrame(rows).drop(columns=["threshold", "margin", "confirm_verdict"])  # a CSV from before 2026-12-02
     assert "threshold (not recorded in this file)" in resolves(older) and "fresh worker processes" not in resolves(older)
+    assert "excludes 1 and" in resolves(older)
