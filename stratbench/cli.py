@@ -18,7 +18,7 @@ from impls import strategies as strategy_registry
 from impls.modules import UserModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import BASELINE, DEVICES, DIRECTIONS
-from stratbench.compare import CONFIRM_BUDGET_S, THRESHOLD
+from stratbench.compare import CONFIRM_BUDGET_S, MARGIN, THRESHOLD
 from stratbench.stats import MIN_ROUNDS
 
 
@@ -215,7 +215,7 @@ def cmd_compare(args) -> int:
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
           + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
           f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes "
-          f"1 ± {compare.MARGIN:.0%} and the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
+          f"1 ± {MARGIN:.0%} and the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 
@@ -490,9 +490,9 @@ def _detecting() -> argparse.ArgumentParser:
     """The change detector's rule, shared by compare and noise (noise checks compare's detector)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--threshold", type=_positive, default=THRESHOLD,
-                        help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: at 0.05 "
-                             "one of three A/A compares here flagged a case, at 0.06 none; a change of 10%% more "
-                             "elements was flagged in 8 of 10 reruns at both)")
+                        help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: with the "
+                             f"{MARGIN * 100:g}%% margin, eight A/A compares here flagged none of 132 cases; a change of "
+                             "10%% more elements was flagged in 3-8 of 10 reruns, 20%% in 9-10)")
     parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
                         help="seconds of rounds a flagged case gets when measured again in fresh workers, "
                              f"instead of --group-budget (default: {CONFIRM_BUDGET_S:g})")
@@ -622,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (Hodges-Lehmann "
             "estimate of the per-round ratios) with its 95% interval, and a verdict: slower or faster where the interval "
-            "excludes 1 ± 2% and the ratio is beyond --threshold, in each worker process's rounds too, and the "
+            f"excludes 1 ± {MARGIN:.0%} and the ratio is beyond --threshold, in each worker process's rounds too, and the "
             "same verdict again when the case is measured once more in fresh worker processes; else "
             "unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "

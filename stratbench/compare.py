@@ -29,10 +29,10 @@ from stratbench.worker import CaseTimeout, Worker, WorkerDied, starting
 
 # A change smaller than this is reported unchanged even when resolved, and its interval must
 # exclude a change of MARGIN.  Chosen with the confirmation's longer budget below (README,
-# "Is a commit slower?"): a change of 10% more elements measures 1.08-1.10x on the AMD VM, so
-# at 8% it was flagged in 1-2 of 10 reruns, at 6% in 8 of 10; but four A/A compares of the
-# 132 default cases flagged 0, 0, 0, 1 at 6% with an interval excluding only 1 (a tiny eager
-# case at 0.889 [0.793, 0.987], again 0.926 [0.846, 1.000]); with the margin, 0, 0, 0, 0.
+# "Is a commit slower?"), on the AMD VM: a change of 10% more elements measures 1.08-1.10x
+# there, so at 8% it was flagged in 1-2 of 10 reruns, at 6% in 3-8 of 10; at 6% one of four
+# A/A compares flagged a tiny eager case whose interval reached to 1.000 (0.926 [0.846,
+# 1.000]); with the margin, eight A/A compares of the 132 default cases flag none.
 THRESHOLD = 0.06
 MARGIN = 0.02
 # Seconds of rounds a flagged case gets when it is measured again (`confirmed`), against the
