@@ -491,7 +491,7 @@ def _detecting() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--threshold", type=_positive, default=THRESHOLD,
                         help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: with the "
-                             f"{MARGIN * 100:g}%% margin, eight A/A compares here flagged none of 132 cases; a change of "
+                             f"{MARGIN * 100:g}%% margin, A/A compares here flagged none of 132 cases (8 runs); a change of "
                              "10%% more elements was flagged in 3-8 of 10 reruns, 20%% in 9-10)")
     parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
                         help="seconds of rounds a flagged case gets when measured again in fresh workers, "
