@@ -262,6 +262,11 @@ def _with_confirm_columns(table: pd.DataFrame) -> pd.DataFrame:
 NOISE_CHANGES = (("A again", 1.0), ("+10% elements", 1.1), ("+20% elements", 1.2))
 
 
+def more_elements(case, factor: float):
+    """`case` with `factor` times its elements (its first dimension scaled): a known change."""
+    return case if factor == 1.0 else dataclasses.replace(case, shape=(round(case.shape[0] * factor),) + case.shape[1:])
+
+
 def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float = THRESHOLD, progress=None,
           verbose: bool = False, confirm_budget_s: float = CONFIRM_BUDGET_S) -> pd.DataFrame:
     """The detector checked against known changes: `case` against itself (A/A: no change) and
@@ -272,8 +277,7 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
     for rerun in progress(range(reruns), "noise"):
         versions = {"A": Version(case)}
         for name, factor in NOISE_CHANGES:
-            shape = case.shape if factor == 1.0 else (round(case.shape[0] * factor),) + tuple(case.shape[1:])
-            versions[name] = Version(dataclasses.replace(case, shape=shape))
+            versions[name] = Version(more_elements(case, factor))
         verdicts = {}
         for confirming in (False, True):  # then every flagged change again, in fresh workers (as compare)
             names = [n for n, v in verdicts.items() if v["verdict"] in (SLOWER, FASTER)] if confirming else \

@@ -18,10 +18,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 import impls  # noqa: E402
 from stratbench import timing  # noqa: E402
+from stratbench.compare import NOISE_CHANGES, more_elements  # noqa: E402
 from stratbench.matrix import Case, parse_size  # noqa: E402
 from stratbench.measurement import Measurement, Rounds, sample_rounds  # noqa: E402
 
-FACTORS = (1.0, 1.1, 1.2)
+FACTORS = tuple(factor for _, factor in NOISE_CHANGES)  # the known changes of `stratbench noise`
 
 
 def main(argv=None) -> int:
@@ -33,15 +34,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--sample-time", type=float, default=0.02, help="seconds a sample should last")
     args = parser.parse_args(argv)
-    base = parse_size(args.size)
+    settings = timing.Settings(target_sample_s=args.sample_time)
     prepared, calls = {}, {}
     for strategy in args.strategies.split(","):
         for factor in FACTORS:
-            shape = (round(base[0] * factor),) + base[1:]
-            case = Case(args.op, strategy, args.direction, "float32", "CPU", shape)
-            p = timing.prepare(impls.get(args.op, strategy), case, input_sets=2)
-            one = p.run(3)  # the first calls trace and compile; then seconds per call
-            prepared[(strategy, factor)], calls[(strategy, factor)] = p, max(1, round(args.sample_time / one))
+            case = more_elements(Case(args.op, strategy, args.direction, "float32", "CPU", parse_size(args.size)), factor)
+            p = timing.prepare(impls.get(args.op, strategy), case, input_sets=settings.input_sets)
+            prepared[(strategy, factor)], calls[(strategy, factor)] = p, timing.warm_up(p, settings)["calls"]
     names = {f"{s} x{f:g}": (s, f) for s, f in prepared}
     m = sample_rounds(lambda name, round_, process: prepared[names[name]].run(calls[names[name]], round_),
                       {name: calls[key] for name, key in names.items()},
