@@ -206,16 +206,19 @@ def cmd_compare(args) -> int:
     with pd_options():
         shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
                                     for r in table.itertuples()])
-        if "confirm_ratio" in table:  # the flagged cases, measured again in fresh workers
-            shown["again"] = [f"{r.confirm_ratio:.3f} [{r.confirm_low:.3f}, {r.confirm_high:.3f}] ({r.confirm_by_process})"
-                              if pd.notna(r.confirm_ratio) else "" for r in table.itertuples()]
-        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "again", "verdict"]
+        if "confirm_ratio" in table:  # the screened cases, measured again in fresh workers
+            shown["again"] = [f"{r.confirm_ratio:.3f} ({r.confirm_by_process})" if pd.notna(r.confirm_ratio) else ""
+                              for r in table.itertuples()]
+            shown["both"] = [f"{r.pooled_ratio:.3f} [{r.pooled_low:.3f}, {r.pooled_high:.3f}]"
+                             if pd.notna(r.pooled_ratio) else "" for r in table.itertuples()]
+        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "again", "both", "verdict"]
         print(shown[[c for c in columns if c in shown]].to_string(index=False))
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
           + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
-          f"and in each worker process's rounds (by_process); a change is flagged where the interval excludes "
-          f"1 ± {MARGIN:.0%} and the ratio is beyond {args.threshold:.0%}, in every process too, and again in fresh processes (again); "
+          f"and in each worker process's rounds (by_process); a case whose interval excludes 1 ± {MARGIN:.0%} and "
+          f"whose ratio is beyond {args.threshold:.0%} is measured again in fresh processes (again), and is flagged where "
+          f"both passes' rounds together (both) pass that test and each pass's ratio is beyond {args.threshold:.0%} too; "
           f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 
@@ -494,7 +497,7 @@ def _detecting() -> argparse.ArgumentParser:
                              f"{MARGIN * 100:g}%% margin, A/A compares here flagged none of 132 cases (8 runs); a change of "
                              "10%% more elements was flagged in 3-8 of 10 reruns, 20%% in 9-10)")
     parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
-                        help="seconds of rounds a flagged case gets when measured again in fresh workers, "
+                        help="seconds of rounds a screened case gets when measured again in fresh workers, "
                              f"instead of --group-budget (default: {CONFIRM_BUDGET_S:g})")
     return parser
 
@@ -621,9 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (Hodges-Lehmann "
-            "estimate of the per-round ratios) with its 95% interval, and a verdict: slower or faster where the interval "
-            f"excludes 1 ± {MARGIN:.0%} and the ratio is beyond --threshold, in each worker process's rounds too, and the "
-            "same verdict again when the case is measured once more in fresh worker processes; else "
+            "estimate of the per-round ratios) with its 95% interval, and a verdict. A case whose interval "
+            f"excludes 1 ± {MARGIN:.0%} and whose ratio is beyond --threshold is measured once more in fresh worker "
+            "processes for --confirm-budget seconds; it is slower or faster where the ratio over both passes' rounds "
+            "passes the same test and each pass's own ratio is beyond --threshold too; else "
             "unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "
             "checkout's; only the ops and strategies come from the commits."

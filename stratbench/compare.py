@@ -4,10 +4,11 @@ change can this machine resolve?), both from paired rounds (stratbench/measureme
 Each version of a case (a commit's, or the same case with more elements) runs in worker
 processes of its own, `processes` per version: their rounds alternate in a random order,
 so every ratio new/old comes from samples seconds apart, and the process a sample ran in
-changes every round (some variance lives in the process: buffer placement).  A change is
-reported only where the 95% interval of the ratio excludes 1 ± MARGIN and the ratio itself is beyond
-the threshold, in every process's rounds too (`change`), and where the case, measured once
-more at the end in fresh processes, is judged the same again (`confirmed`).  A commit's ops
+changes every round (some variance lives in the process: buffer placement).  A first pass
+over every case screens: a case whose ratio is beyond the threshold, its 95% interval
+excluding 1 ± MARGIN (`change`), is measured once more at the end in fresh processes with a
+longer budget, and is reported changed only where the ratio of both passes' rounds together
+passes the same test and each pass's own ratio is beyond the threshold too (`confirmed`).  A commit's ops
 and strategies are imported from a git worktree of that commit, with its own compiled op;
 the harness is this checkout's.
 """
@@ -43,33 +44,45 @@ CONFIRM_BUDGET_S = 12.0
 SLOWER, FASTER, UNCHANGED = "slower", "faster", "unchanged"
 
 
-def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_process=()) -> str:
+def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_pass=()) -> str:
     """The verdict on a time ratio new/old: slower or faster only where its interval excludes
-    1 ± MARGIN, the ratio exceeds the threshold, and so does the ratio within each process's rounds
-    (`by_process`): a change must replicate in every worker process.  One process can run
-    slow for its life (in A/A comparisons on these VMs the first worker started ran 2-6%
-    slower than the other three in the median case, up to 20%), and every case of a compare
-    shares the same processes."""
-    if ratio.low > 1 + MARGIN and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_process):
+    1 ± MARGIN, the ratio exceeds the threshold, and so does each ratio of `by_pass` (the
+    same ratio in each pass's own processes): a change must replicate in fresh processes.  One
+    process can run slow for its life (in A/A comparisons on these VMs the first worker
+    started ran 2-6% slower than the other three in the median case, up to 20%), and every
+    case of a pass shares the same processes."""
+    if ratio.low > 1 + MARGIN and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_pass):
         return SLOWER
     if ratio.high < 1 / (1 + MARGIN) and ratio.value < 1 / (1 + threshold) and \
-            all(r < 1 / (1 + threshold) for r in by_process):
+            all(r < 1 / (1 + threshold) for r in by_pass):
         return FASTER
     return UNCHANGED
 
 
-CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "rounds", "by_process", "verdict"))
+CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "rounds", "by_process", "verdict")) + \
+    ("pooled_ratio", "pooled_low", "pooled_high")
 
 
-def confirmed(first: dict, again: dict) -> dict:
-    """A change judged twice, the second time in fresh worker processes (both judged): the
-    second's figures as confirm_*, and the verdict kept only where both agree.  A worker
-    process keeps its speed for its life and every case of a compare shares the same ones,
-    so a flag that one set of processes makes must come back in another (A/A over the 138
-    default cases at 10%: one flag in each of three runs, a different case each time, both
-    processes of one commit 8-19% off)."""
-    return first | {c: again.get(c.removeprefix("confirm_")) for c in CONFIRM_COLUMNS} | {
-        "verdict": first["verdict"] if again.get("verdict") == first["verdict"] else UNCHANGED}
+def pooled(first: Measurement, again: Measurement) -> Measurement:
+    """Both passes' samples as one Measurement, the second's processes numbered after the first's."""
+    offset = max(first.processes(), default=-1) + 1
+    return Measurement(first.samples + [s | {"process": s["process"] + offset} for s in again.samples])
+
+
+def confirmed(first: dict, again: dict, both: stats.Interval | None, threshold: float = THRESHOLD) -> dict:
+    """A screened case judged on its two passes: the second's figures (`judged`, fresh worker
+    processes) as confirm_*, the ratio over both passes' rounds (`both`; None where the second
+    could not be measured) as pooled_*, and the verdict `change` gives that ratio with each
+    pass's ratio.  A worker process keeps its speed for its life and every case of a pass
+    shares the same ones, so a change one set of processes shows must come back in another
+    (A/A over the 138 default cases at 10%, each pass judged alone: one flag in each of three
+    runs, a different case each time, both processes of one commit 8-19% off).  The first
+    pass's rounds count too: judging the second pass alone, each process on its own, lost
+    a 1.09x change in half the reruns here (README, "Is a commit slower?")."""
+    verdict = change(both, threshold, (first["ratio"], again["ratio"])) if both else UNCHANGED
+    return first | {c: again.get(c.removeprefix("confirm_")) for c in CONFIRM_COLUMNS if c.startswith("confirm_")} | {
+        "pooled_ratio": both.value if both else None, "pooled_low": both.low if both else None,
+        "pooled_high": both.high if both else None, "verdict": verdict}
 
 
 def for_confirming(settings, budget_s: float = CONFIRM_BUDGET_S):
@@ -79,13 +92,13 @@ def for_confirming(settings, budget_s: float = CONFIRM_BUDGET_S):
 
 
 def judged(m: Measurement, new: str, old: str, threshold: float = THRESHOLD) -> dict:
-    """The ratio new/old of a paired measurement, its interval, its value in each process's
-    rounds and the verdict (change)."""
+    """One pass's ratio new/old, its interval, its value in each process's rounds (shown, not
+    judged) and the pass's verdict (change): after a first pass, whether to measure again."""
     ratio = m.ratio(new, old)
     by_process = [m.ratio(new, old, process).value for process in m.processes()]
     return {"ratio": ratio.value, "low": ratio.low, "high": ratio.high, "half_width": ratio.half_width,
             "rounds": ratio.n, "by_process": " ".join(f"{r:.3f}" for r in by_process),
-            "verdict": change(ratio, threshold, by_process)}
+            "verdict": change(ratio, threshold)}
 
 
 class CompareError(ValueError):
@@ -218,37 +231,41 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
     """(one row per case: old and new seconds per call, the ratio new/old with its interval and
     the verdict; every sample) for `cases` at commits `old` and `new`."""
     progress = progress or (lambda items, desc: items)
-    rows, samples = {}, []
+    rows, measured = {}, {}  # case key -> its Measurement (both passes' once measured again)
 
-    def measure(case, pool, roots, first_process, settings):  # (judged figures, or why not measured)
+    def measure(case, pool, roots, settings):  # (judged figures, or why not measured; the Measurement or None)
         versions = {old: Version(case, roots[old]), new: Version(case, roots[new])}
         try:
             m = measure_versions(versions, pool, settings, timeout_s)
         except (NotMeasured, CaseTimeout, WorkerDied) as e:
             if not isinstance(e, NotMeasured) or e.status in status.NEEDS_FRESH_WORKER:
                 pool.close(kill=True)  # suspect workers: the next case gets fresh ones
-            return {"verdict": "not measured", "reason": str(e)[:300]}
-        frame = m.frame()  # the confirmation's processes numbered after the first pass's
-        samples.append(frame.assign(key=case.key, version=frame["key"], process=frame["process"] + first_process))
-        return {"old_s": m.time(old).value, "new_s": m.time(new).value, **judged(m, new, old, threshold), "reason": ""}
+            return {"verdict": "not measured", "reason": str(e)[:300]}, None
+        return {"old_s": m.time(old).value, "new_s": m.time(new).value, **judged(m, new, old, threshold), "reason": ""}, m
 
     with worktrees([old, new]) as roots:
         for env in dict.fromkeys(c.env for c in cases):
             env_cases = [c for c in cases if c.env == env]
-            for confirming in (False, True):  # then every flagged case again, in fresh workers
+            for confirming in (False, True):  # then every screened case again, in fresh workers
                 todo = [c for c in env_cases if rows[c.key]["verdict"] in (SLOWER, FASTER)] if confirming else env_cases
                 pool = Pool(processes, env, verbose)
                 try:
                     for case in progress(todo, f"{'confirm' if confirming else 'compare'} ({env})") if todo else ():
                         if confirming:
-                            again = measure(case, pool, roots, processes, for_confirming(settings, confirm_budget_s))
-                            rows[case.key] = confirmed(rows[case.key], again)
+                            again, m = measure(case, pool, roots, for_confirming(settings, confirm_budget_s))
+                            both = pooled(measured[case.key], m) if m else None
+                            rows[case.key] = confirmed(rows[case.key], again,
+                                                       both.ratio(new, old) if both else None, threshold)
+                            measured[case.key] = both or measured[case.key]
                         else:
+                            figures, measured[case.key] = measure(case, pool, roots, settings)
                             rows[case.key] = {"key": case.key, "op": case.op, "strategy": case.strategy,
                                               "direction": case.direction, "shape": case.shape_text, "env": env,
-                                              **measure(case, pool, roots, 0, settings)}
+                                              **figures}
                 finally:
                     pool.close()
+    frames = {key: m.frame() for key, m in measured.items() if m}
+    samples = [frame.assign(key=key, version=frame["key"]) for key, frame in frames.items()]
     return _with_confirm_columns(pd.DataFrame(list(rows.values()))), \
         (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
 
@@ -278,8 +295,8 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
         versions = {"A": Version(case)}
         for name, factor in NOISE_CHANGES:
             versions[name] = Version(more_elements(case, factor))
-        verdicts = {}
-        for confirming in (False, True):  # then every flagged change again, in fresh workers (as compare)
+        verdicts, first = {}, None
+        for confirming in (False, True):  # then every screened change again, in fresh workers (as compare)
             names = [n for n, v in verdicts.items() if v["verdict"] in (SLOWER, FASTER)] if confirming else \
                 [n for n, _ in NOISE_CHANGES]
             if not names:
@@ -292,7 +309,9 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
                 pool.close()
             for name in names:
                 again = judged(m, name, "A", threshold)
-                verdicts[name] = confirmed(verdicts[name], again) if confirming else again
+                verdicts[name] = confirmed(verdicts[name], again, pooled(first, m).ratio(name, "A"), threshold) \
+                    if confirming else again
+            first = m
         for name, factor in NOISE_CHANGES:
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
                          "shape": case.shape_text, "change": name, "elements_ratio": factor, "threshold": threshold,

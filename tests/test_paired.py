@@ -10,7 +10,8 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, for_confirming, judged
+from stratbench.compare import (CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, for_confirming, judged,
+                                pooled)
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
 
@@ -57,49 +58,61 @@ def test_a_change_whose_interval_reaches_within_the_margin_of_1_is_not_flagged()
     assert change(stats.Interval(1.09, 1 + 2 * MARGIN, 1.2, 0), 0.06, (1.09, 1.08)) == SLOWER
 
 
+def two_passes(truth: dict, bias_of=lambda name, process_: 1.0, seed: int = 0):
+    """A first pass and a second (fresh processes) of compare's paired rounds on `truth`:
+    bias_of(name, process) is a process's lasting speed (processes 0-1 first, 2-3 second)."""
+    rng = random.Random(seed)
+    rounds = Rounds(min_rounds=20, max_rounds=20, seed=seed)
+
+    def pass_(first_process):
+        return sample_rounds(lambda name, round_, process: truth[name] * bias_of(name, process + first_process)
+                             * (1 + 0.01 * rng.gauss(0, 1)), dict.fromkeys(truth, 1), rounds, processes=2)
+
+    first, again = pass_(0), pass_(2)
+    return judged(first, "new", "old"), judged(again, "new", "old"), pooled(first, again).ratio("new", "old")
+
+
 def test_a_change_in_one_process_only_is_not_a_change():
     """Each version of a compare has worker processes of its own, and one can run slow for its
-    life (the first started, in A/A compares here): a ratio it alone makes is not flagged."""
-    truth = {"old": 1.0, "new": 1.0}
-
-    def one_slow_process(name, round_, process):  # the old version's process 0 runs 25% slow
-        return truth[name] * (1.25 if (name, process) == ("old", 0) else 1.0) * (1 + 0.01 * rng.gauss(0, 1))
-
-    rng = random.Random(0)
-    m = sample_rounds(one_slow_process, dict.fromkeys(truth, 1), Rounds(min_rounds=20, max_rounds=20, seed=0),
-                      processes=2)
-    pooled = m.ratio("new", "old")
-    assert pooled.high < 1 and pooled.value < 1 / 1.1  # the pooled rounds alone would flag it faster
-    assert change(pooled) == FASTER
-    verdict = judged(m, "new", "old")
-    slow_one, other = map(float, verdict["by_process"].split())
-    assert verdict["verdict"] == UNCHANGED and abs(slow_one - 0.8) < 0.02 and abs(other - 1.0) < 0.02, verdict
-    # a change both processes see is flagged
-    truth["new"] = 0.7
-    assert judged(sample_rounds(one_slow_process, dict.fromkeys(truth, 1), Rounds(min_rounds=20, max_rounds=20, seed=0),
-                                processes=2), "new", "old")["verdict"] == FASTER
+    life (the first started, in A/A compares here): the first pass screens the case on its
+    pooled rounds, and the fresh processes of the second pass, which do not see the change,
+    clear it."""
+    slow_old_0 = lambda name, process: 1.25 if (name, process) == ("old", 0) else 1.0  # noqa: E731
+    first, again, both = two_passes({"old": 1.0, "new": 1.0}, slow_old_0)
+    slow_one, other = map(float, first["by_process"].split())
+    assert first["verdict"] == FASTER and abs(slow_one - 0.8) < 0.02 and abs(other - 1.0) < 0.02, first
+    assert again["verdict"] == UNCHANGED
+    assert confirmed(first, again, both)["verdict"] == UNCHANGED
+    # a change every process sees is flagged
+    first, again, both = two_passes({"old": 1.0, "new": 0.7}, slow_old_0)
+    assert confirmed(first, again, both)["verdict"] == FASTER
 
 
 def test_a_flag_must_come_back_in_fresh_processes():
     """Both processes of one commit can run slow together for their life (A/A over the default
     cases here: one case in each of two runs, 8-19%): a flag stands only where a second set of
-    worker processes makes it too, in the same direction."""
-    rng = random.Random(0)
+    worker processes shows it too, in the same direction; not where that pass could not be
+    measured."""
+    old_slow_first = lambda name, process: 1.15 if name == "old" and process < 2 else 1.0  # noqa: E731
+    first, again, both = two_passes({"old": 1.0, "new": 1.0}, old_slow_first)
+    assert first["verdict"] == FASTER and again["verdict"] == UNCHANGED
+    final = confirmed(first, again, both)
+    assert final["verdict"] == UNCHANGED and final["ratio"] == first["ratio"] and abs(final["confirm_ratio"] - 1) < 0.02
+    assert set(CONFIRM_COLUMNS) <= set(final) and final["pooled_ratio"] == both.value
+    assert confirmed(first, {"verdict": "not measured", "reason": "died"}, None)["verdict"] == UNCHANGED
 
-    def processes(old_slow):  # a set of worker processes: the old commit's both slow, or none
-        return lambda name, round_, process: (1.15 if old_slow and name == "old" else 1.0) * (1 + 0.01 * rng.gauss(0, 1))
 
-    rounds = Rounds(min_rounds=20, max_rounds=20, seed=0)
-    entries = {"old": 1, "new": 1}
-    first = judged(sample_rounds(processes(True), entries, rounds, processes=2), "new", "old")
-    assert first["verdict"] == FASTER  # both processes agree: the replication rule alone flags it
-    again = judged(sample_rounds(processes(False), entries, rounds, processes=2), "new", "old")
-    final = confirmed(first, again)
-    assert final["verdict"] == UNCHANGED and final["confirm_verdict"] == UNCHANGED
-    assert final["ratio"] == first["ratio"] and abs(final["confirm_ratio"] - 1) < 0.02
-    assert confirmed(first, first)["verdict"] == FASTER
-    assert set(CONFIRM_COLUMNS) <= set(final)
-    assert confirmed(first, first | {"verdict": SLOWER})["verdict"] == UNCHANGED
+def test_a_small_change_counts_every_round_of_both_passes():
+    """A 1.09x change whose second pass has one process at 1.05 (a process's lasting speed):
+    judged on the second pass alone, each process beyond the threshold, it was lost (the rule
+    until 2026-12-03, which missed half the known 1.1x changes here); on both passes' rounds,
+    each pass beyond the threshold, it is found."""
+    bias = {("new", 2): 0.965, ("new", 3): 1.035}
+    first, again, both = two_passes({"old": 1.0, "new": 1.09}, lambda name, process: bias.get((name, process), 1.0))
+    assert min(map(float, again["by_process"].split())) < 1.06 < again["ratio"]
+    again_alone = stats.Interval(again["ratio"], again["low"], again["high"], again["rounds"])
+    assert change(again_alone, 0.06, map(float, again["by_process"].split())) == UNCHANGED
+    assert confirmed(first, again, both)["verdict"] == SLOWER
 
 
 def test_a_flagged_case_is_measured_again_with_the_longer_budget_only():
