@@ -330,11 +330,16 @@ def resolves(table: pd.DataFrame) -> str:
         lines.append(f"{name}: ratio {group['ratio'].median():.3f} (median of {len(group)} reruns), "
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
-    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). A change is flagged where its interval "
-                 + (f"excludes 1 ± {table['margin'].iloc[0]:.0%}" if "margin" in table else "excludes 1")
-                 + " and it exceeds the "
-                 + (f"{threshold:.0%} threshold" if threshold else "threshold (not recorded in this file)")
-                 + ", in every worker process's rounds too"
-                 + (", and again when measured once more in fresh worker processes" if confirming else "")
-                 + ": the flag rates above say which of the known changes this machine resolves in this time")
+    excludes = f"excludes 1 ± {table['margin'].iloc[0]:.0%}" if "margin" in table else "excludes 1"
+    beyond = f"the {threshold:.0%} threshold" if threshold else "the threshold (not recorded in this file)"
+    if "pooled_ratio" in table:  # the rule since 2026-12-03
+        rule = (f"A change whose interval {excludes} and whose ratio exceeds {beyond} is measured once more in fresh "
+                "worker processes, and is flagged where both measurements' rounds together pass that test and each "
+                "measurement's ratio exceeds the threshold too")
+    else:
+        rule = (f"A change is flagged where its interval {excludes} and it exceeds {beyond}, in every worker "
+                "process's rounds too"
+                + (", and again when measured once more in fresh worker processes" if confirming else ""))
+    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). {rule}: the flag rates above say which of "
+                 "the known changes this machine resolves in this time")
     return "\n".join(lines)

@@ -252,6 +252,9 @@ def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
     assert "A again: ratio 1.000 (median of 2 reruns), flagged 0 of 2" in said
     assert "+20% elements: ratio 1.200 (median of 2 reruns), flagged 2 of 2" in said
     assert "the 6% threshold" in said and "fresh worker processes" in said and "excludes 1 ± 2% and" in said
+    assert "in every worker process's rounds too" in said  # made with the rule before 2026-12-03
+    now = resolves(pd.DataFrame(rows).assign(pooled_ratio=None))
+    assert "both measurements' rounds together" in now and "every worker process" not in now
     older = pd.DataFrame(rows).drop(columns=["threshold", "margin", "confirm_verdict"])  # a CSV from before 2026-12-02
     assert "threshold (not recorded in this file)" in resolves(older) and "fresh worker processes" not in resolves(older)
     assert "excludes 1 and" in resolves(older)

@@ -1,5 +1,6 @@
 """Which threshold should `stratbench compare` flag changes at?  Recomputes the verdicts of
-stored comparisons at several thresholds with the detector's own rule (compare.change):
+stored comparisons at several thresholds with the detector's own rule (compare.change; a
+file from before 2026-12-03 by the rule it was made with):
 A/A comparisons (the same code twice) must flag nothing; known changes (`stratbench noise`
 CSVs: +10% and +20% elements) should be flagged as often as possible.
 
@@ -22,27 +23,38 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from stratbench import compare, stats  # noqa: E402
 
 
-UNCONFIRMED = "flagged, not measured again"  # below the run's own threshold: no second measurement to judge
+UNCONFIRMED = "flagged, not measured again"  # screened below the run's own threshold: no second pass to judge
 
 
 def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
-    """compare.change on every measured row of a compare.csv or noise CSV at `threshold`, and
-    on its second measurement in fresh processes (confirm_*) where the run made one."""
+    """The detector's verdict on every measured row of a compare.csv or noise CSV at
+    `threshold`: its first pass screened with compare.change, and a screened row judged on both
+    passes' rounds (pooled_*) with each pass's ratio.  Files from before 2026-12-03 have no
+    pooled_* columns: they are judged by the rule they were made with, each pass on its own with
+    every process beyond the threshold."""
     measured = table.dropna(subset=["ratio", "low", "high"])
 
-    def change(row, prefix=""):
-        # by_process: the ratio in each worker process's rounds (absent from compares before 2026-12)
-        by_process = [float(r) for r in str(row.get(prefix + "by_process", "")).split() if r != "nan"]
-        interval = stats.Interval(row[prefix + "ratio"], row[prefix + "low"], row[prefix + "high"], 0)
-        return compare.change(interval, threshold, by_process)
+    def interval(row, prefix=""):
+        return stats.Interval(row[prefix + "ratio"], row[prefix + "low"], row[prefix + "high"], 0)
+
+    def by_process(row, prefix=""):  # the ratio in each worker process's rounds (absent before 2026-12)
+        return [float(r) for r in str(row.get(prefix + "by_process", "")).split() if r != "nan"]
 
     def one(row):
-        first = change(row)
+        if "pooled_ratio" in row:  # the rule as shipped
+            first = compare.change(interval(row), threshold)
+            if first == compare.UNCHANGED:
+                return first
+            if pd.isna(row["pooled_ratio"]):
+                return UNCONFIRMED
+            return compare.change(interval(row, "pooled_"), threshold, (row["ratio"], row["confirm_ratio"]))
+        first = compare.change(interval(row), threshold, by_process(row))
         if "confirm_ratio" not in row or first == compare.UNCHANGED:
             return first  # a run before confirmation, or nothing to confirm
         if pd.isna(row["confirm_ratio"]):
             return UNCONFIRMED
-        return first if change(row, "confirm_") == first else compare.UNCHANGED
+        return first if compare.change(interval(row, "confirm_"), threshold, by_process(row, "confirm_")) == first \
+            else compare.UNCHANGED
 
     return measured.apply(one, axis=1)
 
