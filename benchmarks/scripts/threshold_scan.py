@@ -42,7 +42,7 @@ def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
 
     def one(row):
         if "pooled_ratio" in row:  # the rule as shipped
-            first = compare.change(interval(row), threshold)
+            first = compare.change(interval(row), threshold, margin=compare.SCREEN_MARGIN)
             if first == compare.UNCHANGED:
                 return first
             if pd.isna(row["pooled_ratio"]):
