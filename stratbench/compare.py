@@ -30,17 +30,17 @@ from stratbench.measurement import Measurement, sample_rounds
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, starting
 
 # A change smaller than this is reported unchanged even when resolved, and its interval must
-# exclude a change of MARGIN.  Chosen with the confirmation's longer budget below (README,
+# exclude a change of MARGIN.  Chosen with the second pass's longer budget below (README,
 # "Is a commit slower?"), on the AMD VM: a change of 10% more elements measures 1.08-1.10x
-# there, so at 8% it was flagged in 1-2 of 10 reruns, at 6% in 3-8 of 10; at 6% one of four
-# A/A compares flagged a tiny eager case whose interval reached to 1.000 (0.926 [0.846,
-# 1.000]); with the margin, eight A/A compares of the 132 default cases flag none (one of
-# them, made at 8%, has one case that 6% would have measured again).
+# there, so at 8% it was flagged in 1-2 of 10 reruns; at 6% one of four A/A compares flagged
+# a tiny eager case whose interval reached to 1.000 (0.926 [0.846, 1.000]), which the margin
+# rejects.  With both passes' rounds judged together: A/A 0 of 132 in 3 of 3 compares, +10%
+# elements 6-9 of 10 in five sets of reruns, +20% 9-10 of 10.
 THRESHOLD = 0.06
 MARGIN = 0.02
-# Seconds of rounds a flagged case gets when it is measured again (`confirmed`), against the
-# first pass's 3: few cases are flagged, and the confirmation judges each process's ratio on
-# its own, which half the rounds of a 3 s budget left ±4-5% wide.
+# Seconds of rounds a screened case gets when it is measured again (`confirmed`), against the
+# first pass's 3: few cases are screened, and four times the rounds narrow the pooled interval
+# (the rounds of small cases stop at max_rounds in both passes alike).
 CONFIRM_BUDGET_S = 12.0
 # The first pass's interval need only exclude 1 for the case to be measured again (`judged`).
 SCREEN_MARGIN = 0.0
