@@ -9,9 +9,9 @@ over every case screens: a case whose ratio is beyond the threshold, its 95% int
 excluding 1 (`judged`), is measured once more at the end in fresh processes with a longer
 budget, and is reported changed only where the ratio of both passes' rounds together is
 beyond the threshold with its interval excluding 1 ± MARGIN (`change`), and each pass's own
-ratio is beyond the threshold too (`confirmed`).  A commit's ops
-and strategies are imported from a git worktree of that commit, with its own compiled op;
-the harness is this checkout's.
+ratio is beyond the threshold too (`confirmed`).  A commit's ops and strategies are
+imported from a git worktree of that commit, with its own compiled op; the harness is this
+checkout's.
 """
 
 from __future__ import annotations

@@ -2,21 +2,21 @@
 their Hodges-Lehmann estimate (what stratbench/stats.py uses)?  Measures `stratbench
 noise`'s known changes (spiky xla forward 16M against itself, +10% and +20% elements) in
 fresh workers per rerun, as `stratbench noise` does, and judges every rerun's samples with
-both estimators (first pass, compare's rule without the confirmation).
+both estimators (first pass only: `compare.judged`'s verdict, which since 2026-12-03 is
+compare's screen, and before that was compare's rule for each pass).
 
     python benchmarks/scripts/estimator_ab.py [RERUNS]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import cli, matrix, stats  # noqa: E402
-from stratbench.compare import NOISE_CHANGES, UNCHANGED, Pool, Version, judged, measure_versions  # noqa: E402
+from stratbench.compare import NOISE_CHANGES, UNCHANGED, Pool, Version, judged, measure_versions, more_elements  # noqa: E402
 
 ESTIMATORS = {"median": stats.median_interval, "hodges-lehmann": stats.hodges_lehmann_interval}
 
@@ -26,9 +26,7 @@ def main(reruns: int) -> None:
     settings = cli._settings(cli.build_parser().parse_args(["noise"]))  # `stratbench noise`'s own defaults
     verdicts = {name: {change: [] for change, _ in NOISE_CHANGES} for name in ESTIMATORS}
     for rerun in range(reruns):
-        versions = {"A": Version(case)} | {
-            change: Version(dataclasses.replace(case, shape=(round(case.shape[0] * factor),)))
-            for change, factor in NOISE_CHANGES}
+        versions = {"A": Version(case)} | {change: Version(more_elements(case, factor)) for change, factor in NOISE_CHANGES}
         pool = Pool(2, case.env)
         try:
             m = measure_versions(versions, pool, settings)
