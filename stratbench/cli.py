@@ -18,7 +18,7 @@ from impls import strategies as strategy_registry
 from impls.modules import UserModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import BASELINE, DEVICES, DIRECTIONS
-from stratbench.compare import CONFIRM_BUDGET_S, MARGIN, THRESHOLD
+from stratbench.compare import CONFIRM_BUDGET_S, MARGIN, THRESHOLD, rule as compare_rule
 from stratbench.stats import MIN_ROUNDS
 
 
@@ -216,11 +216,8 @@ def cmd_compare(args) -> int:
     counts = table["verdict"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
           + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
-          f"and in each worker process's rounds (by_process); a case whose interval excludes 1 and whose ratio is "
-          f"beyond {args.threshold:.0%} is measured again in fresh processes (again), and is flagged where both passes' "
-          f"rounds together (both) have an interval that excludes 1 ± {MARGIN:.0%} and a ratio beyond "
-          f"{args.threshold:.0%}, and each pass's ratio is beyond {args.threshold:.0%} too; "
-          f"wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
+          f"and in each worker process's rounds (by_process); {compare_rule(args.threshold)} (again: the second "
+          f"pass; both: the two together); wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
     return 1 if (table["verdict"] == "not measured").all() else 0
 
 
@@ -625,12 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
             "worker processes of its own, and samples every selected case at both commits in rounds, in a "
             "random order each round, alternating the processes. Per case: the ratio NEW/OLD (Hodges-Lehmann "
-            "estimate of the per-round ratios) with its 95% interval, and a verdict. A case whose interval "
-            "excludes 1 and whose ratio is beyond --threshold is measured once more in fresh worker "
-            "processes for --confirm-budget seconds; it is slower or faster where the ratio over both passes' rounds "
-            f"is beyond --threshold with an interval that excludes 1 ± {MARGIN:.0%}, and each pass's own ratio is "
-            "beyond --threshold too; else "
-            "unchanged. Default cases: every op, "
+            "estimate of the per-round ratios) with its 95% interval, and a verdict: "
+            f"{compare_rule(THRESHOLD)} (the percentages: --threshold), the second pass lasting --confirm-budget "
+            "seconds; else unchanged. Default cases: every op, "
             "strategy and kernel direction at each op's smallest and largest size. The harness is this "
             "checkout's; only the ops and strategies come from the commits."
         ),

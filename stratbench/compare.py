@@ -5,9 +5,9 @@ Each version of a case (a commit's, or the same case with more elements) runs in
 processes of its own, `processes` per version: their rounds alternate in a random order,
 so every ratio new/old comes from samples seconds apart, and the process a sample ran in
 changes every round (some variance lives in the process: buffer placement).  A first pass
-over every case screens: a case whose ratio is beyond the threshold, its 95% interval
-excluding 1 (`judged`), is measured once more at the end in fresh processes with a longer
-budget, and is reported changed only where the ratio of both passes' rounds together is
+over every case screens: a case whose ratio is beyond the threshold (`judged`; its interval
+is not asked) is measured once more at the end in fresh processes with a longer budget,
+and is reported changed only where the ratio of both passes' rounds together is
 beyond the threshold with its interval excluding 1 ± MARGIN (`change`), and each pass's own
 ratio is beyond the threshold too (`confirmed`).  A commit's ops and strategies are
 imported from a git worktree of that commit, with its own compiled op; the harness is this
@@ -42,24 +42,45 @@ MARGIN = 0.02
 # first pass's 3: few cases are screened, and four times the rounds narrow the pooled interval
 # (the rounds of small cases stop at max_rounds in both passes alike).
 CONFIRM_BUDGET_S = 12.0
-# The first pass's interval need only exclude 1 for the case to be measured again (`judged`).
-SCREEN_MARGIN = 0.0
+# A first pass's ratio beyond the threshold earns a second pass whatever its interval (None:
+# `change` asks no interval): the first pass's 3 s give intervals of ±4-6%, and an interval
+# that had to exclude 1 kept known 1.08x and 1.2x changes from a second look (README).
+SCREEN_MARGIN = None
 SLOWER, FASTER, UNCHANGED = "slower", "faster", "unchanged"
 
 
-def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_pass=(), margin: float = MARGIN) -> str:
+def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_pass=(), margin: float | None = MARGIN) -> str:
     """The verdict on a time ratio new/old: slower or faster only where its interval excludes
-    1 ± margin, the ratio exceeds the threshold, and so does each ratio of `by_pass` (the
-    same ratio in each pass's own processes): a change must replicate in fresh processes.  One
+    1 ± margin (None: the interval is not asked), the ratio exceeds the threshold, and so does
+    each ratio of `by_pass` (the same ratio in each pass's own processes): a change must
+    replicate in fresh processes.  One
     process can run slow for its life (in A/A comparisons on these VMs the first worker
     started ran 2-6% slower than the other three in the median case, up to 20%), and every
     case of a pass shares the same processes."""
-    if ratio.low > 1 + margin and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_pass):
+    above = margin is None or ratio.low > 1 + margin
+    below = margin is None or ratio.high < 1 / (1 + margin)
+    if above and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_pass):
         return SLOWER
-    if ratio.high < 1 / (1 + margin) and ratio.value < 1 / (1 + threshold) and \
+    if below and ratio.value < 1 / (1 + threshold) and \
             all(r < 1 / (1 + threshold) for r in by_pass):
         return FASTER
     return UNCHANGED
+
+
+def recorded_rule(threshold: float) -> dict:
+    """The rule's figures, kept in every row of compare.csv and noise CSVs: a later reader
+    (benchmarks/scripts/threshold_scan.py) judges each file by the rule it was made with."""
+    return {"threshold": threshold, "margin": MARGIN, "screen_margin": SCREEN_MARGIN}
+
+
+def rule(threshold: float = THRESHOLD, margin: float = MARGIN, screen_margin: float | None = SCREEN_MARGIN) -> str:
+    """The detector's rule in words (compare's summary and --help, noise's report), with the
+    screen a file was made with (SCREEN_MARGIN: None since 2026-12-03's second change, 0 before)."""
+    interval = "" if screen_margin is None else \
+        f" and whose interval excludes 1{f' ± {screen_margin:.0%}' if screen_margin else ''}"
+    return (f"a case whose ratio is beyond {threshold:.0%}{interval} is measured once more in fresh worker processes, "
+            f"and is flagged where both passes' rounds together have an interval that excludes 1 ± {margin:.0%} and "
+            f"a ratio beyond {threshold:.0%}, and each pass's own ratio is beyond {threshold:.0%} too")
 
 
 CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "rounds", "by_process", "verdict")) + \
@@ -97,9 +118,7 @@ def for_confirming(settings, budget_s: float = CONFIRM_BUDGET_S):
 def judged(m: Measurement, new: str, old: str, threshold: float = THRESHOLD) -> dict:
     """One pass's ratio new/old, its interval, its value in each process's rounds (shown, not
     judged) and the pass's verdict: after a first pass, whether to measure again.  That screen
-    wants the interval to exclude 1 ± SCREEN_MARGIN, not 1 ± MARGIN: on the AMD VM the margin
-    kept three of seven missed 1.1x changes from a second look (first intervals down to
-    1.009-1.017), and a second look costs a case 12 s more, not a verdict."""
+    asks the ratio alone (SCREEN_MARGIN): a second look costs a case 12 s more, not a verdict."""
     ratio = m.ratio(new, old)
     by_process = [m.ratio(new, old, process).value for process in m.processes()]
     return {"ratio": ratio.value, "low": ratio.low, "high": ratio.high, "half_width": ratio.half_width,
@@ -267,11 +286,11 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
                             figures, measured[case.key] = measure(case, pool, roots, settings)
                             rows[case.key] = {"key": case.key, "op": case.op, "strategy": case.strategy,
                                               "direction": case.direction, "shape": case.shape_text, "env": env,
-                                              **figures}
+                                              **figures, **recorded_rule(threshold)}
                 finally:
                     pool.close()
-    frames = {key: m.frame() for key, m in measured.items() if m}
-    samples = [frame.assign(key=key, version=frame["key"]) for key, frame in frames.items()]
+    samples = [m.frame().pipe(lambda frame: frame.assign(key=key, version=frame["key"]))
+               for key, m in measured.items() if m]
     return _with_confirm_columns(pd.DataFrame(list(rows.values()))), \
         (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
 
@@ -313,16 +332,15 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
                                      for_confirming(settings, confirm_budget_s) if confirming else settings)
             finally:
                 pool.close()
+            both = pooled(first, m) if confirming else None
             for name in names:
                 again = judged(m, name, "A", threshold)
-                verdicts[name] = confirmed(verdicts[name], again, pooled(first, m).ratio(name, "A"), threshold) \
-                    if confirming else again
+                verdicts[name] = confirmed(verdicts[name], again, both.ratio(name, "A"), threshold) if both else again
             first = m
         for name, factor in NOISE_CHANGES:
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
-                         "shape": case.shape_text, "change": name, "elements_ratio": factor, "threshold": threshold,
-                         "margin": MARGIN, "screen_margin": SCREEN_MARGIN,
-                         **verdicts[name]})
+                         "shape": case.shape_text, "change": name, "elements_ratio": factor,
+                         **recorded_rule(threshold), **verdicts[name]})
     return _with_confirm_columns(pd.DataFrame(rows))
 
 
@@ -336,18 +354,16 @@ def resolves(table: pd.DataFrame) -> str:
         lines.append(f"{name}: ratio {group['ratio'].median():.3f} (median of {len(group)} reruns), "
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
-    excludes = f"excludes 1 ± {table['margin'].iloc[0]:.0%}" if "margin" in table else "excludes 1"
-    beyond = f"the {threshold:.0%} threshold" if threshold else "the threshold (not recorded in this file)"
     if "pooled_ratio" in table:  # the rule since 2026-12-03 (the screen's own margin recorded since its change that day)
         screen = table["screen_margin"].iloc[0] if "screen_margin" in table else table["margin"].iloc[0]
-        rule = (f"A change whose interval excludes 1{f' ± {screen:.0%}' if screen else ''} and whose ratio exceeds "
-                f"{beyond} is measured once more in fresh worker processes, and is flagged where both measurements' "
-                f"rounds together have an interval that {excludes} and a ratio beyond the threshold, and each "
-                "measurement's ratio is beyond the threshold too")
+        text = rule(threshold, table["margin"].iloc[0], None if pd.isna(screen) else screen)
+        text = text[0].upper() + text[1:]
     else:
-        rule = (f"A change is flagged where its interval {excludes} and it exceeds {beyond}, in every worker "
+        excludes = f"excludes 1 ± {table['margin'].iloc[0]:.0%}" if "margin" in table else "excludes 1"
+        beyond = f"the {threshold:.0%} threshold" if threshold else "the threshold (not recorded in this file)"
+        text = (f"A change is flagged where its interval {excludes} and it exceeds {beyond}, in every worker "
                 "process's rounds too"
                 + (", and again when measured once more in fresh worker processes" if confirming else ""))
-    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). {rule}: the flag rates above say which of "
+    lines.append(f"A/A interval: ±{aa.median():.1%} (median over reruns). {text}: the flag rates above say which of "
                  "the known changes this machine resolves in this time")
     return "\n".join(lines)

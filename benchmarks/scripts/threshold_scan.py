@@ -29,7 +29,8 @@ UNCONFIRMED = "flagged, not measured again"  # screened below the run's own thre
 def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
     """The detector's verdict on every measured row of a compare.csv or noise CSV at
     `threshold`: its first pass screened with compare.change, and a screened row judged on both
-    passes' rounds (pooled_*) with each pass's ratio.  Files from before 2026-12-03 have no
+    passes' rounds (pooled_*) with each pass's ratio; the screen as the file records it
+    (screen_margin; a file without the column: the margin).  Files from before 2026-12-03 have no
     pooled_* columns: they are judged by the rule they were made with, each pass on its own with
     every process beyond the threshold."""
     measured = table.dropna(subset=["ratio", "low", "high"])
@@ -42,7 +43,8 @@ def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
 
     def one(row):
         if "pooled_ratio" in row:  # the rule as shipped
-            first = compare.change(interval(row), threshold, margin=compare.SCREEN_MARGIN)
+            screen = row.get("screen_margin", compare.MARGIN)  # recorded since 2026-12-03's screen change
+            first = compare.change(interval(row), threshold, margin=None if pd.isna(screen) else screen)
             if first == compare.UNCHANGED:
                 return first
             if pd.isna(row["pooled_ratio"]):
