@@ -83,7 +83,7 @@ def test_each_measuring_command_keeps_its_own_defaults():
     assert (noise.sample_time, noise.group_budget, noise.case_budget) == (0.1, 3.0, 10.0)
     assert cli._settings(run).describe() != cli._settings(compare).describe()
     # noise checks compare's detector, so both judge with the same rule
-    assert (noise.threshold, noise.confirm_budget) == (compare.threshold, compare.confirm_budget) == (0.06, 12.0)
+    assert (noise.threshold, noise.confirm_budget) == (compare.threshold, compare.confirm_budget) == (0.07, 12.0)
 
 
 def test_every_help_text_reads_as_written():
