@@ -229,9 +229,16 @@ def cmd_noise(args) -> int:
     case = matrix.Case(op, args.strategy, args.direction, "float32", "CPU", shape, args.env)
     print(f"stratbench noise: {case.key} against itself and with 10% and 20% more elements, {args.reruns} reruns "
           "in fresh worker processes", file=sys.stderr)
+
+    def written(table, samples):  # after every rerun: Ctrl-C keeps the reruns done
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        _with_machine(table).to_csv(args.out, index=False)
+        samples.to_csv(noise_samples_path(args.out), index=False, compression="gzip")
+
     try:
-        table = compare.noise(case, _settings(args), args.reruns, args.processes, args.threshold, _progress(),
-                              args.verbose, confirm_budget_s=args.confirm_budget)
+        table, _ = compare.noise(case, _settings(args), args.reruns, args.processes, args.threshold, _progress(),
+                                 args.verbose, confirm_budget_s=args.confirm_budget,
+                                 written=written if args.out else None)
     except compare.NotMeasured as e:
         print(f"stratbench noise: {e}", file=sys.stderr)
         return 1
@@ -239,9 +246,13 @@ def cmd_noise(args) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\n" + compare.resolves(table))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        _with_machine(table).to_csv(args.out, index=False)
+        print(f"written to {args.out} and {noise_samples_path(args.out)}", file=sys.stderr)
     return 0
+
+
+def noise_samples_path(out: pathlib.Path) -> pathlib.Path:
+    """Where `stratbench noise --out X.csv` keeps every sample: X.samples.csv.gz."""
+    return out.with_name(out.name.removesuffix(".csv") + ".samples.csv.gz")
 
 
 def cmd_in_model(args) -> int:
@@ -652,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--size", type=_one_size, help="the case's size (default: the op's largest)")
     noise.add_argument("--env", default="default", choices=tuple(ENV_SETTINGS), help="environment setting")
     noise.add_argument("--reruns", type=int, default=3, help="reruns, each in fresh workers (default: 3)")
-    noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here")
+    noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here (after every rerun), and "
+                                                        "every sample beside it (X.samples.csv.gz for X.csv)")
     noise.set_defaults(func=cmd_noise)
 
     in_model = sub.add_parser(

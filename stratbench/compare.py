@@ -310,17 +310,20 @@ def more_elements(case, factor: float):
 
 
 def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float = THRESHOLD, progress=None,
-          verbose: bool = False, confirm_budget_s: float = CONFIRM_BUDGET_S) -> pd.DataFrame:
+          verbose: bool = False, confirm_budget_s: float = CONFIRM_BUDGET_S,
+          written=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The detector checked against known changes: `case` against itself (A/A: no change) and
     against the same case with 10% and 20% more elements (a memory-bound case: about 1.1x and
-    1.2x), in fresh workers each rerun.  One row per (rerun, change)."""
+    1.2x), in fresh workers each rerun.  (One row per (rerun, change); every sample, with its
+    rerun and version.)  `written(table, samples)` is called after each rerun, so that a
+    caller can keep the reruns done (Ctrl-C, a crash)."""
     progress = progress or (lambda items, desc: items)
-    rows = []
+    rows, samples = [], []
     for rerun in progress(range(reruns), "noise"):
         versions = {"A": Version(case)}
         for name, factor in NOISE_CHANGES:
             versions[name] = Version(more_elements(case, factor))
-        verdicts, first = {}, None
+        verdicts, measured = {}, None
         for confirming in (False, True):  # then every screened change again, in fresh workers (as compare)
             names = [n for n, v in verdicts.items() if v["verdict"] in (SLOWER, FASTER)] if confirming else \
                 [n for n, _ in NOISE_CHANGES]
@@ -332,16 +335,20 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
                                      for_confirming(settings, confirm_budget_s) if confirming else settings)
             finally:
                 pool.close()
-            both = pooled(first, m) if confirming else None
+            measured = pooled(measured, m) if confirming else m
             for name in names:
                 again = judged(m, name, "A", threshold)
-                verdicts[name] = confirmed(verdicts[name], again, both.ratio(name, "A"), threshold) if both else again
-            first = m
+                verdicts[name] = confirmed(verdicts[name], again, measured.ratio(name, "A"), threshold) \
+                    if confirming else again
         for name, factor in NOISE_CHANGES:
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
                          "shape": case.shape_text, "change": name, "elements_ratio": factor,
                          **recorded_rule(threshold), **verdicts[name]})
-    return _with_confirm_columns(pd.DataFrame(rows))
+        samples.append(measured.frame().pipe(lambda frame: frame.assign(version=frame["key"], key=case.key,
+                                                                         rerun=rerun)))
+        if written:
+            written(_with_confirm_columns(pd.DataFrame(rows)), pd.concat(samples, ignore_index=True))
+    return _with_confirm_columns(pd.DataFrame(rows)), pd.concat(samples, ignore_index=True)
 
 
 def resolves(table: pd.DataFrame) -> str:

@@ -294,3 +294,27 @@ def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
     older = pd.DataFrame(rows).drop(columns=["threshold", "margin", "confirm_verdict"])  # a CSV from before 2026-12-02
     assert "threshold (not recorded in this file)" in resolves(older) and "fresh worker processes" not in resolves(older)
     assert "excludes 1 and" in resolves(older)
+
+
+def test_noise_keeps_every_sample_it_judged(tmp_path):
+    """`stratbench noise --out X.csv` writes X.samples.csv.gz beside it: each rerun's samples,
+    from which the table's ratios are recomputed (the pooled ratio where a change was measured
+    again)."""
+    import subprocess
+
+    out = tmp_path / "noise.csv"
+    script = pathlib.Path(sys.executable).with_name("stratbench")
+    done = subprocess.run([str(script), "noise", "--size", "1e4", "--reruns", "2", "--max-rounds", "6",
+                           "--sample-time", "0.01", "--group-budget", "0.5", "--confirm-budget", "0.5", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    table = pd.read_csv(out)
+    samples = pd.read_csv(tmp_path / "noise.samples.csv.gz")
+    assert len(table) == 6 and set(samples["rerun"]) == {0, 1}
+    assert set(samples["version"]) == {"A", "A again", "+10% elements", "+20% elements"}
+    assert set(samples["key"]) == {"spiky/xla/forward/float32/CPU/default/10000"}
+    for row in table.itertuples():
+        m = Measurement.from_frame(samples[samples["rerun"] == row.rerun].drop(columns="key")
+                                   .rename(columns={"version": "key"}))
+        expected = row.pooled_ratio if pd.notna(row.pooled_ratio) else row.ratio
+        assert math.isclose(m.ratio(row.change, "A").value, expected, rel_tol=1e-9), row
