@@ -504,8 +504,8 @@ def _detecting() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=_positive, default=THRESHOLD,
                         help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: with the "
                              f"{MARGIN * 100:g}%% margin, A/A compares on the 2-core AMD VM flagged none of 132 cases "
-                             "(6 runs, one at 6%%); a change of 10%% more elements was flagged in 5-9 of 10 reruns, "
-                             "20%% in 9-10)")
+                             "in 7 runs, where 6%% flagged one in 2 of them; a change of 10%% more elements was "
+                             "flagged in 5-9 of 10 reruns, 20%% in 9-10)")
     parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
                         help="seconds of rounds a screened case gets when measured again in fresh workers, "
                              f"instead of --group-budget (default: {CONFIRM_BUDGET_S:g})")

@@ -31,11 +31,11 @@ from stratbench.worker import CaseTimeout, Worker, WorkerDied, starting
 
 # A change smaller than this is reported unchanged even when resolved, and its interval must
 # exclude a change of MARGIN.  Chosen on the AMD VM with the rule below (README, "Is a commit
-# slower?"): identical code in two worktrees can run 5-8% apart for a whole compare (softmax
-# xla forward 128x128: 0.894 in the first pass, 0.942 in the second), so at 6% one of six A/A
-# compares over the 132 default cases flagged a case; at 7% none did (threshold_scan.py),
-# while 10% more elements (measured 1.08-1.10x) was still flagged in 5-9 of 10 reruns in nine
-# sets of reruns and 20% in 9-10 of 10.
+# slower?"): identical code in two worktrees can run 5-9% apart for a whole compare (softmax
+# xla forward 128x128: 0.894 in the first pass, 0.942 in the second), so at 6% two of seven
+# A/A compares over the 132 default cases flagged a case; at 7% none did (threshold_scan.py
+# on six, one run at 7%), while 10% more elements (about 1.06-1.10x here) was still flagged in
+# 5-9 of 10 reruns in eleven sets of reruns and 20% in 9-10 of 10.
 THRESHOLD = 0.07
 MARGIN = 0.02
 # Seconds of rounds a screened case gets when it is measured again (`confirmed`), against the
