@@ -53,16 +53,14 @@ def change(ratio: stats.Interval, threshold: float = THRESHOLD, by_pass=(), marg
     """The verdict on a time ratio new/old: slower or faster only where its interval excludes
     1 ± margin (None: the interval is not asked), the ratio exceeds the threshold, and so does
     each ratio of `by_pass` (the same ratio in each pass's own processes): a change must
-    replicate in fresh processes.  One
-    process can run slow for its life (in A/A comparisons on these VMs the first worker
-    started ran 2-6% slower than the other three in the median case, up to 20%), and every
-    case of a pass shares the same processes."""
+    replicate in fresh processes.  One process can run slow for its life (in A/A comparisons
+    on these VMs the first worker started ran 2-6% slower than the other three in the median
+    case, up to 20%), and every case of a pass shares the same processes."""
     above = margin is None or ratio.low > 1 + margin
     below = margin is None or ratio.high < 1 / (1 + margin)
     if above and ratio.value > 1 + threshold and all(r > 1 + threshold for r in by_pass):
         return SLOWER
-    if below and ratio.value < 1 / (1 + threshold) and \
-            all(r < 1 / (1 + threshold) for r in by_pass):
+    if below and ratio.value < 1 / (1 + threshold) and all(r < 1 / (1 + threshold) for r in by_pass):
         return FASTER
     return UNCHANGED
 
