@@ -287,10 +287,16 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
                                               **figures, **recorded_rule(threshold)}
                 finally:
                     pool.close()
-    samples = [m.frame().pipe(lambda frame: frame.assign(key=key, version=frame["key"]))
-               for key, m in measured.items() if m]
+    samples = [kept_samples(m, key) for key, m in measured.items() if m]
     return _with_confirm_columns(pd.DataFrame(list(rows.values()))), \
         (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
+
+
+def kept_samples(m: Measurement, case_key: str, **columns) -> pd.DataFrame:
+    """Every sample of `m` as stored with a compare or noise run: its version (the name it was
+    sampled under), the case's key and any `columns` (noise: the rerun)."""
+    frame = m.frame()
+    return frame.assign(version=frame["key"], key=case_key, **columns)
 
 
 def _with_confirm_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -342,11 +348,11 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
             rows.append({"rerun": rerun, "op": case.op, "strategy": case.strategy, "direction": case.direction,
                          "shape": case.shape_text, "change": name, "elements_ratio": factor,
                          **recorded_rule(threshold), **verdicts[name]})
-        samples.append(measured.frame().pipe(lambda frame: frame.assign(version=frame["key"], key=case.key,
-                                                                         rerun=rerun)))
+        samples.append(kept_samples(measured, case.key, rerun=rerun))
+        table, kept = _with_confirm_columns(pd.DataFrame(rows)), pd.concat(samples, ignore_index=True)
         if written:
-            written(_with_confirm_columns(pd.DataFrame(rows)), pd.concat(samples, ignore_index=True))
-    return _with_confirm_columns(pd.DataFrame(rows)), pd.concat(samples, ignore_index=True)
+            written(table, kept)
+    return table, kept
 
 
 def resolves(table: pd.DataFrame) -> str:
