@@ -89,6 +89,17 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    """A whole number of at least 1 (reruns)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
 def _unwritable(folder: pathlib.Path) -> str:
     """Why results cannot be written under `folder`, or ''; checked before TensorFlow loads."""
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -662,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--direction", default="forward", choices=DIRECTIONS, help="the direction (default: forward)")
     noise.add_argument("--size", type=_one_size, help="the case's size (default: the op's largest)")
     noise.add_argument("--env", default="default", choices=tuple(ENV_SETTINGS), help="environment setting")
-    noise.add_argument("--reruns", type=int, default=3, help="reruns, each in fresh workers (default: 3)")
+    noise.add_argument("--reruns", type=_count, default=3, help="reruns, each in fresh workers (default: 3)")
     noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here (after every rerun), and "
                                                         "every sample beside it (X.samples.csv.gz for X.csv)")
     noise.set_defaults(func=cmd_noise)

@@ -96,19 +96,28 @@ def limits_lines(table: pd.DataFrame, env: dict) -> list[str]:
 
 
 def noise_check(folder: pathlib.Path, env: dict) -> str:
-    """What `stratbench noise` found on this run's kind of CPU (the newest of its CSVs under
-    `folder` that record their threshold, else the newest), as a paragraph for the published
-    tables; '' when none was run there."""
+    """What `stratbench noise` found on this run's kind of CPU, as a paragraph for the published
+    tables ('' when none was run there): of its CSVs under `folder`, one made with the rule
+    `stratbench compare` ships (compare.recorded_rule), else one that records its threshold,
+    then the one with the most reruns, the newest, the last by name (a clone gives every
+    file one mtime)."""
     from stratbench import compare
+
+    shipped = compare.recorded_rule(compare.THRESHOLD)
+
+    def made_with_shipped_rule(table) -> bool:
+        return all(name in table and table[name].map(lambda v: v == value or (value is None and pd.isna(v))).all()
+                   for name, value in shipped.items())
 
     found = []
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
         table = pd.read_csv(path)
         if "cpu_model" in table and (table["cpu_model"] == env.get("cpu_model")).all():
-            found.append(("threshold" in table, path.stat().st_mtime, path, table))  # a clone gives all one mtime
+            found.append((made_with_shipped_rule(table), "threshold" in table, table["rerun"].nunique(),
+                          path.stat().st_mtime, path.name, path, table))
     if not found:
         return ""
-    *_, path, table = max(found, key=lambda f: f[:2])
+    *_, path, table = max(found, key=lambda f: f[:5])
     case = f"{table['op'].iloc[0]} {table['strategy'].iloc[0]} {table['direction'].iloc[0]} {table['shape'].iloc[0]}" \
         if "op" in table else "one memory-bound case"
     said = compare.resolves(table).replace("\n", "; ")

@@ -135,6 +135,23 @@ def test_publish_rewrites_only_the_marked_block(tmp_path, stored_report):
         publishing.publish(STORED_RUN, written, table, env, caps, tmp_path / "results.md", top, command="test")
 
 
+def test_published_noise_check_is_one_made_with_the_shipped_rule(tmp_path):
+    """Of this CPU's noise files, the one made with compare's shipped rule wins over a newer
+    one made with another threshold; another CPU's files are never quoted."""
+    from stratbench import compare
+    row = {"rerun": 0, "op": "spiky", "strategy": "xla", "direction": "forward", "shape": "16000000",
+           "change": "A again", "ratio": 1.0, "half_width": 0.04, "verdict": compare.UNCHANGED,
+           "pooled_ratio": None, "cpu_model": "CPU X"}
+    shipped = pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD)])
+    shipped.to_csv(tmp_path / "b_shipped.csv", index=False)
+    pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD + 0.01)]).to_csv(tmp_path / "c_other_rule.csv", index=False)
+    pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD) | {"cpu_model": "CPU Y"}]).to_csv(
+        tmp_path / "d_other_cpu.csv", index=False)
+    assert "from `b_shipped.csv`" in publishing.noise_check(tmp_path, {"cpu_model": "CPU X"})
+    assert "from `d_other_cpu.csv`" in publishing.noise_check(tmp_path, {"cpu_model": "CPU Y"})
+    assert publishing.noise_check(tmp_path, {"cpu_model": "CPU Z"}) == ""
+
+
 # --- recommend -----------------------------------------------------------------------
 def test_recommend_picks_the_fastest_and_respects_needs(tmp_path, checked):
     run = tmp_path / "vm" / "run"

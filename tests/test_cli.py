@@ -55,6 +55,14 @@ def test_unknown_names_are_refused_with_the_valid_ones(capsys):
     assert "accepted: " + ", ".join(impls.OPS) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("reruns", ["0", "-2", "2.5", "many"])
+def test_noise_refuses_a_rerun_count_that_is_not_a_whole_number_of_at_least_one(capsys, reruns):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["noise", "--reruns", reruns])
+    assert exit_.value.code == 2
+    assert "--reruns: must be a whole number of at least 1, got" in capsys.readouterr().err
+
+
 def test_help_explains_each_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["verify", "--help"])
