@@ -125,7 +125,7 @@ def cmd_run(args) -> int:
 
     from stratbench import matrix, metrics, status
     from stratbench.run import Options, run
-    from stratbench.tables import comparison
+    from stratbench.tables import comparison, steal_line
 
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
     cases = matrix.cases(
@@ -155,6 +155,8 @@ def cmd_run(args) -> int:
         print(comparison(table, baseline=args.baseline).to_string())
     counts = table["status"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if steal_line(table):
+        print(steal_line(table))
     print(f"wall time {time.perf_counter() - started:.0f} s; results in {directory}")
     print(metrics.MARKS_LEGEND.replace("`", "") + ";  (Nx) speedup over " + args.baseline)
     for _, r in table[~table["status"].isin([status.OK, status.SKIPPED])].iterrows():

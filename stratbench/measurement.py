@@ -24,7 +24,28 @@ import pandas as pd
 
 from stratbench import stats, status
 
-SAMPLE_COLUMNS = ["key", "process", "round", "seconds", "calls"]
+# steal: the share of the machine's CPU time the hypervisor gave other guests during the
+# sample's round (None where the system does not report it)
+SAMPLE_COLUMNS = ["key", "process", "round", "seconds", "calls", "steal"]
+
+
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time counters since boot (the first line of /proc/stat: user, nice,
+    system, idle, iowait, irq, softirq, steal, ...), or None where there is no such file."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_between(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time between two cpu_ticks() readings that a hypervisor took for other
+    guests (steal time: a vCPU ready to run that did not), or None where it is not reported."""
+    if not before or not after or len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before[:8], after[:8])]  # guest time is already counted in user
+    return round(spent[7] / sum(spent), 4) if sum(spent) > 0 else None  # ticks of 10 ms: no finer than that
 
 
 @dataclasses.dataclass
@@ -33,8 +54,9 @@ class Measurement:
 
     samples: list = dataclasses.field(default_factory=list)  # dicts with SAMPLE_COLUMNS (key = entry)
 
-    def add(self, entry: str, process: int, round_: int, seconds: float, calls: int) -> None:
-        self.samples.append({"key": entry, "process": process, "round": round_, "seconds": seconds, "calls": calls})
+    def add(self, entry: str, process: int, round_: int, seconds: float, calls: int, steal: float | None = None) -> None:
+        self.samples.append({"key": entry, "process": process, "round": round_, "seconds": seconds, "calls": calls,
+                             "steal": steal})
 
     def rounds(self, entry: str, process: int | None = None) -> dict:
         """(process, round) -> seconds per call of one entry (of one process's rounds if given):
@@ -68,16 +90,17 @@ class Measurement:
         mine = [s for s in self.samples if s["key"] == entry]
         time_ = stats.median_interval(values)
         q1, q3 = (pd.Series(values).quantile([0.25, 0.75]).tolist() if values else (math.nan, math.nan))
+        steal = [s["steal"] for s in mine if s.get("steal") is not None and not math.isnan(s["steal"])]
         return {"median_s": time_.value, "ci_low_s": time_.low, "ci_high_s": time_.high, "iqr_s": q3 - q1,
                 "samples": len(values), "calls_per_sample": max((s["calls"] for s in mine), default=None),
-                "processes": len({s["process"] for s in mine})}
+                "processes": len({s["process"] for s in mine}), "cpu_steal": float(np.mean(steal)) if steal else None}
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.samples, columns=SAMPLE_COLUMNS)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "Measurement":
-        return cls(frame[SAMPLE_COLUMNS].to_dict("records"))
+        return cls(frame.reindex(columns=SAMPLE_COLUMNS).to_dict("records"))  # no steal before 2026-12-03
 
 
 @dataclasses.dataclass
@@ -118,8 +141,10 @@ def sample_rounds(sampler: Callable[[str, int, int], float], entries: dict, roun
     for r in range(rounds.max_rounds):
         order = active[:]
         rng.shuffle(order)
+        before, times = cpu_ticks(), {name: sampler(name, r, r % processes) for name in order}
+        steal = steal_between(before, cpu_ticks())  # what the machine lost to other guests in this round
         for name in order:
-            measurement.add(name, r % processes, r, sampler(name, r, r % processes), entries[name])
+            measurement.add(name, r % processes, r, times[name], entries[name], steal)
         if on_round:
             on_round(r)
         if r + 1 < rounds.min_rounds:

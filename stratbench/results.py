@@ -27,6 +27,9 @@ COLUMNS = [
     # the environment setting the case ran under, and what TensorFlow did in its worker
     "env", "onednn", "cpu_allocator",
     "median_s", "ci_low_s", "ci_high_s", "iqr_s", "samples", "calls_per_sample", "processes", "noisy",
+    # the share of the machine's CPU time a hypervisor gave other guests during the case's rounds
+    # (steal time, /proc/stat; empty where not reported): a disturbed measurement shows here
+    "cpu_steal",
     # paired figures of the case's comparison group (stratbench/measurement.py): speedup over the
     # baseline strategy, time over the group's fastest, each with its 95% interval, and the rank
     "baseline", "speedup", "speedup_low", "speedup_high", "vs_fastest", "vs_fastest_low", "vs_fastest_high", "rank",
@@ -147,7 +150,7 @@ class RunStore:
         _write_atomic(self.directory / "cases.csv", self.table().to_csv(index=False))
 
 
-SAMPLES = "samples.csv.gz"  # key, process, round, seconds, calls: every per-call sample of the run
+SAMPLES = "samples.csv.gz"  # key, process, round, seconds, calls, steal: every per-call sample of the run
 
 
 def read_samples(directory) -> pd.DataFrame | None:

@@ -308,3 +308,14 @@ def release_table(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             before = t
     text.columns = [f"TF {v}" for v in versions]
     return numbers, text
+
+
+def steal_line(table: pd.DataFrame) -> str:
+    """How much CPU time a hypervisor gave other guests while the run's cases were sampled
+    (`cpu_steal`), in one line; '' where the system does not report it."""
+    steal = pd.to_numeric(table.get("cpu_steal", pd.Series(dtype=float)), errors="coerce").dropna()
+    if steal.empty:
+        return ""
+    worst = table.loc[steal.idxmax(), "key"]
+    return (f"CPU time the hypervisor gave other guests during the rounds (steal): {steal.median():.1%} in the median "
+            f"case, at most {steal.max():.1%} ({worst})")

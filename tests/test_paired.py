@@ -46,6 +46,35 @@ def test_a_against_itself_is_unchanged_and_a_tie():
     assert figures["a"]["rank"] == figures["a again"]["rank"] == "tie"
 
 
+def test_steal_is_the_share_of_cpu_time_the_hypervisor_took_between_two_readings():
+    from stratbench.measurement import steal_between
+
+    before = [100, 0, 50, 800, 0, 0, 0, 10, 40, 0]  # user nice system idle iowait irq softirq steal guest guest_nice
+    after = [150, 0, 60, 830, 0, 0, 0, 20, 70, 0]  # guest time is inside user: not counted twice
+    assert steal_between(before, after) == 10 / 100
+    assert steal_between(before, before) is None  # no time passed
+    assert steal_between(None, after) is None and steal_between(before[:4], after[:4]) is None  # not reported
+
+
+def test_every_sample_keeps_its_rounds_steal_and_a_case_its_mean(monkeypatch):
+    """Each round's samples carry the steal of that round (here a fake /proc/stat whose steal
+    grows by 1 tick in 10 during round 1 only); summary() gives an entry's mean; samples
+    stored before steal was recorded load without it."""
+    from stratbench import measurement as measurement_module
+
+    ticks = iter([[90, 0, 0, 0, 0, 0, 0, 0], [180, 0, 0, 0, 0, 0, 0, 0],  # round 0: no steal
+                  [180, 0, 0, 0, 0, 0, 0, 0], [270, 0, 0, 0, 0, 0, 0, 10]])  # round 1: 10 of 100 ticks stolen
+    monkeypatch.setattr(measurement_module, "cpu_ticks", lambda: next(ticks))
+    truth = {"a": 1.0, "b": 2.0}
+    m = sample_rounds(lambda name, round_, process: truth[name], dict.fromkeys(truth, 1),
+                      Rounds(min_rounds=2, max_rounds=2, seed=0))
+    assert [(s["round"], s["steal"]) for s in m.samples] == [(0, 0.0), (0, 0.0), (1, 0.1), (1, 0.1)]
+    assert math.isclose(m.summary("a")["cpu_steal"], 0.05)
+    old = m.frame().drop(columns=["steal"])
+    assert Measurement.from_frame(old).summary("b")["cpu_steal"] is None
+    assert Measurement.from_frame(old).ratio("b", "a").value == 2.0
+
+
 def test_a_change_whose_interval_reaches_within_the_margin_of_1_is_not_flagged():
     """The A/A flag that a 6% threshold alone let through (a tiny eager case): 0.926
     [0.846, 1.000], each process beyond 6%.  The interval must also exclude 1 ± MARGIN."""

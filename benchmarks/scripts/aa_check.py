@@ -11,7 +11,9 @@ Per comparison group (op, direction, dtype, device, shape, setting) and each pai
 - each strategy's speedup over the fastest of the first run, in the other run: inside the
   first run's 95% interval or within 5% of it;
 - at each (op, direction)'s largest size, the same for the stored speedups over the baseline,
-  and the winner changes there (the default run's A/A target).
+  and the winner changes there (the default run's A/A target);
+- first, for each run that recorded it, the CPU time a hypervisor gave other guests during
+  its rounds (steal).
 
 --pool K pools the samples of each K runs in a row (in the order given; each run's rounds
 and processes kept apart) and compares the pooled sets as if each were one run sampled in K
@@ -31,6 +33,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import results  # noqa: E402
 from stratbench.measurement import Measurement, group_figures  # noqa: E402
+from stratbench.tables import steal_line  # noqa: E402
 
 GROUP = ["op", "direction", "dtype", "device", "shape", "env"]
 
@@ -116,6 +119,9 @@ def main(argv) -> int:
     if pool > 1:
         for k, s in enumerate(sets):
             print(f"set {k + 1}: " + " + ".join(map(str, s)))
+    for k, run in enumerate(runs):  # was one run disturbed by other guests of the host?
+        if steal_line(results.load(run)):
+            print(f"run {k + 1}: {steal_line(results.load(run))}")
     data = [in_group_ratios(s) for s in sets]
     for (i, (ra, wa, fa)), (j, (rb, wb, fb)) in itertools.combinations(enumerate(data), 2):
         shared = [k for k in ra if k in rb and math.isfinite(ra[k]) and math.isfinite(rb[k])]
