@@ -81,7 +81,8 @@ def rule(threshold: float = THRESHOLD, margin: float = MARGIN, screen_margin: fl
             f"a ratio beyond {threshold:.0%}, and each pass's own ratio is beyond {threshold:.0%} too")
 
 
-CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "rounds", "by_process", "verdict")) + \
+CONFIRM_COLUMNS = tuple(f"confirm_{k}" for k in ("ratio", "low", "high", "rounds", "by_process", "cpu_steal",
+                                                  "verdict")) + \
     ("pooled_ratio", "pooled_low", "pooled_high")
 
 
@@ -121,7 +122,7 @@ def judged(m: Measurement, new: str, old: str, threshold: float = THRESHOLD) -> 
     by_process = [m.ratio(new, old, process).value for process in m.processes()]
     return {"ratio": ratio.value, "low": ratio.low, "high": ratio.high, "half_width": ratio.half_width,
             "rounds": ratio.n, "by_process": " ".join(f"{r:.3f}" for r in by_process),
-            "verdict": change(ratio, threshold, margin=SCREEN_MARGIN)}
+            "cpu_steal": m.steal(), "verdict": change(ratio, threshold, margin=SCREEN_MARGIN)}
 
 
 class CompareError(ValueError):

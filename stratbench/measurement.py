@@ -90,10 +90,16 @@ class Measurement:
         mine = [s for s in self.samples if s["key"] == entry]
         time_ = stats.median_interval(values)
         q1, q3 = (pd.Series(values).quantile([0.25, 0.75]).tolist() if values else (math.nan, math.nan))
-        steal = [s["steal"] for s in mine if s.get("steal") is not None and not math.isnan(s["steal"])]
         return {"median_s": time_.value, "ci_low_s": time_.low, "ci_high_s": time_.high, "iqr_s": q3 - q1,
                 "samples": len(values), "calls_per_sample": max((s["calls"] for s in mine), default=None),
-                "processes": len({s["process"] for s in mine}), "cpu_steal": float(np.mean(steal)) if steal else None}
+                "processes": len({s["process"] for s in mine}), "cpu_steal": self.steal(entry)}
+
+    def steal(self, entry: str | None = None) -> float | None:
+        """The mean steal of the rounds the samples (of one entry, if given) were taken in;
+        None where none was recorded."""
+        steal = [s["steal"] for s in self.samples if entry in (None, s["key"])
+                 and s.get("steal") is not None and not math.isnan(s["steal"])]
+        return float(np.mean(steal)) if steal else None
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.samples, columns=SAMPLE_COLUMNS)

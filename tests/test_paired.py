@@ -347,3 +347,5 @@ def test_noise_keeps_every_sample_it_judged(tmp_path):
                                    .rename(columns={"version": "key"}))
         expected = row.pooled_ratio if pd.notna(row.pooled_ratio) else row.ratio
         assert math.isclose(m.ratio(row.change, "A").value, expected, rel_tol=1e-9), row
+        first = Measurement([s for s in m.samples if s["process"] in (0, 1)])  # the first pass's two processes
+        assert 0 <= row.cpu_steal <= 1 and math.isclose(row.cpu_steal, first.steal(), abs_tol=1e-12), row  # Linux has it
