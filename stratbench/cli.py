@@ -155,8 +155,9 @@ def cmd_run(args) -> int:
         print(comparison(table, baseline=args.baseline).to_string())
     counts = table["status"].value_counts().to_dict()
     print(f"\n{len(table)} cases: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    if steal_line(table):
-        print(steal_line(table))
+    steal = steal_line(table)
+    if steal:
+        print(steal)
     print(f"wall time {time.perf_counter() - started:.0f} s; results in {directory}")
     print(metrics.MARKS_LEGEND.replace("`", "") + ";  (Nx) speedup over " + args.baseline)
     for _, r in table[~table["status"].isin([status.OK, status.SKIPPED])].iterrows():

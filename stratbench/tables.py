@@ -316,6 +316,7 @@ def steal_line(table: pd.DataFrame) -> str:
     steal = pd.to_numeric(table.get("cpu_steal", pd.Series(dtype=float)), errors="coerce").dropna()
     if steal.empty:
         return ""
-    worst = table.loc[steal.idxmax(), "key"]
-    return (f"CPU time the hypervisor gave other guests during the rounds (steal): {steal.median():.1%} in the median "
-            f"case, at most {steal.max():.1%} ({worst})")
+    said = "CPU time the hypervisor gave other guests during the rounds (steal)"
+    if steal.max() == 0:
+        return f"{said}: none"
+    return f"{said}: {steal.median():.1%} in the median case, at most {steal.max():.1%} ({table.loc[steal.idxmax(), 'key']})"

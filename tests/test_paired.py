@@ -75,6 +75,16 @@ def test_every_sample_keeps_its_rounds_steal_and_a_case_its_mean(monkeypatch):
     assert Measurement.from_frame(old).ratio("b", "a").value == 2.0
 
 
+def test_a_run_says_how_much_cpu_the_hypervisor_took_and_where_most():
+    from stratbench.tables import steal_line
+
+    said = steal_line(pd.DataFrame({"cpu_steal": [0.0, 0.02, None], "key": ["a", "b", "c"]}))
+    assert said.endswith("1.0% in the median case, at most 2.0% (b)")
+    assert steal_line(pd.DataFrame({"cpu_steal": [0.0, 0.0], "key": ["a", "b"]})).endswith(": none")
+    assert steal_line(pd.DataFrame({"cpu_steal": [None], "key": ["a"]})) == ""  # not reported: nothing said
+    assert steal_line(pd.DataFrame({"key": ["a"]})) == ""  # a run from before steal was recorded
+
+
 def test_a_change_whose_interval_reaches_within_the_margin_of_1_is_not_flagged():
     """The A/A flag that a 6% threshold alone let through (a tiny eager case): 0.926
     [0.846, 1.000], each process beyond 6%.  The interval must also exclude 1 ± MARGIN."""

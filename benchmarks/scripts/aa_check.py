@@ -119,9 +119,9 @@ def main(argv) -> int:
     if pool > 1:
         for k, s in enumerate(sets):
             print(f"set {k + 1}: " + " + ".join(map(str, s)))
-    for k, run in enumerate(runs):  # was one run disturbed by other guests of the host?
-        if steal_line(results.load(run)):
-            print(f"run {k + 1}: {steal_line(results.load(run))}")
+    for k, line in enumerate(steal_line(results.load(run)) for run in runs):  # a run disturbed by other guests?
+        if line:
+            print(f"run {k + 1}: {line}")
     data = [in_group_ratios(s) for s in sets]
     for (i, (ra, wa, fa)), (j, (rb, wb, fb)) in itertools.combinations(enumerate(data), 2):
         shared = [k for k in ra if k in rb and math.isfinite(ra[k]) and math.isfinite(rb[k])]
