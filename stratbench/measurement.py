@@ -45,7 +45,8 @@ def steal_between(before: list[int] | None, after: list[int] | None) -> float | 
     if not before or not after or len(before) < 8 or len(after) < 8:
         return None
     spent = [b - a for a, b in zip(before[:8], after[:8])]  # guest time is already counted in user
-    return round(spent[7] / sum(spent), 4) if sum(spent) > 0 else None  # ticks of 10 ms: no finer than that
+    total = sum(spent)
+    return round(spent[7] / total, 4) if total > 0 else None  # ticks of 10 ms: no finer than that
 
 
 @dataclasses.dataclass

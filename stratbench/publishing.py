@@ -106,7 +106,7 @@ def noise_check(folder: pathlib.Path, env: dict) -> str:
     shipped = compare.recorded_rule(compare.THRESHOLD)
 
     def made_with_shipped_rule(table) -> bool:
-        return all(name in table and table[name].map(lambda v: v == value or (value is None and pd.isna(v))).all()
+        return all(name in table and (table[name].isna() if value is None else table[name].eq(value)).all()
                    for name, value in shipped.items())
 
     found = []
