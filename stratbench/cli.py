@@ -400,6 +400,22 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_agree(args) -> int:
+    from stratbench import agree
+
+    runs = [args.run_a, args.run_b, *args.runs]
+    missing = [r for r in runs if not r.exists()]
+    if missing:
+        print(f"stratbench agree: {missing[0]} does not exist", file=sys.stderr)
+        return 2
+    try:
+        print(agree.text(agree.agree(runs, args.pool)))
+    except ValueError as e:  # results.NotResults included: a folder without a run, a damaged file
+        print(f"stratbench agree: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _needs(text: str):
     from stratbench import recommend
 
@@ -783,6 +799,27 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
     recommend.set_defaults(func=cmd_recommend)
+
+    agree = sub.add_parser(
+        "agree", parents=[common],
+        help="do runs of the same command agree? in-group speedups, rankings and winners, run by run",
+        description=(
+            "Compares two or more `stratbench run` folders of the same cases (the same command, one run after "
+            "the other) on what a user decides by. Per comparison group and pair of runs: how many in-group "
+            "speedups (each strategy's time over every other's) agree within 10%, the rankings one run has "
+            "the other way round by more than 5% each way, the winner changes (two ties are no change), the "
+            "times over the first run's fastest outside its 95% interval and beyond 5%, and at each op's "
+            "largest size the speedups over the baseline; first, each run's CPU steal where recorded. "
+            "Reads files only: no TensorFlow."
+        ),
+    )
+    agree.add_argument("run_a", type=pathlib.Path, metavar="RUN_A", help="a `stratbench run` folder (OUT/MACHINE/RUN_ID)")
+    agree.add_argument("run_b", type=pathlib.Path, metavar="RUN_B", help="another run of the same command")
+    agree.add_argument("runs", nargs="*", type=pathlib.Path, metavar="RUN", help="more runs: every pair is compared")
+    agree.add_argument("--pool", type=_count, default=1, metavar="K",
+                       help="pool the samples of each K runs in a row and compare the pooled sets "
+                            "(default: 1, each run alone)")
+    agree.set_defaults(func=cmd_agree)
     return parser
 
 

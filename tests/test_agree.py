@@ -1,0 +1,134 @@
+"""`stratbench agree`: do two runs of the same command agree?  On small synthetic run folders:
+one case (spiky forward, 1000 elements) of three strategies, sampled in paired rounds as
+`stratbench run` stores them (cases.json, samples.csv.gz)."""
+
+import math
+
+import pytest
+
+from stratbench import agree, cli, results
+from stratbench.measurement import Measurement, group_figures
+
+STRATEGIES = ("native", "xla", "custom_op")
+ROUNDS = 12
+JITTER = (0.99, 1.0, 1.01, 1.02, 0.98, 1.0)  # per-round factors: paired ratios with a little spread
+
+
+def key(strategy, size=1000):
+    return f"spiky/{strategy}/forward/float32/CPU/default/{size}"
+
+
+def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000):
+    """A run folder of one comparison group: `seconds` {strategy: seconds per call}, sampled in
+    ROUNDS rounds over two processes; its rows' figures (speedup over native, rank) as a run
+    stores them (measurement.group_figures)."""
+    m = Measurement()
+    for r in range(ROUNDS):
+        for i, (strategy, s) in enumerate(seconds.items()):
+            m.add(key(strategy, size), r % 2, r, s * JITTER[(r + 2 * i) % len(JITTER)], 10, steal)
+    figures = group_figures(m, {key(s, size): s for s in seconds}, "native")
+    store = results.RunStore(folder, {"machine": "m", "commit": "c" * 40})
+    store.add(*[{"op": "spiky", "strategy": s, "direction": "forward", "device": "CPU", "dtype": "float32",
+                 "size": size, "shape": str(size), "env": "default", "status": "ok", "key": key(s, size),
+                 "median_s": m.median(key(s, size)), "baseline": "native", "cpu_steal": m.steal(key(s, size)),
+                 **figures[key(s, size)]} for s in seconds])
+    store.add_samples(m.frame())
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path):
+    first = make_run(tmp_path / "a", {"native": 2e-3, "xla": 1e-3, "custom_op": 1.5e-3}, steal=0.02)
+    again = make_run(tmp_path / "b", {"native": 2.04e-3, "xla": 1.01e-3, "custom_op": 1.52e-3}, steal=0.0)
+    flipped = make_run(tmp_path / "c", {"native": 2e-3, "xla": 1e-3, "custom_op": 0.8e-3})
+    return first, again, flipped
+
+
+def test_two_runs_that_agree(runs):
+    first, again, _ = runs
+    [p] = agree.agree([first, again]).pairs
+    assert (p.groups, p.speedups, p.within) == (1, 6, 6)  # every ordered pair of the 3 strategies
+    assert p.contradictions == [] and p.winner_changes == [] and p.outside == []
+    assert (p.largest.speedups, p.largest.agreeing, p.largest.off) == (2, 2, [])  # 2.02x and 1.34x: within 5%
+    assert (p.largest.groups, p.largest.ties, p.largest.winner_changes) == (1, 0, [])
+    figures = agree.figures([first])
+    group = ("spiky", "forward", "float32", "CPU", "1000", "default")
+    assert figures.winners[group] == "xla" and figures.fastest[group] == "xla"
+    assert math.isclose(figures.ratios[(group, "native", "xla")], 2.0, rel_tol=0.02)
+    assert math.isclose(figures.ratios[(group, "custom_op", "xla")], 1.5, rel_tol=0.02)
+
+
+def test_a_contradicted_ranking_and_a_winner_change(runs):
+    first, _, flipped = runs
+    [p] = agree.agree([first, flipped]).pairs
+    group = ("spiky", "forward", "float32", "CPU", "1000", "default")
+    assert (p.speedups, p.within) == (6, 2)  # only native/xla and xla/native agree (2.0 both times)
+    [(g, a, b, before, after)] = p.contradictions  # custom_op 1.5x behind xla, then 1.25x ahead
+    assert (g, a, b) == (group, "custom_op", "xla")
+    assert math.isclose(before, 1.5, rel_tol=0.02) and math.isclose(after, 0.8, rel_tol=0.02)
+    assert p.winner_changes == [(group, "xla", "custom_op")]
+    # custom_op over the first run's fastest (xla): 1.5x then 0.8x; native: 2.0x both times
+    [(g, s, best, interval, other)] = p.outside
+    assert (s, best) == ("custom_op", "xla") and math.isclose(interval.value, 1.5, rel_tol=0.02)
+    assert math.isclose(other, 0.8, rel_tol=0.02)
+    # over native at the largest size: xla 2.0x both times; custom_op 1.33x then 2.5x
+    assert (p.largest.speedups, p.largest.agreeing) == (2, 1)
+    [(_, strategy, speedup, low, high, then)] = p.largest.off
+    assert strategy == "custom_op" and math.isclose(speedup, 4 / 3, rel_tol=0.02) and math.isclose(then, 2.5, rel_tol=0.02)
+    assert p.largest.winner_changes == [(group, "xla", "custom_op")]
+    text = agree.text(agree.agree([first, flipped]))
+    assert "runs 1 and 2: 1 comparison groups in both; 2 of 6 in-group speedups within 10% (33%); " \
+           "1 rankings contradicted by more than 5%" in text
+    assert "contradiction: spiky/forward/1000 custom_op/xla: 1.50 then 0.80" in text
+    assert "spiky/forward/1000: xla then custom_op" in text
+
+
+def test_each_runs_steal_is_said(runs):
+    first, again, _ = runs
+    said = agree.agree([first, again]).steal
+    assert [k for k, _ in said] == [1, 2]
+    assert "2.0% in the median case" in said[0][1] and said[1][1].endswith(": none")
+
+
+def test_pooled_sets(runs, tmp_path):
+    first, again, flipped = runs
+    other = make_run(tmp_path / "d", {"native": 2e-3, "xla": 1e-3, "custom_op": 0.8e-3})
+    result = agree.agree([first, again, flipped, other], pool=2)
+    assert [len(s) for s in result.sets] == [2, 2]
+    [p] = result.pairs
+    assert p.largest is None and len(p.contradictions) == 1  # pooled: custom_op/xla 1.5 then 0.8
+    assert agree.text(result).startswith("set 1: ")
+    with pytest.raises(ValueError, match="want at least two sets of 2"):
+        agree.agree([first, again, flipped], pool=2)
+
+
+def test_runs_before_paired_rounds_are_compared_by_their_medians(runs):
+    first, _, flipped = runs
+    (first / "samples.csv.gz").unlink()
+    [p] = agree.agree([first, flipped]).pairs
+    assert len(p.contradictions) == 1 and p.outside == []  # no intervals without samples
+    assert agree.figures([first]).winners[("spiky", "forward", "float32", "CPU", "1000", "default")] == "xla"
+
+
+def test_the_command_prints_what_the_library_says(runs, capsys):
+    first, _, flipped = runs
+    assert cli.main(["agree", str(first), str(flipped)]) == 0
+    assert capsys.readouterr().out.strip() == agree.text(agree.agree([first, flipped]))
+
+
+def test_the_command_refuses_one_run_and_a_folder_without_results(runs, tmp_path, capsys):
+    first, *_ = runs
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["agree", str(first)])
+    assert exit_.value.code == 2
+    capsys.readouterr()
+    assert cli.main(["agree", str(first), str(tmp_path / "missing")]) == 2
+    assert f"{tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["agree", str(first), str(tmp_path / "empty")]) == 2
+    assert "holds no stratbench results" in capsys.readouterr().err
+
+
+def test_group_labels_name_what_is_not_the_default():
+    assert agree.label(("softmax", "backward", "float32", "CPU", "4096x2048", "default")) == "softmax/backward/4096x2048"
+    assert agree.label(("gelu", "forward", "float16", "GPU", "1000", "onednn")) == "gelu/forward/1000/float16/GPU/onednn"
