@@ -19,11 +19,16 @@ class UserModuleError(ValueError):
     """A user's module could not be imported or declares nothing valid."""
 
 
+def is_path(name: str) -> bool:
+    """Whether a module name is a file path (loaded from that file) rather than a dotted name."""
+    return name.endswith(".py") or os.sep in name
+
+
 def load(name: str, kind: str):
     """The module `name` (a dotted name or a .py path); UserModuleError naming `kind` ("op",
     "strategy") and what went wrong otherwise."""
     try:
-        if name.endswith(".py") or os.sep in name:
+        if is_path(name):
             path = pathlib.Path(name).resolve()
             if not path.is_file():
                 raise UserModuleError(f"{kind} module file {name!r} does not exist")

@@ -1,6 +1,9 @@
 """A worker process that measures comparison groups, so a crash, a hang or an
 out-of-memory kill costs one group, not the run.  A worker runs under one environment setting (stratbench.environment.ENV_SETTINGS), set before it imports
-TensorFlow, and reports what TensorFlow then actually does (`Worker.environment`)."""
+TensorFlow, and reports what TensorFlow then actually does (`Worker.environment`).  A worker of
+`stratbench compare` may take its ops and strategies from elsewhere: stratbench's own from a commit's
+checkout (`impls_root`), a user's modules from their repository's checkout of the same commit (the
+module variables among `variables`, which every process reads: impls/modules.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def _use_impls_from(root: str) -> None:
     worktree, `stratbench compare`) while stratbench itself, the harness, stays this one."""
     # spawn re-ran the parent's main module, which imported this checkout's impls, and stratbench
     # modules that hold it (matrix reads a case's strategy there): they are imported again
-    for name in [n for n in sys.modules if n.split(".")[0] in ("impls", "stratbench") and n != __name__]:
+    for name in [n for n in sys.modules if n.split(".")[0] in ("impls", "stratbench") and n != __name__
+                 or n.startswith("stratbench_user_")]:  # a user's module made with this checkout's impls
         del sys.modules[name]
     sys.path.insert(0, root)
     try:
@@ -99,16 +103,17 @@ def _serve(conn, verbose: bool, variables: dict, impls_root: str | None = None) 
 
 class Worker:
     def __init__(self, verbose: bool = False, env: str = "default", impls_root: str | None = None,
-                 wait: bool = True):
-        """A worker process under setting `env`; with wait=False it starts (imports TensorFlow,
+                 wait: bool = True, variables: dict | None = None):
+        """A worker process under setting `env` (and environment `variables` besides, e.g. the
+        user's op modules of one commit); with wait=False it starts (imports TensorFlow,
         seconds) while the caller goes on, and `ready()` waits for it."""
         from stratbench.environment import ENV_SETTINGS
 
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
         self.conn, child = context.Pipe()
         self.env = env
-        self.process = context.Process(target=_serve, args=(child, verbose, ENV_SETTINGS[env], impls_root),
-                                       daemon=True)
+        self.process = context.Process(target=_serve, args=(child, verbose, {**ENV_SETTINGS[env], **(variables or {})},
+                                                            impls_root), daemon=True)
         self.process.start()
         child.close()
         self.environment = None
@@ -165,13 +170,15 @@ class Worker:
         return self.process.is_alive()
 
 
-def starting(workers: list, verbose: bool, env: str, impls_root: str | None = None) -> list[Worker]:
+def starting(workers: list, verbose: bool, env: str, impls_root: str | None = None,
+             variables: dict | None = None) -> list[Worker]:
     """`workers` with each missing or dead one replaced by a fresh one under setting `env`,
     not waited for: the fresh ones start side by side, each importing TensorFlow on a core of
     its own (`ready()` waits for one)."""
-    return [w if w and w.alive else Worker(verbose, env, impls_root, wait=False) for w in workers]
+    return [w if w and w.alive else Worker(verbose, env, impls_root, wait=False, variables=variables) for w in workers]
 
 
-def live(workers: list, verbose: bool, env: str, impls_root: str | None = None) -> list[Worker]:
+def live(workers: list, verbose: bool, env: str, impls_root: str | None = None,
+         variables: dict | None = None) -> list[Worker]:
     """`starting(...)`, once every worker has started."""
-    return [w.ready() for w in starting(workers, verbose, env, impls_root)]
+    return [w.ready() for w in starting(workers, verbose, env, impls_root, variables)]
