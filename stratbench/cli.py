@@ -63,6 +63,21 @@ def _names(kind: str, valid: tuple[str, ...]):
     return parse
 
 
+def _one(kind: str, valid: tuple[str, ...]):
+    """One name (commands that take exactly one: noise, recommend), under the singular or the
+    plural spelling of its option: a list is refused, saying so."""
+    names = _names(kind, valid)
+
+    def parse(text: str) -> str:
+        chosen = names(text)
+        if len(chosen) > 1:
+            raise argparse.ArgumentTypeError(f"takes one {kind}, got {len(chosen)} ({', '.join(chosen)}): "
+                                             f"run the command once per {kind}")
+        return chosen[0]
+
+    return parse
+
+
 def _sizes(text: str, dims: int | None = None):
     from stratbench.matrix import parse_size
 
@@ -120,28 +135,39 @@ def _progress():
     return wrap
 
 
+def _run_cases(args, devices) -> list:
+    from stratbench import matrix
+
+    return matrix.cases(ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
+                        devices=devices, quick=args.quick, sizes=args.sizes, shapes=args.shapes, envs=args.env)
+
+
+def _no_run_case(args) -> int:
+    print(f"stratbench run: no case selected: none of the strategies {', '.join(args.strategies or [])} "
+          f"implements {', '.join(args.ops or [])}; `stratbench run --help` lists what each takes",
+          file=sys.stderr)
+    return 2
+
+
 def cmd_run(args) -> int:
+    if args.dry_run:  # without TensorFlow, which would be asked for a GPU: only --devices says there is one
+        cases = _run_cases(args, args.devices or ["CPU"])
+        return _dry_run(args, cases) if cases else _no_run_case(args)
     import tensorflow as tf
 
-    from stratbench import matrix, metrics, status
+    from stratbench import metrics, status
     from stratbench.run import Options, run
     from stratbench.tables import comparison, steal_line
 
     devices = args.devices or ["CPU"] + (["GPU"] if tf.config.list_physical_devices("GPU") else [])
-    cases = matrix.cases(
-        ops=args.ops, strategies=args.strategies, directions=args.directions, dtypes=args.dtypes,
-        devices=devices, quick=args.quick, sizes=args.sizes, shapes=args.shapes, envs=args.env,
-    )
+    cases = _run_cases(args, devices)
     settings = _settings(args)
     options = Options(cases=cases, out=args.out, settings=settings, case_timeout_s=args.case_timeout,
                       machine=args.machine, fresh=args.fresh, verbose=args.verbose,
                       capabilities=not args.no_capabilities, roofline=not args.no_roofline, processes=args.processes,
                       baseline=args.baseline)
     if not cases:
-        print(f"stratbench run: no case selected: none of the strategies {', '.join(args.strategies or [])} "
-              f"implements {', '.join(args.ops or [])}; `stratbench run --help` lists what each takes",
-              file=sys.stderr)
-        return 2
+        return _no_run_case(args)
     print(f"stratbench run: {len(cases)} cases on {', '.join(devices)}, environment setting "
           f"{', '.join(args.env)}", file=sys.stderr)
     started = time.perf_counter()
@@ -174,10 +200,146 @@ def _settings(args):
     from stratbench.measurement import Rounds
     from stratbench.timing import Settings
 
+    sample_s, max_rounds = _sampling(args)
+    rounds = Rounds(min_rounds=args.min_rounds, max_rounds=max_rounds, precision=args.precision,
+                    group_budget_s=args.group_budget)
+    return Settings(target_sample_s=sample_s, rounds=rounds, case_budget_s=args.case_budget)
+
+
+def _sampling(args) -> tuple[float, int]:
+    """(seconds a sample lasts, rounds at most) of the measuring options: --quick takes 10 ms
+    samples and stops at --min-rounds."""
     quick = getattr(args, "quick", False)
-    rounds = Rounds(min_rounds=args.min_rounds, max_rounds=args.min_rounds if quick else args.max_rounds,
-                    precision=args.precision, group_budget_s=args.group_budget)
-    return Settings(target_sample_s=0.01 if quick else args.sample_time, rounds=rounds, case_budget_s=args.case_budget)
+    return (0.01 if quick else args.sample_time), (args.min_rounds if quick else args.max_rounds)
+
+
+MEASURING_COMMANDS = ("run", "compare", "noise")
+
+
+def default_settings(command: str, *options: str):
+    """The timing.Settings a measuring command (run, compare or noise) measures with by default,
+    or with `options` (e.g. "--sample-time", "0.05"), as its command line would give them.
+    Imports TensorFlow (stratbench.timing)."""
+    if command not in MEASURING_COMMANDS:
+        raise ValueError(f"{command!r} does not measure; the measuring commands: {', '.join(MEASURING_COMMANDS)}")
+    commits = ["OLD", "NEW"] if command == "compare" else []  # its two positional arguments, unread here
+    return _settings(build_parser().parse_args([command, *commits, *options]))
+
+
+# What a dry run's estimate assumes, beyond the measuring options (the figures of `stratbench run`
+# on a 2-core machine): a worker process's TensorFlow start-up, each case's setting up (tracing,
+# XLA compiling, choosing calls per sample, its memory), a correctness check of one (op, strategy)
+# pair, the memory roofline, the capability matrix, and a build of the compiled op.
+TF_START_S = 5.0
+CASE_SETUP_S = (0.2, 1.0)
+VERIFY_PAIR_S = (0.5, 2.0)
+ROOFLINE_S = 60.0
+CAPABILITIES_S = 180.0
+BUILD_S = 45.0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def _span(low: float, high: float) -> str:
+    """'1.2-8.7 min', '45 s to 2.1 min', or one figure where both round alike."""
+    a, b = _duration(low), _duration(high)
+    if a == b:
+        return a
+    (number, unit), (_, other_unit) = a.split(), b.split()
+    return f"{number}-{b}" if unit == other_unit else f"{a} to {b}"
+
+
+def dry_run(command: str, cases: list, args) -> str:
+    """What `stratbench run --dry-run` (or compare's) prints: the cases counted per op, strategy
+    and direction (every case with --verbose), and an estimate of the time from the measuring
+    budgets. Reads no result and loads no TensorFlow."""
+    sample_s, max_rounds = _sampling(args)
+    processes, min_rounds, budget = args.processes, args.min_rounds, args.group_budget
+    rounds = f"{min_rounds} rounds" if max_rounds <= min_rounds else \
+        f"{min_rounds}-{max_rounds} rounds, stopping within {budget:g} s of rounds after the first {min_rounds},"
+    envs = list(dict.fromkeys(c.env for c in cases))
+    devices = list(dict.fromkeys(c.device for c in cases))
+    lines = [f"stratbench {command} --dry-run: {len(cases)} cases, on {', '.join(devices)}, environment setting"
+             f"{'s' if len(envs) > 1 else ''} {', '.join(envs)}; nothing is measured"]
+    if not args.devices:
+        lines.append("  devices: CPU only, assumed (a dry run does not load TensorFlow to look for a GPU; "
+                     "--devices CPU,GPU counts the GPU's cases too)")
+    directions = [d for d in DIRECTIONS if any(c.direction == d for c in cases)]
+    counts = {}
+    for c in cases:
+        counts.setdefault((c.op, c.strategy), {}).setdefault(c.direction, 0)
+        counts[(c.op, c.strategy)][c.direction] += 1
+    width = max(len(op) for op, _ in counts) + 2, max(len(s) for _, s in counts) + 2
+    lines.append("  cases per op, strategy and direction:")
+    lines.append("    " + "op".ljust(width[0]) + "strategy".ljust(width[1]) + "  ".join(directions))
+    for (op, strategy), by_direction in counts.items():
+        lines.append("    " + op.ljust(width[0]) + strategy.ljust(width[1])
+                     + "  ".join(str(by_direction.get(d, "")).rjust(len(d)) for d in directions))
+    if args.verbose:
+        lines += ["  the cases:"] + [f"    {c.key}" for c in cases]
+
+    # a group's rounds: one unrecorded round in each process, then min_rounds to max_rounds, each
+    # sampling every entry once; after min_rounds the group stops within its budget
+    def sampling(entries: int) -> tuple[float, float]:
+        low = (processes + min_rounds) * entries * sample_s
+        return low, min(low + budget, (processes + max_rounds) * entries * sample_s)
+
+    if command == "run":
+        smallest, groups = {}, {}
+        for c in cases:  # as stratbench.run groups them (group_key, floor_series), without importing it
+            series = (c.env, c.op, c.direction, c.dtype, c.device)
+            smallest[series] = min(smallest.get(series, c.size), c.size)
+            groups.setdefault(series + (c.shape,), []).append(c)
+        # the strategies of a case, and at a series' smallest size each one's call floor too
+        spans = [sampling(len(g) * (2 if g[0].size == smallest[k[:5]] else 1)) for k, g in groups.items()]
+        pairs = len({(c.env, c.op, c.strategy) for c in cases})
+        parts = [
+            (f"sampling: {len(groups)} comparison groups, each {rounds} of {sample_s:g} s samples of every "
+             "strategy (and its call floor at a series' smallest size)", *map(sum, zip(*spans))),
+            (f"setting up {len(cases)} cases (tracing, XLA compiles, calls per sample): "
+             f"{CASE_SETUP_S[0]:g}-{CASE_SETUP_S[1]:g} s each", *(len(cases) * t for t in CASE_SETUP_S)),
+            (f"verifying {pairs} (op, strategy) pairs against the reference, {processes} at a time",
+             *(pairs * t / processes for t in VERIFY_PAIR_S)),
+            (f"TensorFlow start-up: {processes} worker processes x ~{TF_START_S:g} s per environment setting",
+             *(2 * [len(envs) * processes * TF_START_S])),
+        ]
+        if not args.no_roofline:
+            parts.append(("the memory roofline (--no-roofline skips it)", ROOFLINE_S / 2, ROOFLINE_S * 1.5))
+        if not args.no_capabilities:
+            parts.append(("the capability matrix (--no-capabilities skips it)", CAPABILITIES_S / 2, CAPABILITIES_S * 1.5))
+        not_counted = ("a strategy too slow for a case can take up to --case-budget "
+                       f"({args.case_budget:g} s) before it is recorded too_slow; cases already stored in the run "
+                       "folder are resumed, not measured again")
+    else:
+        spans = [sampling(2) for _ in cases]  # OLD and NEW of each case
+        parts = [
+            (f"sampling: {len(cases)} cases at OLD and NEW, each {rounds} of {sample_s:g} s samples of both",
+             *map(sum, zip(*spans))),
+            (f"setting up {len(cases)} cases at each commit: {CASE_SETUP_S[0]:g}-{CASE_SETUP_S[1]:g} s each",
+             *(2 * len(cases) * t for t in CASE_SETUP_S)),
+            (f"TensorFlow start-up: 2 x {processes} worker processes x ~{TF_START_S:g} s per environment setting, "
+             "started side by side", *(2 * [len(envs) * 2 * processes * TF_START_S / 2])),
+            (f"two git worktrees, and the compiled op built at each commit whose kernels are new to the cache "
+             f"(~{BUILD_S:g} s each)", 5.0, 2 * BUILD_S),
+        ]
+        not_counted = (f"each case screened as changed is measured again in fresh workers for up to "
+                       f"{args.confirm_budget:g} s (--confirm-budget); a case too slow for --case-budget "
+                       f"({args.case_budget:g} s) takes up to that; --changed is not applied in a dry run")
+    low, high = sum(p[1] for p in parts), sum(p[2] for p in parts)
+    lines.append(f"estimated time: {_span(low, high)} (an ESTIMATE from the measuring budgets and typical "
+                 "set-up times on a 2-core machine, not a measurement):")
+    lines += [f"  {_span(lo, hi)}: {what}" for what, lo, hi in parts]
+    lines.append(f"  not counted: {not_counted}")
+    return "\n".join(lines)
+
+
+def _dry_run(args, cases) -> int:
+    print(dry_run(args.command, cases, args))
+    return 0
 
 
 def _extremes(cases):
@@ -203,6 +365,8 @@ def cmd_compare(args) -> int:
     if not cases:
         print("stratbench compare: no case selected; `stratbench compare --help` lists the choices", file=sys.stderr)
         return 2
+    if args.dry_run:  # before git: no worktree, no build
+        return _dry_run(args, cases)
     print(f"stratbench compare: {len(cases)} cases, {args.old} -> {args.new}, {args.processes} worker processes per "
           "commit, rounds in a random order", file=sys.stderr)
     started = time.perf_counter()
@@ -244,10 +408,12 @@ def cmd_noise(args) -> int:
     print(f"stratbench noise: {case.key} against itself and with 10% and 20% more elements, {args.reruns} reruns "
           "in fresh worker processes", file=sys.stderr)
 
+    csv, samples_csv = noise_paths(args.out, case) if args.out else (None, None)
+
     def written(table, samples):  # after every rerun: Ctrl-C keeps the reruns done
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        _with_machine(table).to_csv(args.out, index=False)
-        samples.to_csv(noise_samples_path(args.out), index=False, compression="gzip")
+        args.out.mkdir(parents=True, exist_ok=True)
+        _with_machine(table).to_csv(csv, index=False)
+        samples.to_csv(samples_csv, index=False, compression="gzip")
 
     try:
         table, _ = compare.noise(case, _settings(args), args.reruns, args.processes, args.threshold, _progress(),
@@ -260,13 +426,27 @@ def cmd_noise(args) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\n" + compare.resolves(table))
     if args.out:
-        print(f"written to {args.out} and {noise_samples_path(args.out)}", file=sys.stderr)
+        print(f"written to {csv} and {samples_csv}", file=sys.stderr)
     return 0
 
 
-def noise_samples_path(out: pathlib.Path) -> pathlib.Path:
-    """Where `stratbench noise --out X.csv` keeps every sample: X.samples.csv.gz."""
-    return out.with_name(out.name.removesuffix(".csv") + ".samples.csv.gz")
+def size_label(shape) -> str:
+    """A size as file names carry it: 16000000 -> 16e6, 1000 -> 1e3, 4096x2048 as is."""
+    if len(shape) != 1:
+        return "x".join(map(str, shape))
+    n = shape[0]
+    digits = str(n)
+    zeros = len(digits) - len(digits.rstrip("0"))
+    return f"{digits[:-zeros]}e{zeros}" if zeros >= 3 else digits
+
+
+def noise_paths(out: pathlib.Path, case) -> tuple[pathlib.Path, pathlib.Path]:
+    """Where `stratbench noise --out OUT` writes its table and every sample: OUT/noise_CASE.csv and
+    OUT/noise_CASE.samples.csv.gz, CASE as op_strategy_direction_size[_setting], e.g.
+    noise_spiky_xla_forward_16e6 (what `stratbench report --publish` reads under results/noise)."""
+    name = "_".join([case.op, case.strategy, case.direction, size_label(case.shape)]
+                    + ([case.env] if case.env != "default" else []))
+    return out / f"noise_{name}.csv", out / f"noise_{name}.samples.csv.gz"
 
 
 def cmd_in_model(args) -> int:
@@ -284,8 +464,8 @@ def cmd_in_model(args) -> int:
         rows += inmodel.measure(group, impls.get, args.applications)
         table = _with_machine(pd.DataFrame(rows))
         if out:  # after every group: Ctrl-C keeps what was measured
-            out.parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(out, index=False)
+            out.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out / "in_model.csv", index=False)
     cells = inmodel.table(table)
     text = (f"Cost of one application inside a step (the op applied {args.applications} times to different inputs "
             "in one step, less the step with one, per paired round; median), and in brackets the call of that "
@@ -294,8 +474,8 @@ def cmd_in_model(args) -> int:
         print(cells.to_string())
     print("\n" + text)
     if out:
-        out.with_suffix(".md").write_text(text + "\n\n" + tables.markdown(cells) + "\n")
-        print(f"written to {out} and {out.with_suffix('.md')}")
+        (out / "in_model.md").write_text(text + "\n\n" + tables.markdown(cells) + "\n")
+        print(f"written to {out / 'in_model.csv'} and {out / 'in_model.md'}")
     return 0 if (table["status"] == "ok").any() else 1
 
 
@@ -428,7 +608,7 @@ def _needs(text: str):
 def _one_size(text: str):
     sizes = _sizes(text)
     if len(sizes) != 1:
-        raise argparse.ArgumentTypeError(f"give one size, got {text!r}")
+        raise argparse.ArgumentTypeError(f"takes one size, got {len(sizes)} ({text}): run the command once per size")
     return sizes[0]
 
 
@@ -474,12 +654,12 @@ def cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
-OP_MODULE_HELP = (f"a module or .py file declaring SPEC = impls.spec.OpSpec(...): your own op, measured like the "
-                  f"built-in ones (repeatable; adds to ${op_registry.ENV_VARIABLE}, which worker processes, asv and pytest "
-                  "read; see the README's 'Your own op')")
-STRATEGY_MODULE_HELP = (f"a module or .py file declaring STRATEGY = impls.strategy.Strategy(...): your own way of "
-                        f"writing an op, measured on every op it can take (repeatable; adds to "
-                        f"${strategy_registry.ENV_VARIABLE}; see the README's 'Your own strategy')")
+OP_MODULE_HELP = (f"your own op: a module or .py file declaring SPEC = impls.spec.OpSpec(...) (repeatable; "
+                  f"added to ${op_registry.ENV_VARIABLE} for workers)")
+STRATEGY_MODULE_HELP = ("your own strategy: a module or .py file declaring STRATEGY = Strategy(...) (repeatable; "
+                        f"added to ${strategy_registry.ENV_VARIABLE})")
+# the environment settings that --env names, after the options of the commands that take it
+ENV_EPILOG = "Environment settings (--env): " + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()) + "."
 # option -> the variable that carries its modules to worker processes, asv and pytest
 USER_MODULE_OPTIONS = {"--op-module": op_registry.ENV_VARIABLE, "--strategy-module": strategy_registry.ENV_VARIABLE}
 
@@ -505,10 +685,7 @@ def _measuring(sample_time: float, group_budget: float, case_budget: float) -> a
     the others' (the default run was measured with compare's 0.1 s samples and 3 s budget)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--sample-time", type=_positive, default=sample_time,
-                        help=f"seconds one sample should last; calls per sample follow (default: {sample_time:g}; "
-                             "0.02 for run, where a round holds every strategy; 0.1 for compare and noise, whose "
-                             "rounds hold two to four entries: the A/A interval of `stratbench noise` was ±9.9%% "
-                             "at 0.02 s, ±6.3%% at 0.1 s)")
+                        help=f"seconds one sample should last; calls per sample follow (default: {sample_time:g})")
     parser.add_argument("--min-rounds", type=int, default=MIN_ROUNDS,
                         help=f"rounds every group takes, at least {MIN_ROUNDS}, the fewest that give a 95%% interval "
                              f"(default: {MIN_ROUNDS})")
@@ -520,8 +697,7 @@ def _measuring(sample_time: float, group_budget: float, case_budget: float) -> a
                         help="seconds of rounds a group may take after its first --min-rounds before it stops, "
                              f"known or not (default: {group_budget:g})")
     parser.add_argument("--processes", type=int, default=2, choices=range(1, 9), metavar="N",
-                        help="worker processes a group's rounds alternate between: some variance lives in the "
-                             "process (buffer placement), so one process is not enough (default: 2)")
+                        help="worker processes a group's rounds alternate between, 1 to 8 (default: 2)")
     parser.add_argument("--case-budget", type=_positive, default=case_budget,
                         help=f"a case whose samples cannot fit in this many seconds is recorded too_slow "
                              f"(default: {case_budget:g})")
@@ -532,10 +708,8 @@ def _detecting() -> argparse.ArgumentParser:
     """The change detector's rule, shared by compare and noise (noise checks compare's detector)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--threshold", type=_positive, default=THRESHOLD,
-                        help=f"a change smaller than this is reported unchanged (default: {THRESHOLD:g}: with the "
-                             f"{MARGIN * 100:g}%% margin, A/A compares on the 2-core AMD VM flagged none of 132 cases "
-                             "in 7 runs, where 6%% flagged one in 2 of them; a change of 10%% more elements was "
-                             "flagged in 5-9 of 10 reruns, 20%% in 9-10)")
+                        help=f"a change smaller than this is reported unchanged; a change's interval must also "
+                             f"exclude 1 ± {MARGIN * 100:g}%% (default: {THRESHOLD:g})")
     parser.add_argument("--confirm-budget", type=_positive, default=CONFIRM_BUDGET_S,
                         help="seconds of rounds a screened case gets when measured again in fresh workers, "
                              f"instead of --group-budget (default: {CONFIRM_BUDGET_S:g})")
@@ -543,11 +717,12 @@ def _detecting() -> argparse.ArgumentParser:
 
 
 def _add_ops_and_strategies(parser, ops, strategies, every: bool) -> None:
-    """--ops and --strategies; `every`: their defaults are the full lists (else None, which the
-    case matrix reads as every one)."""
-    parser.add_argument("--ops", type=_names("op", ops), default=list(ops) if every else None,
+    """--ops (--op) and --strategies (--strategy); `every`: their defaults are the full lists (else
+    None, which the case matrix reads as every one)."""
+    parser.add_argument("--ops", "--op", type=_names("op", ops), default=list(ops) if every else None,
                         help=f"comma-separated ops (default: all of {','.join(ops)})")
-    parser.add_argument("--strategies", type=_names("strategy", strategies), default=list(strategies) if every else None,
+    parser.add_argument("--strategies", "--strategy", type=_names("strategy", strategies),
+                        default=list(strategies) if every else None,
                         help=f"comma-separated strategies (default: every one that implements the op, of "
                              f"{','.join(strategies)})")
 
@@ -598,25 +773,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     selection = argparse.ArgumentParser(add_help=False)  # which cases: shared by run and compare
     _add_ops_and_strategies(selection, ops, STRATEGIES, every=False)
-    selection.add_argument("--directions", type=_names("direction", DIRECTIONS),
-                     help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both)")
-    selection.add_argument("--dtypes", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
-                     help="comma-separated dtypes (default: float32)")
-    selection.add_argument("--devices", type=_names("device", DEVICES),
-                     help="comma-separated devices (default: every device present); "
-                          "an absent device's cases are recorded as skipped")
-    selection.add_argument("--sizes", type=_sizes,
-                     help="element counts of the elementwise ops, e.g. 1e3,1e6,1.6e7 (default: each op's, 1e3 to 1.6e7)")
-    selection.add_argument("--shapes", type=_shapes,
-                     help="[rows x cols] shapes of the ops along an axis, e.g. 1024x1024,4096x2048 "
-                          "(default: each op's, 128x128 to 4096x2048)")
+    selection.add_argument("--directions", "--direction", type=_names("direction", DIRECTIONS),
+                           help="comma-separated: forward (y), backward (dx from x and dy), forward_backward (both), "
+                                "train_step (default: all)")
+    selection.add_argument("--dtypes", "--dtype", type=_names("dtype", FLOAT_DTYPES), default=["float32"],
+                           help=f"comma-separated dtypes, of {', '.join(FLOAT_DTYPES)} (default: float32)")
+    selection.add_argument("--devices", "--device", type=_names("device", DEVICES),
+                           help="comma-separated: CPU, GPU (default: every device present); an absent device's "
+                                "cases are recorded as skipped")
+    selection.add_argument("--sizes", "--size", type=_sizes,
+                           help="element counts of the elementwise ops, e.g. 1e3,1e6,1.6e7 (default: each op's, "
+                                "1e3 to 1.6e7)")
+    selection.add_argument("--shapes", "--shape", type=_shapes,
+                           help="RxC shapes of the ops along an axis, e.g. 1024x1024,4096x2048 (default: each "
+                                "op's, 128x128 to 4096x2048)")
     selection.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)), default=["default"],
-                     help="comma-separated environment settings, each measured in workers of its own "
-                          "(default: default). "
-                          + "; ".join(f"{name}: {text}" for name, text in ENV_HELP.items()))
+                           help="comma-separated environment settings (listed below), each measured in workers of "
+                                "its own (default: default)")
+    selection.add_argument("--dry-run", action="store_true",
+                           help="print the cases it would measure and an estimate of the time, then stop "
+                                "(no TensorFlow: fast)")
 
     run = sub.add_parser(
         "run", parents=[common, selection, _measuring(sample_time=0.02, group_budget=8.0, case_budget=30.0)],
+        epilog=ENV_EPILOG,
         help="verify, then measure every case: time, throughput, roofline fraction, memory",
         description=(
             "The main job. Verifies each strategy against the reference (one that fails is not timed), "
@@ -640,9 +820,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="smoke mode: the smallest sizes, 10 ms samples (a couple of minutes)")
     run.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results"),
                      help="results folder (default: results)")
-    run.add_argument("--machine", help="machine name for the results folder (default: this machine's identity: "
-                                      "CPU model, vector ISA, logical CPUs, memory and GPUs, e.g. "
-                                      "intel-xeon-amx-2cpu-24gib-nogpu; the host name is recorded as a label)")
+    run.add_argument("--machine", help="machine name for the results folder (default: this machine's identity, "
+                                      "e.g. intel-xeon-amx-2cpu-24gib-nogpu: `stratbench machine`)")
     run.add_argument("--fresh", action="store_true", help="start a new run instead of resuming this commit's")
     run.add_argument("--baseline", default=BASELINE, choices=STRATEGIES,
                      help="strategy the speedups in the table are relative to (default: native, eager)")
@@ -659,6 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", parents=[common, selection, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0),
                             _detecting()],
+        epilog=ENV_EPILOG,
         help="is a commit slower? A against B, paired rounds, a verdict per case",
         description=(
             "Builds OLD and NEW side by side (git worktrees, each with its own compiled op), runs each in "
@@ -678,6 +858,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     noise = sub.add_parser(
         "noise", parents=[common, _measuring(sample_time=0.1, group_budget=3.0, case_budget=10.0), _detecting()],
+        epilog=ENV_EPILOG,
         help="the smallest change this machine resolves: a case against itself and with 10%% and 20%% more elements",
         description=(
             "Checks the change detector of `stratbench compare` on this machine with changes of known size: "
@@ -687,14 +868,18 @@ def build_parser() -> argparse.ArgumentParser:
             "was flagged, and the smallest change resolved here."
         ),
     )
-    noise.add_argument("--op", default="spiky", choices=ops, help="the op (default: spiky, elementwise)")
-    noise.add_argument("--strategy", default="xla", choices=STRATEGIES, help="the strategy (default: xla)")
-    noise.add_argument("--direction", default="forward", choices=DIRECTIONS, help="the direction (default: forward)")
-    noise.add_argument("--size", type=_one_size, help="the case's size (default: the op's largest)")
-    noise.add_argument("--env", default="default", choices=tuple(ENV_SETTINGS), help="environment setting")
+    noise.add_argument("--op", "--ops", default="spiky", type=_one("op", ops), metavar="OP",
+                       help=f"the op, one of {', '.join(ops)} (default: spiky, elementwise)")
+    noise.add_argument("--strategy", "--strategies", default="xla", type=_one("strategy", STRATEGIES), metavar="STRATEGY",
+                       help=f"the strategy, one of {', '.join(STRATEGIES)} (default: xla)")
+    noise.add_argument("--direction", "--directions", default="forward", type=_one("direction", DIRECTIONS),
+                       metavar="DIRECTION", help=f"the direction, one of {', '.join(DIRECTIONS)} (default: forward)")
+    noise.add_argument("--size", "--sizes", type=_one_size, help="the case's size (default: the op's largest)")
+    noise.add_argument("--env", default="default", type=_one("environment setting", tuple(ENV_SETTINGS)), metavar="ENV",
+                       help="the environment setting (listed below; default: default)")
     noise.add_argument("--reruns", type=_count, default=3, help="reruns, each in fresh workers (default: 3)")
-    noise.add_argument("--out", type=pathlib.Path, help="also write the table as CSV here (after every rerun), and "
-                                                        "every sample beside it (X.samples.csv.gz for X.csv)")
+    noise.add_argument("--out", type=pathlib.Path, help="also write OUT/noise_CASE.csv (after every rerun) and every "
+                                                        "sample beside it, OUT/noise_CASE.samples.csv.gz")
     noise.set_defaults(func=cmd_noise)
 
     in_model = sub.add_parser(
@@ -706,18 +891,20 @@ def build_parser() -> argparse.ArgumentParser:
             "--applications different inputs in one step (each strategy in its production mode: native as "
             "eager calls, xla as one jit step, the others one tf.function) and, in the same paired rounds, "
             "once; the cost of one application inside the step is the difference over applications - 1, "
-            "with its 95% interval. Writes a CSV (after every group) and a Markdown table."
+            "with its 95% interval. With --out, writes OUT/in_model.csv (after every group) and a Markdown "
+            "table, OUT/in_model.md."
         ),
     )
     _add_ops_and_strategies(in_model, ops, STRATEGIES, every=True)
-    in_model.add_argument("--directions", type=_names("direction", ("forward", "forward_backward")),
+    in_model.add_argument("--directions", "--direction", type=_names("direction", ("forward", "forward_backward")),
                           default=["forward", "forward_backward"],
                           help="comma-separated: forward, forward_backward (default: both)")
-    in_model.add_argument("--sizes", type=_sizes, default=[(1000,), (10000,), (100000,)],
+    in_model.add_argument("--sizes", "--size", type=_sizes, default=[(1000,), (10000,), (100000,)],
                           help="element counts (an op along an axis runs on [n/100, 100]; default: 1e3,1e4,1e5)")
     in_model.add_argument("--applications", type=int, default=16, choices=range(2, 257), metavar="K",
                           help="applications of the op in one step, 2 to 256 (default: 16)")
-    in_model.add_argument("--out", type=pathlib.Path, help="write the rows here as CSV (and a .md table beside it)")
+    in_model.add_argument("--out", type=pathlib.Path, help="also write OUT/in_model.csv (after every group) and the "
+                                                           "table as OUT/in_model.md")
     in_model.set_defaults(func=cmd_in_model)
 
     report = sub.add_parser(
@@ -728,7 +915,8 @@ def build_parser() -> argparse.ArgumentParser:
             "JSON and writes, per op: throughput against size with 95% interval bands, the memory roofline and the call floors, speedup "
             "at the largest size, TF allocator and process peak memory, compile time (PNG and SVG); per op "
             "and direction a Markdown and a CSV table with strategies as columns; the MLP training step. "
-            "--publish also regenerates results/README.md and the headline block of the top-level README."
+            "Maintainers: --publish also rewrites results/README.md and the headline block of the top-level "
+            "README.md from this run; it is the project's publish step, not for users' own runs."
         ),
     )
     report.add_argument("source", nargs="?", type=pathlib.Path,
@@ -738,15 +926,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", default=BASELINE, choices=STRATEGIES,
                         help="strategy the speedups are relative to (default: native)")
     report.add_argument("--publish", action="store_true",
-                        help="also write results/README.md and the top-level README's headline block from this run")
+                        help="maintainers: rewrite results/README.md and the README's headline from this run (the "
+                             "project's publish step; not for your own runs)")
     report.add_argument("--releases", action="store_true",
-                        help="compare TensorFlow releases instead: asv results of one commit measured under "
-                             "asv.releases.conf.json; writes releases.md, releases.csv and a figure of time per "
-                             "call against release at each op's largest size")
+                        help="compare TensorFlow releases instead: asv results of one commit under "
+                             "asv.releases.conf.json (releases.md, releases.csv, a figure)")
     report.add_argument("--machines", action="store_true",
-                        help="compare machines instead: SOURCE is a folder of runs (e.g. results); per machine type "
-                             "its newest run, side by side at each op's largest and smallest size (speedup with its "
-                             "interval, and time), as machines.md, machines.csv and a figure in SOURCE/machines")
+                        help="compare machines instead: SOURCE is a folder of runs; each machine type's newest "
+                             "run side by side (SOURCE/machines: machines.md, .csv, a figure)")
     report.set_defaults(func=cmd_report)
 
     machine = sub.add_parser(
@@ -771,31 +958,33 @@ def build_parser() -> argparse.ArgumentParser:
             "--direction backward --needs savedmodel"
         ),
     )
-    recommend.add_argument("--op", required=True, choices=ops)
-    recommend.add_argument("--size", required=True, type=_one_size,
+    recommend.add_argument("--op", "--ops", required=True, type=_one("op", ops), metavar="OP",
+                           help=f"the op, one of {', '.join(ops)}")
+    recommend.add_argument("--size", "--sizes", required=True, type=_one_size,
                            help="an element count for an elementwise op (16e6), a RxC shape for an op along "
                                 "an axis (4096x2048)")
-    recommend.add_argument("--direction", default="forward_backward", choices=DIRECTIONS,
+    recommend.add_argument("--direction", "--directions", default="forward_backward", type=_one("direction", DIRECTIONS),
+                           metavar="DIRECTION",
                            help="forward, backward, forward_backward (default) or train_step (size = batch)")
-    recommend.add_argument("--device", default="CPU", choices=DEVICES)
-    recommend.add_argument("--dtype", default="float32", choices=FLOAT_DTYPES)
+    recommend.add_argument("--device", "--devices", default="CPU", type=_one("device", DEVICES), metavar="DEVICE",
+                           help="the device the case ran on: CPU (default) or GPU")
+    recommend.add_argument("--dtype", "--dtypes", default="float32", type=_one("dtype", FLOAT_DTYPES), metavar="DTYPE",
+                           help=f"the dtype, one of {', '.join(FLOAT_DTYPES)} (default: float32)")
     recommend.add_argument("--needs", type=_needs, default=[],
                            help="comma-separated: xla (jit_compile), savedmodel, keras, gpu, threads, "
                                 "thread_scaling, eager, tf_function")
     recommend.add_argument("--env", type=_names("environment setting", tuple(ENV_SETTINGS)),
-                           help="comma-separated environment settings to choose among, when the stored run measured "
-                                "several (default: all of them; each (strategy, setting) is a candidate)")
+                           help="comma-separated environment settings to choose among, each (strategy, setting) a "
+                                "candidate (default: every one the stored run measured)")
     recommend.add_argument("--by", choices=("time", "memory"), default="time",
-                           help="rank by time (default) or by memory per element, then time: in forward_backward "
-                                "what the forward keeps for its backward (what limits a training batch), otherwise "
-                                "the case's peak above its inputs (TF's allocator and the process)")
+                           help="rank by time (default) or by memory per element, then time (forward_backward: kept "
+                                "for the backward; else the peak above the inputs)")
     recommend.add_argument("--max-memory-per-element", type=_positive, metavar="BYTES",
-                           help="exclude strategies that need more bytes per element (as --by memory counts them), "
-                                "or whose memory was not measured; e.g. 8 for float32 forward_backward")
+                           help="exclude strategies needing more bytes per element (as --by memory counts), or "
+                                "whose memory was not measured; e.g. 8 for float32 forward_backward")
     recommend.add_argument("--machine",
-                           help="answer from this machine's newest run (its identity, the folder name under "
-                                "results/, or its host name); default: the newest run made on this machine's type, "
-                                "else the newest of any machine, saying how it differs")
+                           help="answer from this machine's newest run: its identity or host name (default: this "
+                                "machine's type, else the newest run, saying how it differs)")
     recommend.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"),
                            help="a run directory or a folder of runs (default: results)")
     recommend.set_defaults(func=cmd_recommend)
@@ -840,12 +1029,15 @@ def main(argv=None) -> int:
         parser.error(f"--min-rounds must be at least {MIN_ROUNDS}: fewer rounds give no 95% interval of the median")
     if getattr(args, "max_rounds", MIN_ROUNDS) < getattr(args, "min_rounds", MIN_ROUNDS):
         parser.error("--max-rounds must be at least --min-rounds")
-    if args.command == "run":
+    if args.command in ("run", "compare", "noise", "in-model") and args.out:
         problem = _unwritable(args.out)
+        if not problem and args.out.suffix == ".csv" and not args.out.is_dir():
+            problem = "--out is a folder: the files are named in it (see --help)"
         if problem:
-            print(f"stratbench run: --out {args.out}: {problem}", file=sys.stderr)
+            print(f"stratbench {args.command}: --out {args.out}: {problem}", file=sys.stderr)
             return 2
-    if args.command in ("run", "verify", "build", "compare", "noise", "in-model"):  # report and recommend only read files
+    # report, recommend and agree only read files; a dry run only counts cases
+    if args.command in ("run", "verify", "build", "compare", "noise", "in-model") and not getattr(args, "dry_run", False):
         _import_tensorflow(args.verbose)
     try:
         return args.func(args)

@@ -1,5 +1,6 @@
 """`stratbench verify` and the project's own entry points."""
 
+import argparse
 import pathlib
 import re
 
@@ -102,3 +103,153 @@ def test_every_help_text_reads_as_written():
     [commands] = [a for a in parser._actions if a.dest == "command"]
     for name, sub in commands.choices.items():
         assert "%%" not in sub.format_help(), name
+
+
+def _subcommands():
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices
+
+
+# How an option or command was chosen (dates, machines, past runs' figures) belongs in the README
+HISTORY = re.compile(r"\b20\d\d-\d\d-\d\d\b|\bmeasured on\b|\bVMs?\b|\bA/A (compares|interval) (was|of)\b|"
+                     r"\bin \d+(-\d+)? of \d+ (re)?runs\b|\bwas ±", re.I)
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_option_has_help_of_at_most_two_lines_without_history(command):
+    """Each option's help, as argparse formats it for a 100-column terminal (the help column), is
+    there and takes at most two lines; what the option does and its default, not how it was chosen."""
+    formatter = argparse.HelpFormatter("stratbench", width=100 - 2)  # argparse keeps 2 of the terminal's free
+    width = formatter._width - formatter._max_help_position  # the help column's width
+    for action in _subcommands()[command]._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{command} {name} has no help"
+        text = formatter._expand_help(action)
+        lines = formatter._split_lines(text, width)
+        assert len(lines) <= 2, f"{command} {name}: {len(lines)} lines: {text}"
+        assert not HISTORY.search(text), f"{command} {name} tells history: {text}"
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_descriptions_hold_no_measurement_history(command):
+    description = _subcommands()[command].description or ""
+    assert not HISTORY.search(description), f"{command}: {HISTORY.search(description)[0]!r} in {description}"
+
+
+# --- one convention: plural and singular flags, --out a folder, a dry run ---------------------
+def test_plural_and_singular_flags_are_the_same_option():
+    parser = cli.build_parser()
+    singular = parser.parse_args(["run", "--op", "spiky", "--strategy", "xla", "--direction", "forward", "--dtype",
+                                  "float16", "--device", "CPU", "--size", "1e3", "--shape", "8x8"])
+    plural = parser.parse_args(["run", "--ops", "spiky", "--strategies", "xla", "--directions", "forward", "--dtypes",
+                                "float16", "--devices", "CPU", "--sizes", "1e3", "--shapes", "8x8"])
+    assert vars(singular) == vars(plural)
+    assert singular.ops == ["spiky"] and singular.shapes == [(8, 8)]
+    assert parser.parse_args(["verify", "--op", "gelu", "--strategy", "xla"]).strategies == ["xla"]
+    in_model = parser.parse_args(["in-model", "--op", "gelu", "--direction", "forward", "--size", "1e3"])
+    assert (in_model.ops, in_model.directions, in_model.sizes) == (["gelu"], ["forward"], [(1000,)])
+    noise = parser.parse_args(["noise", "--ops", "gelu", "--strategies", "native", "--directions", "backward",
+                               "--sizes", "1e4"])
+    assert (noise.op, noise.strategy, noise.direction, noise.size) == ("gelu", "native", "backward", (10000,))
+    recommend = parser.parse_args(["recommend", "--ops", "spiky", "--sizes", "1e3", "--devices", "GPU",
+                                   "--dtypes", "float16", "--directions", "forward"])
+    assert (recommend.op, recommend.device, recommend.dtype, recommend.direction) == ("spiky", "GPU", "float16", "forward")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["noise", "--ops", "spiky,gelu"], "argument --op/--ops: takes one op, got 2 (spiky, gelu): run the command once per op"),
+    (["noise", "--strategies", "xla,native"], "takes one strategy, got 2 (xla, native)"),
+    (["noise", "--sizes", "1e3,1e4"], "takes one size, got 2 (1e3,1e4)"),
+    (["recommend", "--op", "spiky", "--size", "1e3", "--devices", "CPU,GPU"], "takes one device, got 2 (CPU, GPU)"),
+    (["noise", "--op", "relu"], "unknown op 'relu'; accepted: "),
+])
+def test_commands_of_one_case_refuse_a_list_saying_so(argv, said, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_noise_and_in_model_write_into_the_out_folder(tmp_path, capsys):
+    from stratbench import matrix, publishing
+
+    case = matrix.Case("spiky", "xla", "forward", "float32", "CPU", (16_000_000,))
+    csv, samples = cli.noise_paths(tmp_path / "noise", case)
+    assert (csv.name, samples.name) == ("noise_spiky_xla_forward_16e6.csv", "noise_spiky_xla_forward_16e6.samples.csv.gz")
+    other = matrix.Case("softmax", "custom_op", "backward", "float32", "CPU", (4096, 2048), "onednn")
+    assert cli.noise_paths(tmp_path, other)[0].name == "noise_softmax_custom_op_backward_4096x2048_onednn.csv"
+    assert [cli.size_label((n,)) for n in (1000, 10000, 16_000_000, 1_600_000, 999, 12_345_000)] == \
+        ["1e3", "1e4", "16e6", "16e5", "999", "12345e3"]
+    # what `report --publish` reads under results/noise: the files noise writes there
+    csv.parent.mkdir()
+    pd.DataFrame([{"rerun": 0, "change": "A again", "ratio": 1.0, "half_width": 0.05, "verdict": "unchanged",
+                   "cpu_model": "CPU X", "op": "spiky", "strategy": "xla", "direction": "forward",
+                   "shape": "16000000"}]).to_csv(csv, index=False)
+    assert f"from `{csv.name}`" in publishing.noise_check(csv.parent, {"cpu_model": "CPU X"})
+    # a CSV path, as --out took before, is refused before anything is measured
+    for command in ("noise", "in-model"):
+        assert cli.main([command, "--out", str(tmp_path / "table.csv")]) == 2
+        assert "--out is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "table.csv").exists()
+
+
+def test_default_settings_are_each_commands_own():
+    noise = cli.default_settings("noise")
+    assert noise.describe() == cli._settings(cli.build_parser().parse_args(["noise"])).describe()
+    assert (noise.target_sample_s, cli.default_settings("run").target_sample_s) == (0.1, 0.02)
+    assert cli.default_settings("compare", "--sample-time", "0.05").target_sample_s == 0.05
+    with pytest.raises(ValueError, match="does not measure"):
+        cli.default_settings("report")
+
+
+def test_dry_run_counts_the_cases_and_estimates_the_time_without_tensorflow():
+    import subprocess
+    import sys
+    import time
+
+    from stratbench import matrix
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "stratbench", "run", "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    wall = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "impls" in imported and not any(m.split(".")[0] == "tensorflow" for m in imported)
+    assert wall < 2.0, f"the dry run took {wall:.2f} s"
+    cases = matrix.cases(devices=["CPU"])
+    out = done.stdout
+    assert f"stratbench run --dry-run: {len(cases)} cases, on CPU" in out and "CPU only, assumed" in out
+    assert "estimated time: " in out and "ESTIMATE" in out and "TensorFlow start-up" in out
+    spiky_xla = sum(c.op == "spiky" and c.strategy == "xla" and c.direction == "forward" for c in cases)
+    assert re.search(rf"spiky\s+xla\s+{spiky_xla}\s", out)
+
+
+def test_dry_run_lists_every_case_with_verbose_and_counts_a_gpu_only_when_asked(capsys):
+    assert cli.main(["run", "--dry-run", "-v", "--ops", "spiky", "--strategies", "xla", "--devices", "CPU,GPU",
+                     "--directions", "forward", "--sizes", "1e3,1e6", "--no-capabilities"]) == 0
+    out = capsys.readouterr().out
+    assert "4 cases, on CPU, GPU" in out and "assumed" not in out and "capability matrix" not in out
+    assert "    spiky/xla/forward/float32/GPU/default/1000000" in out.splitlines()
+
+
+def test_compare_dry_run_touches_no_commit(capsys):
+    import subprocess
+
+    before = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert cli.main(["compare", "no-such-commit", "HEAD", "--dry-run", "--ops", "spiky", "--strategies", "xla"]) == 0
+    out = capsys.readouterr().out
+    assert "stratbench compare --dry-run: 6 cases" in out and "at OLD and NEW" in out and "ESTIMATE" in out
+    assert subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout == before
+
+
+def test_in_model_writes_its_table_and_markdown_into_the_out_folder(tmp_path, capsys):
+    out = tmp_path / "in_model"
+    assert cli.main(["in-model", "--op", "spiky", "--strategy", "native", "--direction", "forward", "--size", "1e3",
+                     "--applications", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["in_model.csv", "in_model.md"]
+    assert pd.read_csv(out / "in_model.csv")["status"].eq("ok").all()
+    assert f"written to {out / 'in_model.csv'} and {out / 'in_model.md'}" in capsys.readouterr().out

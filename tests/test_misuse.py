@@ -91,6 +91,9 @@ def test_out_of_memory_keeps_its_message_and_the_next_case_gets_a_fresh_worker(f
     (["run", "--shapes", "10"], "shape 10 must be RxC"),
     (["run", "--strategies", "custom_op,pyfunc", "--ops", "softmax_nosg"], "no case selected"),
     (["recommend", "--op", "softmax", "--size", "1e6"], "--size for softmax is a RxC shape"),
+    (["recommend", "--ops", "spiky,gelu", "--size", "1e6"], "takes one op, got 2 (spiky, gelu)"),
+    (["noise", "--sizes", "1e3,1e4"], "takes one size, got 2 (1e3,1e4): run the command once per size"),
+    (["run", "--dry-run", "--strategies", "custom_op", "--ops", "softmax_nosg"], "no case selected"),
 ])
 def test_bad_input_is_one_clear_line(argv, said, capsys, tmp_path):
     try:

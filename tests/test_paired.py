@@ -336,19 +336,19 @@ def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
 
 
 def test_noise_keeps_every_sample_it_judged(tmp_path):
-    """`stratbench noise --out X.csv` writes X.samples.csv.gz beside it: each rerun's samples,
-    from which the table's ratios are recomputed (the pooled ratio where a change was measured
-    again)."""
+    """`stratbench noise --out OUT` writes OUT/noise_CASE.csv and OUT/noise_CASE.samples.csv.gz:
+    each rerun's samples, from which the table's ratios are recomputed (the pooled ratio where a
+    change was measured again)."""
     import subprocess
 
-    out = tmp_path / "noise.csv"
+    out = tmp_path / "noise"
     script = pathlib.Path(sys.executable).with_name("stratbench")
     done = subprocess.run([str(script), "noise", "--size", "1e4", "--reruns", "2", "--max-rounds", "6",
                            "--sample-time", "0.01", "--group-budget", "0.5", "--confirm-budget", "0.5", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    table = pd.read_csv(out)
-    samples = pd.read_csv(tmp_path / "noise.samples.csv.gz")
+    table = pd.read_csv(out / "noise_spiky_xla_forward_1e4.csv")
+    samples = pd.read_csv(out / "noise_spiky_xla_forward_1e4.samples.csv.gz")
     assert len(table) == 6 and set(samples["rerun"]) == {0, 1}
     assert set(samples["version"]) == {"A", "A again", "+10% elements", "+20% elements"}
     assert set(samples["key"]) == {"spiky/xla/forward/float32/CPU/default/10000"}
