@@ -4,7 +4,7 @@ strategy's call floor (the same step around an op that does nothing), and a comp
 group (`Group`) whose entries stratbench/measurement.py samples in rounds.
 
 Used by `stratbench run` and `stratbench compare` (inside worker processes), the asv and
-pytest-benchmark suites, the capability checks and benchmarks/scripts.
+pytest-benchmark suites, the capability checks and benchmarks/research.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def _snapshot(x):
 
 def prepare_copy(device: str, bytes_moved: int, input_sets: int = 1) -> Prepared:
     """A plain TF copy that moves `bytes_moved` (half read, half written): what a TF user
-    would call a copy; benchmarks/scripts/compare_custom_op.py sets kernels against it.
+    would call a copy; benchmarks/research/compare_custom_op.py sets kernels against it.
     Not the roofline (stratbench/roofline.py): it runs on one thread behind a tf.function call."""
     elements = max(1, bytes_moved // 2 // 4)
     with tf.device(f"/{device}:0"):

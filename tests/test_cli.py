@@ -253,3 +253,33 @@ def test_in_model_writes_its_table_and_markdown_into_the_out_folder(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == ["in_model.csv", "in_model.md"]
     assert pd.read_csv(out / "in_model.csv")["status"].eq("ok").all()
     assert f"written to {out / 'in_model.csv'} and {out / 'in_model.md'}" in capsys.readouterr().out
+
+
+# --- the research scripts ---------------------------------------------------------------------
+RESEARCH = ROOT / "benchmarks" / "research"
+OWN = ("stratbench", "impls", "asv")  # packages whose private names and state scripts leave alone
+
+
+def test_every_research_script_has_its_line_and_uses_public_names_only():
+    import ast
+
+    scripts = sorted(p for p in RESEARCH.iterdir() if p.suffix in (".py", ".cc"))
+    readme = (RESEARCH / "README.md").read_text()
+    assert scripts and all(f"| `{p.name}` |" in readme for p in scripts)
+    assert not (ROOT / "benchmarks" / "scripts").exists()
+    for path in (p for p in scripts if p.suffix == ".py"):
+        tree = ast.parse(path.read_text(), str(path))
+        modules = set()  # names bound to our packages or their modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in OWN:
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+                modules |= {a.asname or a.name for a in node.names if not a.name[:1].isupper()}
+            elif isinstance(node, ast.Import):
+                modules |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in OWN}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                assert not node.attr.startswith("_"), f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}"
+                assert not isinstance(node.ctx, ast.Store), f"{path.name}:{node.lineno} sets {node.value.id}.{node.attr}"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setattr":
+                assert getattr(node.args[0], "id", "") not in modules, f"{path.name}:{node.lineno} patches a module"

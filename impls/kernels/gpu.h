@@ -1,6 +1,6 @@
 // The interface between an op's CUDA launchers (impls/ops/<op>/kernels/*.cu) and their
 // callers: the TensorFlow op (stratbench.h's GpuOp) and the standalone GPU harness
-// (benchmarks/scripts/gpu_harness.py, through the C entry points STRATBENCH_GPU_ENTRY
+// (benchmarks/research/gpu_harness.py, through the C entry points STRATBENCH_GPU_ENTRY
 // makes).  Plain C++: no TensorFlow, no CUDA headers.
 #pragma once
 

@@ -4,7 +4,7 @@ Called where XLA is already compiling the caller (a jit_compile=True step, a Ker
 model with jit_compile), the op's native code is traced inline and compiled once with
 the caller, instead of nesting a jit function in a jit function: that nesting,
 differentiated through a reduce_max, recompiled on every call, 0.3-0.8 s
-a training step (benchmarks/scripts/xla_nested_pitfall.py reproduces it).
+a training step (benchmarks/research/xla_nested_pitfall.py reproduces it).
 """
 
 import functools

@@ -1,5 +1,5 @@
 // GELU's CUDA kernels and their launchers (gpu.h's signature), for the TensorFlow op
-// (gelu.cc) and, as-is, for the standalone harness (benchmarks/scripts/gpu_harness.py).
+// (gelu.cc) and, as-is, for the standalone harness (benchmarks/research/gpu_harness.py).
 #include "stratbench.cuh"
 
 namespace stratbench {

@@ -1,6 +1,6 @@
 // The stable softmax's CUDA kernels and their launchers (gpu.h's signature), for the
 // TensorFlow op (softmax.cc) and, as-is, for the standalone harness
-// (benchmarks/scripts/gpu_harness.py), so the kernels measured on a GPU are the ones the op runs.
+// (benchmarks/research/gpu_harness.py), so the kernels measured on a GPU are the ones the op runs.
 #include "stratbench.cuh"
 
 namespace stratbench {

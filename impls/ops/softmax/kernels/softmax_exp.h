@@ -1,5 +1,5 @@
 // The softmax kernel's exp, in a header of its own so that
-// benchmarks/scripts/softmax_exp_cost.cc can time the very code the op runs.
+// benchmarks/research/softmax_exp_cost.cc can time the very code the op runs.
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // spiky's CUDA kernels and their launchers (gpu.h's signature), for the TensorFlow op
-// (spiky.cc) and, as-is, for the standalone harness (benchmarks/scripts/gpu_harness.py),
+// (spiky.cc) and, as-is, for the standalone harness (benchmarks/research/gpu_harness.py),
 // so the kernels measured on a GPU are the ones the op runs.
 #include "stratbench.cuh"
 

@@ -5,7 +5,7 @@
 //
 //   TFINC=$(.venv/bin/python -c "import tensorflow as tf; print(tf.sysconfig.get_include())")
 //   g++ -O3 -DNDEBUG -mavx2 -mfma -mf16c -fno-trapping-math -fno-math-errno -std=c++17 \
-//       -I"$TFINC" benchmarks/scripts/softmax_exp_cost.cc -o /tmp/softmax_exp_cost && /tmp/softmax_exp_cost
+//       -I"$TFINC" benchmarks/research/softmax_exp_cost.cc -o /tmp/softmax_exp_cost && /tmp/softmax_exp_cost
 #include <chrono>
 #include <cmath>
 #include <cstdint>

@@ -3,7 +3,7 @@ time one case (default: spiky graph forward 16M), started one after another and 
 at once (worker.live), three trials each; each prints the median seconds per call of each
 worker, in start order, over 12 alternating rounds (the first two dropped).
 
-    python benchmarks/scripts/start_order.py [OP STRATEGY DIRECTION SIZE]
+    python benchmarks/research/start_order.py [OP STRATEGY DIRECTION SIZE]
 """
 
 from __future__ import annotations

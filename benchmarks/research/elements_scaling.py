@@ -4,7 +4,7 @@ process, how the case's time really scales: the case at 1x, 1.1x and 1.2x its el
 sampled in shuffled rounds (stratbench/measurement.py), the paired ratios with their
 95% intervals over all rounds and over each third of them (warm-up shows as a trend).
 
-    python benchmarks/scripts/elements_scaling.py [--op spiky] [--strategies xla,native]
+    python benchmarks/research/elements_scaling.py [--op spiky] [--strategies xla,native]
         [--direction forward] [--size 16e6] [--rounds 40] [--sample-time 0.02]
 """
 

@@ -1,6 +1,6 @@
 """The compiled op against its rivals, as ratios measured pair by pair in one process.
 
-    python benchmarks/scripts/compare_custom_op.py [--rounds 15] [--ops softmax] [--threads 1]
+    python benchmarks/research/compare_custom_op.py [--rounds 15] [--ops softmax] [--threads 1]
                                                    [--out results/custom_op_cpu.csv]
 
 Each row compares custom_op with one rival on one case.  Both run in their production

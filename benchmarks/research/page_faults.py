@@ -4,7 +4,7 @@ VM depends on the host: a source of run-to-run variance.  This counts the minor 
 per call (getrusage) of each strategy of one case, steady state, in this process and its
 environment (set TF_ENABLE_ONEDNN_OPTS / TF_CPU_ALLOCATOR_USE_BFC to try another allocator).
 
-    python benchmarks/scripts/page_faults.py [--op gelu] [--direction forward] [--shape 16e6]
+    python benchmarks/research/page_faults.py [--op gelu] [--direction forward] [--shape 16e6]
         [--calls 20]
 """
 

@@ -4,10 +4,11 @@ file from before 2026-12-03 by the rule it was made with):
 A/A comparisons (the same code twice) must flag nothing; known changes (`stratbench noise`
 CSVs: +10% and +20% elements) should be flagged as often as possible.
 
-    python benchmarks/scripts/threshold_scan.py --aa DIR [DIR ...] --noise CSV [CSV ...] \
+    python benchmarks/research/threshold_scan.py --aa DIR [DIR ...] --noise CSV [CSV ...] \
         [--thresholds 0.05,0.06,0.07,0.08,0.10]
 
-DIR is a `stratbench compare --out` folder (compare.csv), CSV a `stratbench noise --out` file.
+DIR is a `stratbench compare --out` folder (compare.csv), CSV a noise table (OUT/noise_CASE.csv of
+`stratbench noise --out OUT`; results/noise/*.csv).
 """
 
 from __future__ import annotations

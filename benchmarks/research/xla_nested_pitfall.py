@@ -2,7 +2,7 @@
 another jit-compiled function, differentiated through reduce_max, is recompiled on
 every call.  Standalone (TensorFlow only), so it can go into a TensorFlow bug report.
 
-    python benchmarks/scripts/xla_nested_pitfall.py [--steps 10]
+    python benchmarks/research/xla_nested_pitfall.py [--steps 10]
 
 It times one training step (forward, softmax without stop_gradient, loss, gradient,
 SGD update) of a two-layer model three ways:

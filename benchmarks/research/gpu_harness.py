@@ -1,8 +1,8 @@
 """Standalone GPU harness for the compiled op's CUDA kernels (no TensorFlow needed).
 
-    python benchmarks/scripts/gpu_harness.py [--sizes 1e3,1e4,...] [--dtypes float32,float16,bfloat16]
+    python benchmarks/research/gpu_harness.py [--sizes 1e3,1e4,...] [--dtypes float32,float16,bfloat16]
                                      [--out results/gpu/harness.csv]
-    compute-sanitizer --tool memcheck python benchmarks/scripts/gpu_harness.py --sizes 1e3,1e5 --reps 2
+    compute-sanitizer --tool memcheck python benchmarks/research/gpu_harness.py --sizes 1e3,1e5 --reps 2
 
 It compiles every registered op's CUDA kernels (impls/ops/<op>/kernels/*.cu) -- the very
 files the TensorFlow op links -- into a shared library per op with nvcc and build.py's

@@ -2,7 +2,7 @@
 changed?  Known slowdowns of one kernel, measured by asv as a user runs it, in separate
 reruns; then asv's own rule (`asv compare`'s, statistics included) on every number.
 
-    python benchmarks/scripts/asv_known_change.py [--extra 0.5,1,2] [--reruns 3] \
+    python benchmarks/research/asv_known_change.py [--extra 0.5,1,2] [--reruns 3] \
         [--bench REGEX] [--out results/asv_known_change]
 
 In a scratch clone of HEAD it commits, per EXTRA, one known change on top of HEAD: spiky's
@@ -34,19 +34,50 @@ import tempfile
 import time
 
 import pandas as pd
-from asv.commands.compare import _is_result_better  # asv compare's own flag rule
 from asv.results import iter_results_for_machine_and_hash
+from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import matrix  # noqa: E402
-from stratbench.compare import _git  # noqa: E402
 
 KERNEL = pathlib.Path("impls/ops/spiky/kernels/spiky.cc")
 ONE_PASS = "void SpikyRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {"
 USERS = "template <typename T> using SpikyCpu"
 FACTORS = (1.1, 1.2, 1.3, 1.5, 2.0, 2.5, 3.0)
 CHANGED_STRATEGY = "custom_op"  # the strategy whose kernel the known change slows
+
+
+def git(*args, cwd=None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+# asv compare's flag rule (asv 0.6.6, asv/commands/compare.py and asv/_stats.py, which are private:
+# restated here with scipy): `a` is better than `b` by `factor` where a < b / factor and, when
+# both results carry statistics of more than one repeat, their samples differ: a two-sided
+# Mann-Whitney U test at p < 0.002 (exact up to 20 samples a side, else the normal approximation
+# without continuity correction), or, with too few samples for such a p, 99% intervals that do
+# not overlap.  asv breaks ties conservatively; timings almost never tie.
+ASV_P = 0.002
+
+
+def asv_different(samples_a, samples_b, stats_a, stats_b) -> bool:
+    if samples_a is not None and samples_b is not None:
+        a = [x for x in samples_a if not math.isnan(x)]
+        b = [x for x in samples_b if not math.isnan(x)]
+        if a and b and 1 / math.comb(len(a) + len(b), min(len(a), len(b))) < ASV_P:
+            method = "exact" if max(len(a), len(b)) <= 20 else "asymptotic"
+            return scipy_stats.mannwhitneyu(a, b, alternative="two-sided", method=method,
+                                            use_continuity=False).pvalue < ASV_P
+    return not (stats_a["ci_99_b"] >= stats_b["ci_99_a"] and stats_a["ci_99_a"] <= stats_b["ci_99_b"])
+
+
+def asv_better(a, b, a_ss, b_ss, factor) -> bool:
+    """asv compare's rule: result `a` better than `b` by `factor` ((stats, samples) each in a_ss, b_ss)."""
+    if a_ss and b_ss and a_ss[0] and b_ss[0] and a_ss[0].get("repeat", 0) != 1 and b_ss[0].get("repeat", 0) != 1:
+        if not asv_different(a_ss[1], b_ss[1], a_ss[0], b_ss[0]):
+            return False
+    return a < b / factor
 
 
 def known_change(source: str, extra: float) -> str:
@@ -56,7 +87,7 @@ def known_change(source: str, extra: float) -> str:
         raise SystemExit(f"{KERNEL} lacks `{ONE_PASS}` or `{USERS}`: update this script's known change")
     again = ("template <typename T, bool kGrad>\n" + ONE_PASS + "\n"
              "  SpikyRangeOnce<T, kGrad>(x, dy, out, begin, end);\n"
-             f"  // known change (benchmarks/scripts/asv_known_change.py): {extra:g} of the range again\n"
+             f"  // known change (benchmarks/research/asv_known_change.py): {extra:g} of the range again\n"
              f"  for (double left = {extra!r}; left > 0; left -= 1)\n"
              "    SpikyRangeOnce<T, kGrad>(x, dy, out, begin,\n"
              "                             begin + static_cast<int64_t>((end - begin) * (left < 1 ? left : 1.0)));\n"
@@ -106,7 +137,7 @@ def compared(before: dict, after: dict, **labels) -> list[dict]:
         benchmark, strategy, size, direction = name
         rows.append({**labels, "benchmark": benchmark, "strategy": strategy, "size": size, "direction": direction,
                      "before": b, "after": a, "ratio": a / b,
-                     **{f"flagged_{f:g}": _is_result_better(a, b, a_ss, b_ss, f) or _is_result_better(b, a, b_ss, a_ss, f)
+                     **{f"flagged_{f:g}": asv_better(a, b, a_ss, b_ss, f) or asv_better(b, a, b_ss, a_ss, f)
                         for f in FACTORS}})
     return rows
 
@@ -187,7 +218,7 @@ def main(argv=None) -> int:
         parser.error(f"--extra {args.extra!r}: accepted: positive numbers, comma-separated (0.5,1,2)")
     if any(e <= 0 for e in extras) or args.reruns < 2:
         parser.error("--extra takes positive shares and --reruns at least 2 (A/A needs two reruns)")
-    top = _git("rev-parse", "--show-toplevel")
+    top = git("rev-parse", "--show-toplevel")
     out.mkdir(parents=True, exist_ok=True)
     log = out / "asv.log"
     asv = [sys.executable, "-m", "asv"]
@@ -198,7 +229,7 @@ def main(argv=None) -> int:
     try:
         repo = scratch / "repo"
         run(["git", "clone", "-q", top, repo], scratch, log)
-        base = _git("rev-parse", "HEAD", cwd=top)
+        base = git("rev-parse", "HEAD", cwd=top)
         run(["git", "checkout", "-q", "--detach", base], repo, log)
         commits = [{"extra": 0.0, "sha": base}]
         for extra in extras:
@@ -206,7 +237,7 @@ def main(argv=None) -> int:
             (repo / KERNEL).write_text(known_change((repo / KERNEL).read_text(), extra))
             run(["git", "-c", "user.name=stratbench", "-c", "user.email=stratbench@localhost", "commit", "-q", "-am",
                  f"known change: spiky's CPU kernels pass over {extra:g} of their range again"], repo, log)
-            commits.append({"extra": extra, "sha": _git("rev-parse", "HEAD", cwd=repo)})
+            commits.append({"extra": extra, "sha": git("rev-parse", "HEAD", cwd=repo)})
         pd.DataFrame(commits).to_csv(out / "commits.csv", index=False)
         for r in range(1, args.reruns + 1):
             name = f"{machine}-known-r{r}"
