@@ -12,14 +12,17 @@ import zlib
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.patheffects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import matplotlib.transforms  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
-from stratbench import matrix, status  # noqa: E402
-from stratbench.measurement import speedup_of  # noqa: E402
-from stratbench.tables import (at_largest, caption, describe_setting, roofline_seconds, settings_of,  # noqa: E402
+from stratbench import matrix, metrics, status  # noqa: E402
+from stratbench.measurement import rank_of, speedup_of  # noqa: E402
+from stratbench.tables import (caption, describe_setting, roofline_seconds, settings_of,  # noqa: E402
                                unmeasured_items)
 
 
@@ -55,25 +58,80 @@ def _legend(fig, axes):
     for ax in np.ravel(axes):
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
-    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(8, len(handles)), fontsize=8,
-               frameon=False)
+    # matplotlib fills a legend column by column: given in that order, a second row reads on from the first
+    labels, ncol = list(handles), min(10, len(handles))
+    labels = [labels[i] for c in range(ncol) for i in range(c, len(labels), ncol)]
+    fig.legend([handles[k] for k in labels], labels, loc="upper center", ncol=ncol, fontsize=8, frameon=False,
+               handletextpad=0.4, columnspacing=1.2)
+
+
+def _key(ax, marker: str, label: str, **style):
+    """A grey legend entry for a marker drawn in every strategy's colour (the marker itself gets none)."""
+    ax.plot([], [], marker, color="0.4", label=label, **style)
 
 
 def _ok(table, op, direction=None):
-    sel = (table["op"] == op) & (table["status"] == status.OK)
+    rows = _of(table, op, direction)
+    return rows[rows["status"] == status.OK]
+
+
+def _of(table, op, direction=None):
+    """The rows of an op (and direction), measured or not, by size."""
+    sel = table["op"] == op
     if direction:
         sel &= table["direction"] == direction
-    return table[sel].sort_values("size")
+    return table[sel].sort_values("size", kind="stable")
+
+
+def _by_strategy(rows):
+    """(strategy, its rows), in the registry's order (a strategy it does not know: last, by name)."""
+    known = list(impls.STRATEGIES)
+    return sorted(rows.groupby("strategy"), key=lambda kv: (known.index(kv[0]) if kv[0] in known else len(known), kv[0]))
+
+
+def _why_not(row, column=None) -> str | None:
+    """Why a case has no value to draw ('too slow', 'skipped', ...; 'not measured' for a measured
+    case without `column`), or None where it has one."""
+    if row["status"] != status.OK:
+        return str(row["status"]).replace("_", " ")
+    if column is not None and pd.isna(pd.to_numeric(row.get(column), errors="coerce")):
+        return "not measured"
+    return None
+
+
+UNMEASURED_LABEL = "not measured (at the edge; why beside it)"
+
+
+def _mark_unmeasured(ax, rows, column=None, top=False):
+    """A hollow marker in the strategy's colour at each size a strategy has no value, stacked at the
+    panel's bottom (top) edge, and why beside the stack: a case that was not measured is shown, not dropped."""
+    missing = pd.DataFrame([{"size": r["size"], "strategy": r["strategy"], "why": why}
+                            for _, r in rows.iterrows() if (why := _why_not(r, column))])
+    if missing.empty:
+        return
+    ax.update_datalim([(size, 1.0) for size in missing["size"]], updatey=False)  # a panel of marks only: its sizes
+    edge = ax.get_xaxis_transform()  # x in data, y in axes fractions
+    sign, y = (-1, 1.0) if top else (1, 0.0)
+    middle = np.sqrt(rows["size"].min() * rows["size"].max())  # the why goes towards the panel's middle
+    for size, group in missing.groupby("size"):
+        for i, strategy in enumerate(group["strategy"]):
+            at = matplotlib.transforms.offset_copy(edge, ax.figure, y=sign * (6 + 7 * i), units="points")
+            ax.plot([size], [y], "o", ms=5, mfc="none", mew=1.3, color=color(strategy), transform=at, clip_on=False)
+        left = size > middle
+        at = matplotlib.transforms.offset_copy(edge, ax.figure, x=-6 if left else 6, y=sign * 6, units="points")
+        ax.text(size, y, " / ".join(dict.fromkeys(group["why"])), transform=at, fontsize=7, color="0.25",
+                ha="right" if left else "left", va="center")
+    _key(ax, "o", UNMEASURED_LABEL, ms=5, mfc="none", mew=1.3)
 
 
 def throughput_figure(table, op, env, out, baseline=matrix.BASELINE):
-    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(_ok(table, op, d))]
+    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(_of(table, op, d))]
     if not directions:
         return []
     fig, axes = plt.subplots(1, len(directions), figsize=(4.6 * len(directions), 4.2), squeeze=False, sharey=True)
     for ax, direction in zip(axes[0], directions):
         rows = _ok(table, op, direction)
-        for strategy, s in sorted(rows.groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
+        for strategy, s in _by_strategy(rows):
             low_s, high_s = _band(s)
             fast, slow = s["size"] / low_s, s["size"] / high_s
             ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=color(strategy))
@@ -87,11 +145,74 @@ def throughput_figure(table, op, env, out, baseline=matrix.BASELINE):
             ax.plot(roof["size"], roof["roofline_bytes_per_s"] / per_element, "k--", lw=1.2,
                     label="memory roofline (same traffic)")
         ax.plot([], [], ls=":", lw=1, color="0.4", label="call floor (dotted, per strategy)")
+        _mark_unmeasured(ax, _of(table, op, direction))
         ax.set(xscale="log", yscale="log", title=f"{op}: {direction}", xlabel="elements per call (an op along an axis: rows x cols)")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("throughput (elements/s, higher is better)")
     _legend(fig, axes)
     return _finish(fig, env, out, f"throughput_{op}")
+
+
+# The relative figure's top: the strategies a user weighs against each other lie within this factor of
+# the fastest; a strategy beyond it is out of the running (its factor is in the tables and the throughput
+# figure), and showing it would squeeze the 1.1x differences near 1 into a line.
+RELATIVE_CEILING = 3.0
+
+
+def relative_to_fastest(rows) -> pd.DataFrame:
+    """Each measured row's time over the fastest strategy's at its size, with the 95% interval of
+    that paired ratio where the run kept one (vs_fastest*), else the ratio of the medians (no interval):
+    columns size, strategy, value, low, high.  The fastest is 1.0."""
+    rows = rows[rows["status"] == status.OK]
+
+    def number(column):  # a column read back from CSV or JSON as floats; all NaN where the table lacks it
+        return pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(np.nan, index=rows.index)
+
+    by_medians = number("median_s") / number("median_s").groupby(rows["size"]).transform("min")
+    paired = number("vs_fastest").notna()
+    return pd.DataFrame({"size": rows["size"], "strategy": rows["strategy"],
+                         "value": number("vs_fastest").where(paired, by_medians),
+                         "low": number("vs_fastest_low").where(paired), "high": number("vs_fastest_high").where(paired)})
+
+
+def relative_figure(table, op, env, out, baseline=matrix.BASELINE):
+    """Per direction: each strategy's time over the fastest's at each size, on a linear axis, where
+    the 1.1-1.5x differences between the leading strategies are visible (the throughput figure's
+    log axis spans six decades)."""
+    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(_ok(table, op, d))]
+    if not directions:
+        return []
+    fig, axes = plt.subplots(1, len(directions), figsize=(4.6 * len(directions), 4.4), squeeze=False, sharey=True)
+    bottom = 0.9
+    for ax, direction in zip(axes[0], directions):
+        ratios = relative_to_fastest(_of(table, op, direction))
+        bottom = min(bottom, ratios["low"].min() - 0.02, ratios["value"].min() - 0.02)
+        beyond = []
+        for strategy, r in _by_strategy(ratios):
+            ax.plot(r["size"], r["value"], marker="o", ms=3.5, label=strategy, color=color(strategy))
+            ax.fill_between(r["size"], r["low"], r["high"], color=color(strategy), alpha=0.2, linewidth=0)
+            far = r[r["value"] > RELATIVE_CEILING]
+            if len(far):  # off the scale: a triangle at the top edge, and its largest factor below the panel
+                ax.plot(far["size"], [RELATIVE_CEILING] * len(far), "^", ms=6, color=color(strategy), clip_on=False)
+                most = far["value"].max()
+                beyond.append(f"{strategy} up to {most:.3g}x" if most < 1000 else f"{strategy} up to {most:,.0f}x")
+        if beyond:
+            _key(ax, "^", f"beyond {RELATIVE_CEILING:g}x (at the top edge)", ms=6)
+        ax.axhline(1.0, color="k", lw=0.8)
+        _mark_unmeasured(ax, _of(table, op, direction), top=True)
+        xlabel = "elements per call (an op along an axis: rows x cols)"
+        if beyond:
+            xlabel += "\n" + textwrap.fill(f"beyond {RELATIVE_CEILING:g}x: " + ", ".join(beyond), 60)
+        ax.set(xscale="log", title=f"{op}: {direction}")
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.yaxis.set_minor_locator(matplotlib.ticker.MultipleLocator(0.1))  # a 1.1x step is a grid line
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, axis="y", which="minor", alpha=0.12)
+    for ax in axes[0]:
+        ax.set_ylim(bottom, RELATIVE_CEILING)
+    axes[0][0].set_ylabel("time / the fastest's time at that size\n(1 = fastest, lower is better; band: 95% interval)")
+    _legend(fig, axes)
+    return _finish(fig, env, out, f"relative_{op}")
 
 
 def _band(rows) -> tuple[pd.Series, pd.Series]:
@@ -104,49 +225,108 @@ def _band(rows) -> tuple[pd.Series, pd.Series]:
     return low, high
 
 
-def _bars(ax, values: pd.DataFrame, low=None, high=None):
-    """Grouped bars: one group per row of `values`, one bar per column (strategy)."""
+def _bars(ax, values: pd.DataFrame, low=None, high=None, labels=None, missing=None):
+    """Grouped bars: one group per row of `values`, one bar per column (strategy); `labels` (text per
+    cell) written above each bar, `missing` (why per cell) written at the place of a bar not drawn."""
     width = 0.8 / max(1, len(values.columns))
     x = np.arange(len(values.index))
+    edge = ax.get_xaxis_transform()  # x in data, y in axes fractions
     for i, strategy in enumerate(values.columns):
+        at = x + (i - (len(values.columns) - 1) / 2) * width
         v = values[strategy].to_numpy(dtype=float)
-        yerr = None
+        yerr, top = None, v
         if low is not None:
             yerr = np.vstack([v - low[strategy].to_numpy(dtype=float), high[strategy].to_numpy(dtype=float) - v])
             yerr = np.nan_to_num(np.clip(yerr, 0, None))
-        ax.bar(x + (i - (len(values.columns) - 1) / 2) * width, v, width, yerr=yerr, capsize=2,
-               label=strategy, color=color(strategy), error_kw={"lw": 0.8})
+            top = v + yerr[1]
+        ax.bar(at, v, width, yerr=yerr, capsize=2, label=strategy, color=color(strategy), error_kw={"lw": 0.8})
+        for j in range(len(values.index)):
+            if labels is not None and np.isfinite(top[j]) and labels[strategy].iloc[j]:
+                ax.annotate(labels[strategy].iloc[j], (at[j], top[j]), xytext=(0, 2), textcoords="offset points",
+                            rotation=90, ha="center", va="bottom", fontsize=7,
+                            path_effects=[matplotlib.patheffects.withStroke(linewidth=2, foreground="white")])
+            if missing is not None and isinstance(missing[strategy].iloc[j], str):  # a case not measured: say so
+                ax.text(at[j], 0.02, missing[strategy].iloc[j], transform=edge, rotation=90, ha="center",
+                        va="bottom", fontsize=7, color=color(strategy), fontweight="bold")
     ax.set_xticks(x, [str(i) for i in values.index])
+    ax.set_xlim(-0.5, len(values.index) - 0.5)  # every group's place, also of a bar not drawn
     ax.grid(True, axis="y", alpha=0.3)
 
 
+class _PlainLog(matplotlib.ticker.LogFormatter):
+    """A log axis's labels as plain numbers; which ticks get one, as LogFormatter decides."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:g}"
+
+
+def _headroom(ax, fraction=0.22):
+    """Room above the highest bar for the labels written above the bars (log or linear axis)."""
+    bottom, top = ax.get_ylim()
+    if ax.get_yscale() == "log":
+        ax.set_ylim(bottom, top * (top / bottom) ** fraction)
+    else:
+        ax.set_ylim(bottom, top + (top - bottom) * fraction)
+
+
+def _missing(rows, index: str, like: pd.DataFrame, column=None) -> pd.DataFrame:
+    """Why each (index, strategy) cell of `rows` has no value (NaN where it has one), shaped like the bars."""
+    why = rows.assign(why=[_why_not(r, column) for _, r in rows.iterrows()])
+    return why.pivot(index=index, columns="strategy", values="why").reindex(index=like.index, columns=like.columns)
+
+
+def bar_label(row, group, baseline) -> str:
+    """The text above a speedup bar: the speedup, marked fastest ('*') or tied for fastest ('=')
+    as the tables decide it (measurement.rank_of, metrics.marked); the noisy mark stays in the tables."""
+    speedup = speedup_of(row, group, baseline)
+    if not math.isfinite(speedup.value):
+        return ""
+    fastest, tie = rank_of(row, group)
+    value = f"{speedup.value:.2f}x" if speedup.value >= 0.1 else f"{speedup.value:.2g}x"  # 0.012x, not 0.01x
+    return metrics.marked(value, fastest, False, tie)
+
+
+def _at_largest_measured(rows):
+    """Per direction, its rows (measured or not) at the largest size where something was measured:
+    a strategy too slow there stays in, to be marked."""
+    return pd.concat([g[g["size"] == g.loc[g["status"] == status.OK, "size"].max()]
+                      for _, g in rows.groupby("direction") if (g["status"] == status.OK).any()] or [rows.iloc[:0]])
+
+
 def speedup_figure(table, op, env, out, baseline=matrix.BASELINE):
-    rows = _ok(table, op)
-    rows = pd.concat([at_largest(g) for _, g in rows.groupby("direction")]) if len(rows) else rows
-    base = rows[rows["strategy"] == baseline].set_index("direction")["median_s"]
+    rows = _at_largest_measured(_of(table, op))
+    base = rows[(rows["strategy"] == baseline) & (rows["status"] == status.OK)].set_index("direction")["median_s"]
     if base.empty:
         return []
     rows = rows[rows["direction"].isin(base.index)]
-    pivot = lambda col: rows.pivot(index="direction", columns="strategy", values=col)  # noqa: E731
-    median, iqr = pivot("median_s"), pivot("iqr_s").fillna(0)
-    order = [d for d in matrix.DIRECTIONS if d in median.index]
-    strategies = [s for s in impls.STRATEGIES if s in median.columns]
-    median, iqr = median.loc[order, strategies], iqr.loc[order, strategies]
+    ok = rows[rows["status"] == status.OK]
+    order = [d for d in matrix.DIRECTIONS if d in base.index]
+    strategies = [s for s, _ in _by_strategy(rows)]
+    median = ok.pivot(index="direction", columns="strategy", values="median_s").reindex(index=order, columns=strategies)
+    iqr = ok.pivot(index="direction", columns="strategy", values="iqr_s").reindex_like(median).fillna(0)
     b = base.loc[order]
-    speedups = {(r["direction"], r["strategy"]): speedup_of(r, rows[rows["direction"] == r["direction"]], baseline)
-                for _, r in rows.iterrows()}
-    grid = lambda part: pd.DataFrame({s: [getattr(speedups[(d, s)], part) if (d, s) in speedups else np.nan  # noqa: E731
-                                           for d in order] for s in strategies}, index=order)
-    speedup, low, high = grid("value"), grid("low"), grid("high")
+    group = {d: rows[rows["direction"] == d] for d in order}
+    speedups = {(r["direction"], r["strategy"]): speedup_of(r, group[r["direction"]], baseline) for _, r in ok.iterrows()}
+    marks = {(r["direction"], r["strategy"]): bar_label(r, group[r["direction"]], baseline) for _, r in ok.iterrows()}
+    grid = lambda cell: pd.DataFrame({s: [cell(d, s) for d in order] for s in strategies}, index=order)  # noqa: E731
+    part = lambda name: grid(lambda d, s: getattr(speedups[(d, s)], name) if (d, s) in speedups else np.nan)  # noqa: E731
+    speedup, low, high = part("value"), part("low"), part("high")
     if not np.isfinite(low.to_numpy(dtype=float)[speedup.notna().to_numpy()]).all():
         # results without paired intervals (before paired rounds, other tools): the IQR as a band
         low, high = (median + iqr / 2).rdiv(b, axis=0), (median - iqr / 2).clip(lower=1e-12).rdiv(b, axis=0)
-    fig, ax = plt.subplots(figsize=(9, 4.4))
-    _bars(ax, speedup, low, high)
+    labels = grid(lambda d, s: marks.get((d, s), ""))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    _bars(ax, speedup, low, high, labels=labels, missing=_missing(rows, "direction", speedup))
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
-    sizes = ", ".join(f"{d}: {rows.loc[rows['direction'] == d, 'shape'].iloc[0]}" for d in order)
-    ax.set(ylabel=f"speedup over {baseline} (x, log scale)", title=f"{op}: speedup over {baseline} at the largest size\n({sizes})")
+    ax.yaxis.set_major_formatter(_PlainLog())  # 0.1 and 2, not 1e-01 and 2x10^0
+    ax.yaxis.set_minor_formatter(_PlainLog(minor_thresholds=(2, 0.4)))
+    _headroom(ax)
+    ax.set_xticks(ax.get_xticks(), [f"{d}\n{rows.loc[rows['direction'] == d, 'shape'].iloc[0]}" for d in order])
+    ax.set(ylabel=f"speedup over {baseline} (x, log scale)",
+           title=f"{op}: speedup over {baseline} at the largest size (below each direction)\n"
+                 f"above each bar: the speedup; {metrics.FASTEST_MARK} fastest beyond the 95% interval, "
+                 f"{metrics.TIE_MARK} tied for fastest (interval within 5%)")
     ax.title.set_fontsize(10)
     _legend(fig, ax)
     return _finish(fig, env, out, f"speedup_{op}")
@@ -157,6 +337,10 @@ MEMORY_PANELS = (  # column, title: each a case's own memory, per element (per c
     ("own_rss_bytes", "process memory above the case's start"),
     ("kept_for_backward_bytes", "kept by the forward for its backward"),
 )
+# The memory axis is logarithmic (its values span 0.01 to 1000 bytes per element); a value at or
+# below this floor (0, and the process shrinking during a case: a negative difference) is drawn on
+# the floor with its own marker, and said so.
+MEMORY_FLOOR = 0.1
 
 
 def memory_figure(table, op, env, out, baseline=matrix.BASELINE, direction="forward_backward"):
@@ -164,36 +348,49 @@ def memory_figure(table, op, env, out, baseline=matrix.BASELINE, direction="forw
     if rows.empty:
         return []
     panels = [(c, t) for c, t in MEMORY_PANELS if c in rows]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False, sharex=True, sharey=True)
     for ax, (column, label) in zip(axes[0], panels):
         values = pd.to_numeric(rows[column], errors="coerce")
-        for strategy, s in sorted(rows.assign(v=values).groupby("strategy"), key=lambda kv: impls.STRATEGIES.index(kv[0])):
-            s = s[s["v"].notna()]
-            ax.plot(s["size"], s["v"] / s["size"], marker="o", ms=3.5, label=strategy, color=color(strategy))
-        ax.set(xscale="log", yscale="symlog", xlabel="elements per call", title=f"{op} {direction}:\n{label}")
+        for strategy, s in _by_strategy(rows.assign(v=values / rows["size"])):
+            # NaN stays NaN: the line breaks where a case was not measured, never drawn at 0
+            ax.plot(s["size"], s["v"].clip(lower=MEMORY_FLOOR), marker="o", ms=3.5, label=strategy,
+                    color=color(strategy))
+            floored = s[s["v"] <= MEMORY_FLOOR]
+            ax.plot(floored["size"], [MEMORY_FLOOR] * len(floored), "v", ms=6, mfc="white", color=color(strategy))
+        if (values / rows["size"] <= MEMORY_FLOOR).any():
+            _key(ax, "v", f"{MEMORY_FLOOR:g} or less (0; below 0: the process shrank): on the dotted floor",
+                 ms=6, mfc="white")
+        ax.axhline(MEMORY_FLOOR, color="0.5", lw=0.8, ls=":")
+        ax.set(xscale="log", yscale="log", xlabel="elements per call", title=f"{op} {direction}:\n{label}")
         ax.title.set_fontsize(10)
         ax.grid(True, which="major", alpha=0.3)
         if values.isna().all():  # not measurable under this setting: say why, not an empty frame
-            why = next((n.split(": ", 1)[1] for n in unmeasured_items(rows) if n.startswith(f"{column}: ")),
-                       "not measured")
-            ax.text(0.5, 0.5, "not measured here:\n" + textwrap.fill(why, 44), ha="center", va="center",
-                    transform=ax.transAxes, fontsize=9, color="0.3")
-    axes[0][0].set_ylabel("bytes per element (symlog: 0 shown)")
+            why = next((n.split(": ", 1)[1] for n in unmeasured_items(rows) if n.startswith(f"{column}: ")), "")
+            ax.text(0.5, 0.5, "not measured here" + (":\n" + textwrap.fill(why, 44) if why else ""), ha="center",
+                    va="center", transform=ax.transAxes, fontsize=9, color="0.3")
+        else:  # the cases this panel lacks (too slow, or this metric not measured for them) at their sizes
+            _mark_unmeasured(ax, _of(table, op, direction), column)
+    per_element = np.concatenate([pd.to_numeric(rows[c], errors="coerce") / rows["size"] for c, _ in panels])
+    highest = np.nanmax(per_element, initial=MEMORY_FLOOR * 100)  # a panel with nothing measured still gets a scale
+    axes[0][0].set_ylim(MEMORY_FLOOR / 4, highest * 2)  # below the floor: room for the not-measured marks
+    axes[0][0].set_xlim(rows["size"].min() / 1.6, rows["size"].max() * 1.6)  # sharex: also a panel of gaps only
+    axes[0][0].set_ylabel("bytes per element (log scale)")
     _legend(fig, axes)
     return _finish(fig, env, out, f"memory_{op}")
 
 
 def compile_figure(table, op, env, out, baseline=matrix.BASELINE):
-    rows = _ok(table, op)
-    rows = rows[rows["direction"].isin(matrix.KERNEL_DIRECTIONS)]
+    rows = _of(table, op)
+    rows = _at_largest_measured(rows[rows["direction"].isin(matrix.KERNEL_DIRECTIONS)])
     if rows.empty:
         return []
-    rows = pd.concat([at_largest(g) for _, g in rows.groupby("direction")])
-    values = rows.pivot(index="direction", columns="strategy", values="compile_s")
-    values = values.loc[[d for d in matrix.DIRECTIONS if d in values.index],
-                        [s for s in impls.STRATEGIES if s in values.columns]]
+    order = [d for d in matrix.DIRECTIONS if d in set(rows["direction"])]
+    strategies = [s for s, _ in _by_strategy(rows)]
+    values = rows.pivot(index="direction", columns="strategy", values="compile_s").reindex(index=order, columns=strategies)
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    _bars(ax, values)
+    _bars(ax, values.astype(float), missing=_missing(rows, "direction", values, "compile_s"))
+    highest = np.nanmax(values.to_numpy(dtype=float), initial=0)
+    ax.set_ylim(0, highest * 1.1 if highest > 0 else 1)  # seconds from 0 (the scale of nothing measured: 0-1 s)
     ax.set(ylabel="first call minus a warm call (s)",
            title=f"{op}: tracing and compile time at the largest size (first call, excluded from the timings)")
     ax.title.set_fontsize(10)
@@ -203,20 +400,21 @@ def compile_figure(table, op, env, out, baseline=matrix.BASELINE):
 
 # The figures drawn for every op, each figure(table, op, env, out, baseline) -> its files: report.write
 # draws them in this order and publishing links what it drew (the first, in the top README).
-PER_OP = (throughput_figure, speedup_figure, memory_figure, compile_figure)
+PER_OP = (throughput_figure, relative_figure, speedup_figure, memory_figure, compile_figure)
 
 
 def train_figure(table, env, out):
-    rows = table[(table["direction"] == matrix.TRAIN_STEP) & (table["status"] == status.OK)]
-    ops = sorted(set(rows["op"]))
+    every = table[table["direction"] == matrix.TRAIN_STEP]
+    ops = sorted(set(every.loc[every["status"] == status.OK, "op"]))
     if not ops:
         return []
     fig, axes = plt.subplots(1, len(ops), figsize=(4.8 * len(ops), 4.2), squeeze=False)
     for ax, op in zip(axes[0], ops):
-        r = rows[rows["op"] == op]
-        values = r.pivot(index="size", columns="strategy", values="elements_per_s")
-        values = values[[s for s in impls.STRATEGIES if s in values.columns]]
-        _bars(ax, values)
+        r = every[every["op"] == op]
+        strategies = [s for s, _ in _by_strategy(r)]
+        values = r[r["status"] == status.OK].pivot(index="size", columns="strategy", values="elements_per_s")
+        values = values.reindex(index=sorted(set(r["size"])), columns=strategies)
+        _bars(ax, values.astype(float), missing=_missing(r, "size", values))
         ax.set(yscale="log", xlabel="batch size", title=f"MLP train step using {op}")
     axes[0][0].set_ylabel("samples/s (higher is better, log scale)")
     _legend(fig, axes)
