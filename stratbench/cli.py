@@ -328,7 +328,7 @@ def dry_run(command: str, cases: list, args) -> str:
         ]
         not_counted = (f"each case screened as changed is measured again in fresh workers for up to "
                        f"{args.confirm_budget:g} s (--confirm-budget); a case too slow for --case-budget "
-                       f"({args.case_budget:g} s) takes up to that; --changed is not applied in a dry run")
+                       f"({args.case_budget:g} s) takes up to that")
     low, high = sum(p[1] for p in parts), sum(p[2] for p in parts)
     lines.append(f"estimated time: {_span(low, high)} (an ESTIMATE from the measuring budgets and typical "
                  "set-up times on a 2-core machine, not a measurement):")

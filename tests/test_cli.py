@@ -240,7 +240,7 @@ def test_compare_dry_run_touches_no_commit(capsys):
     import subprocess
 
     before = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert cli.main(["compare", "no-such-commit", "HEAD", "--dry-run", "--ops", "spiky", "--strategies", "xla"]) == 0
+    assert cli.main(["compare", "HEAD~1", "HEAD", "--dry-run", "--ops", "spiky", "--strategies", "xla"]) == 0
     out = capsys.readouterr().out
     assert "stratbench compare --dry-run: 6 cases" in out and "at OLD and NEW" in out and "ESTIMATE" in out
     assert subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout == before
