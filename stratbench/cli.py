@@ -353,9 +353,7 @@ def _extremes(cases):
 
 
 def cmd_compare(args) -> int:
-    import pandas as pd
-
-    from stratbench import compare, matrix
+    from stratbench import compare, compare_report, environment, matrix
 
     cases = matrix.cases(ops=args.ops, strategies=args.strategies, directions=args.directions or list(matrix.KERNEL_DIRECTIONS),
                          dtypes=args.dtypes, devices=args.devices or ["CPU"], sizes=args.sizes, shapes=args.shapes,
@@ -365,38 +363,48 @@ def cmd_compare(args) -> int:
     if not cases:
         print("stratbench compare: no case selected; `stratbench compare --help` lists the choices", file=sys.stderr)
         return 2
-    if args.dry_run:  # before git: no worktree, no build
+    if args.dry_run and not args.changed:  # before git: no worktree, no build
         return _dry_run(args, cases)
-    print(f"stratbench compare: {len(cases)} cases, {args.old} -> {args.new}, {args.processes} worker processes per "
-          "commit, rounds in a random order", file=sys.stderr)
+    try:  # where each side's code comes from, and (--changed) what of it differs: git alone, no worktree yet
+        repos = compare.repositories(args.old, args.new)
+        selection = compare.changed(repos, args.old, args.new) if args.changed else None
+    except (compare.CompareError, UserModuleError) as e:
+        print(f"stratbench compare: {e}", file=sys.stderr)
+        return 2
+    for line in compare.sources(repos, args.old, args.new):
+        print(f"stratbench compare: {line}", file=sys.stderr)
+    lines = None
+    if selection is not None:
+        lines = selection.lines(list(dict.fromkeys(c.op for c in cases)))
+        cases = [c for c in cases if selection.selects(c)]
+        print(f"stratbench compare --changed: {len({c.op for c in cases})} op(s) selected, "
+              f"{len(cases)} cases:\n" + "\n".join(lines), file=sys.stderr)
+        if not cases:
+            print(f"stratbench compare: nothing measured changed between {args.old} and {args.new}: no case to compare",
+                  file=sys.stderr)
+    if args.dry_run:  # --changed's selection, then no worktree, no build
+        return _dry_run(args, cases) if cases else 0
+    if cases:
+        print(f"stratbench compare: {len(cases)} cases, {args.old} -> {args.new}, {args.processes} worker processes per "
+              "side, rounds in a random order", file=sys.stderr)
     started = time.perf_counter()
     try:
         table, samples = compare.compare_commits(args.old, args.new, cases, _settings(args), args.processes,
                                                  args.threshold, _progress(), args.verbose,
-                                                 confirm_budget_s=args.confirm_budget)
+                                                 confirm_budget_s=args.confirm_budget, repos=repos) \
+            if cases else (compare_report.empty_table(), compare_report.empty_table())
     except compare.CompareError as e:
         print(f"stratbench compare: {e}", file=sys.stderr)
         return 2
+    doc = compare_report.document(table, args.old, args.new, args.threshold, environment.capture(), repos, lines,
+                                  args.fail_on, time.perf_counter() - started)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         _with_machine(table).to_csv(args.out / "compare.csv", index=False)
         samples.to_csv(args.out / "samples.csv.gz", index=False, compression="gzip")
-    with pd_options():
-        shown = table.assign(ratio=[f"{r.ratio:.3f} [{r.low:.3f}, {r.high:.3f}]" if r.verdict != "not measured" else r.reason
-                                    for r in table.itertuples()])
-        if "confirm_ratio" in table:  # the screened cases, measured again in fresh workers
-            shown["again"] = [f"{r.confirm_ratio:.3f} ({r.confirm_by_process})" if pd.notna(r.confirm_ratio) else ""
-                              for r in table.itertuples()]
-            shown["both"] = [f"{r.pooled_ratio:.3f} [{r.pooled_low:.3f}, {r.pooled_high:.3f}]"
-                             if pd.notna(r.pooled_ratio) else "" for r in table.itertuples()]
-        columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "again", "both", "verdict"]
-        print(shown[[c for c in columns if c in shown]].to_string(index=False))
-    counts = table["verdict"].value_counts().to_dict()
-    print(f"\n{len(table)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-          + f"; ratio = time at {args.new} / time at {args.old}, Hodges-Lehmann estimate of the paired rounds [95% interval], "
-          f"and in each worker process's rounds (by_process); {compare_rule(args.threshold)} (again: the second "
-          f"pass; both: the two together); wall time {time.perf_counter() - started:.0f} s" + (f"; written to {args.out}" if args.out else ""))
-    return 1 if (table["verdict"] == "not measured").all() else 0
+        compare_report.write(args.out, doc)
+    print(compare_report.render(args.format, table, doc, args.out), end="")
+    return doc["exit_status"]
 
 
 def cmd_noise(args) -> int:
@@ -847,13 +855,29 @@ def build_parser() -> argparse.ArgumentParser:
             "estimate of the per-round ratios) with its 95% interval, and a verdict: "
             f"{compare_rule(THRESHOLD)} (the percentages: --threshold), the second pass lasting --confirm-budget "
             "seconds; else unchanged. Default cases: every op, "
-            "strategy and kernel direction at each op's smallest and largest size. The harness is this "
-            "checkout's; only the ops and strategies come from the commits."
+            "strategy and kernel direction at each op's smallest and largest size. "
+            "Exit status: 1 when a case is slower (--fail-on changed: slower or faster; never: 0) or when no "
+            "case could be measured; 2 for a usage error; else 0. "
+            "Where the code comes from: the harness is this checkout's; stratbench's ops and strategies come "
+            "from each commit's worktree, and so does a --op-module or --strategy-module given as a path, from "
+            "its own git repository (same relative path; then OLD and NEW are commits of that repository, "
+            "and stratbench's own ops are this checkout's on both sides). NEW (or OLD) may be . : the working "
+            "tree with its uncommitted changes, copied (your files and index are not touched). "
+            "--changed measures only the ops whose code differs: an op's folder impls/ops/OP/ or a user's "
+            "module file selects its ops, impls/strategies/S.py strategy S, impls/kernels/ custom_op, any other "
+            "file of impls/ every op; the harness (stratbench/), tests, docs and results select nothing."
         ),
     )
-    compare.add_argument("old", help="the commit to compare against (hash, branch, tag, HEAD~1)")
-    compare.add_argument("new", help="the commit to judge")
-    compare.add_argument("--out", type=pathlib.Path, help="write compare.csv and samples.csv.gz into this folder")
+    compare.add_argument("old", help="the commit to compare against (hash, branch, tag, HEAD~1), or . (the working tree)")
+    compare.add_argument("new", help="the commit to judge, or . (the working tree, uncommitted changes included)")
+    compare.add_argument("--out", type=pathlib.Path,
+                         help="write compare.csv, samples.csv.gz, compare.md and compare.json into this folder")
+    compare.add_argument("--format", choices=("text", "md", "json"), default="text",
+                         help="what is printed: text (default), md (as compare.md) or json (as compare.json)")
+    compare.add_argument("--fail-on", choices=("slower", "changed", "never"), default="slower",
+                         help="exit 1 when a case is slower (default), slower or faster (changed), or never")
+    compare.add_argument("--changed", action="store_true",
+                         help="only the ops whose code differs between OLD and NEW, each printed with why")
     compare.set_defaults(func=cmd_compare)
 
     noise = sub.add_parser(

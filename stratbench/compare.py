@@ -466,7 +466,7 @@ class Selection:
                 ([f"{files(self.ops[op])} changed"] if op in self.ops else []) + \
                 [f"its {s} cases: {files(fs)} changed" for s, fs in self.strategies.items()
                  if s in impls.STRATEGIES and s in impls.strategies_for(op)]
-            lines.append(f"  {op}: " + ("; ".join(why) if why else "unchanged: not measured"))
+            lines.append(f"  {op}: " + ("; ".join(why) if why else "no file of it changed: not compared"))
         lines += [f"  {folder}: {files(fs)} changed, but no op of this checkout is declared there: not measured"
                   for folder, fs in self.unknown.items()]
         if self.ignored:

@@ -23,7 +23,8 @@ compare.json holds one object; its fields (SCHEMA says the same, field by field)
                    unchanged or "not measured"); reason (why not measured, else "")
     counts         {slower, faster, unchanged, not measured, total}
     fail_on        slower, changed or never (--fail-on)
-    exit_status    what the command exited with: 1 where fail_on says so, else 0
+    exit_status    what the command exited with: 1 where fail_on says so, else 0 (also where
+                   --changed found no measured code changed)
     wall_s         seconds the compare took
 
 A ratio above 1 is slower: NEW takes that many times OLD's time.  Missing figures are null.
@@ -62,6 +63,11 @@ SCHEMA = {  # compare.json, field by field (the module docstring says the same i
     "exit_status": "int: 0 or 1",
     "wall_s": "float: seconds",
 }
+
+
+def empty_table() -> pd.DataFrame:
+    """A compare's table with no case (--changed found nothing measured changed)."""
+    return pd.DataFrame(columns=["key", "op", "strategy", "direction", "shape", "env", "verdict", "reason"])
 
 
 def exit_status(table: pd.DataFrame, fail_on: str = "slower") -> int:
@@ -116,7 +122,9 @@ def document(table: pd.DataFrame, old: str, new: str, threshold: float = compare
         "rule": {"text": compare.rule(threshold), **compare.recorded_rule(threshold)},
         "machine": {k: (machine or {}).get(k) for k in MACHINE_FIELDS},
         "selection": list(selection) if selection is not None else None,
-        "cases": cases, "counts": counts, "fail_on": fail_on, "exit_status": exit_status(table, fail_on),
+        "cases": cases, "counts": counts, "fail_on": fail_on,
+        # --changed found nothing measured changed: nothing to compare, nothing failed
+        "exit_status": 0 if selection is not None and not cases else exit_status(table, fail_on),
         "wall_s": None if wall_s is None else round(wall_s, 1),
     }
 
@@ -163,9 +171,12 @@ def markdown(doc: dict) -> str:
         lines += [f"| {c['op']} | {c['strategy']} | {c['direction']} | {c['shape']} | {c['env']} | {_ratio(c)} | "
                   f"**{c['verdict']}** |" for c in changed]
         lines.append("")
+    if doc.get("selection") is not None and not doc["cases"]:
+        lines[2] = f"**Nothing measured changed between `{doc['old']}` and `{doc['new']}`**: no case compared."
     unchanged = doc["counts"][compare.UNCHANGED]
-    lines.append(f"{unchanged} case{'s' if unchanged != 1 else ''} unchanged"
-                 + (" (no case changed)." if not changed else "."))
+    if doc["cases"]:
+        lines.append(f"{unchanged} case{'s' if unchanged != 1 else ''} unchanged"
+                     + (" (no case changed)." if not changed else "."))
     if unmeasured:
         lines += ["", f"Not measured ({len(unmeasured)}):"]
         lines += [f"- {c['op']} {c['strategy']} {c['direction']} {c['shape']} {c['env']}: {c['reason']}"
@@ -191,6 +202,8 @@ def text(table: pd.DataFrame, doc: dict, out=None) -> str:
         columns = ["op", "strategy", "direction", "shape", "env", "ratio", "by_process", "again", "both", "verdict"]
         with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None):
             body = shown[[c for c in columns if c in shown]].to_string(index=False)
+    elif doc.get("selection") is not None:
+        body = f"nothing measured changed between {doc['old']} and {doc['new']}: no case compared"
     else:
         body = "(no case)"
     wall = f"; wall time {doc['wall_s']:.0f} s" if doc.get("wall_s") is not None else ""
