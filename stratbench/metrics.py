@@ -4,7 +4,14 @@ GPU harness all call these.  No TensorFlow, no pandas: the GPU harness imports i
 
 from __future__ import annotations
 
-NOISY_IQR_FRACTION = 0.10  # a case whose IQR exceeds 10% of its median is flagged noisy
+import math
+
+# A timing is noisy where the 95% interval of its median is wider than ±10% of it (half its
+# width in logs, as stats.Interval.half_width); results kept without that interval (fewer
+# than stats.MIN_ROUNDS rounds, asv, pytest-benchmark, runs before paired rounds): where
+# their IQR exceeds 10% of the median.
+NOISY_HALF_WIDTH = 0.10
+NOISY_IQR_FRACTION = 0.10
 ROOFLINE_EXCEEDED = 1.05  # a fraction of the memory roofline above this is a defect (of the model or the timing)
 CALL_BOUND = 2.0  # a case within this factor of its strategy's call floor is mostly the call, not the op
 FASTEST_MARK, TIE_MARK, NOISY_MARK, CALL_BOUND_MARK, EXCEEDED_MARK = "*", "=", "~", "^", "!"
@@ -32,8 +39,68 @@ def exceeds_roofline(roofline_fraction: float | None) -> bool:
     return roofline_fraction is not None and roofline_fraction == roofline_fraction and roofline_fraction > ROOFLINE_EXCEEDED
 
 
-def is_noisy(median_s: float, iqr_s: float) -> bool:
-    return bool(iqr_s > NOISY_IQR_FRACTION * median_s)
+def _number(value) -> float | None:
+    """A finite float of a row's cell, or None (None, NaN, '' or text read back from CSV)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def is_noisy(median_s: float, iqr_s: float | None = None, ci_low_s: float | None = None,
+             ci_high_s: float | None = None) -> bool | None:
+    """The noisy mark, defined here only: the 95% interval of the median time wider than
+    ±NOISY_HALF_WIDTH (half its width in logs), or, without that interval, the IQR above
+    NOISY_IQR_FRACTION of the median; None when neither was recorded."""
+    median, low, high, iqr = (_number(v) for v in (median_s, ci_low_s, ci_high_s, iqr_s))
+    if median is None or median <= 0:
+        return None
+    if low is not None and high is not None and low > 0:
+        return bool((math.log(high) - math.log(low)) / 2 > NOISY_HALF_WIDTH)
+    if iqr is not None:
+        return bool(iqr > NOISY_IQR_FRACTION * median)
+    return None
+
+
+def is_noisy_row(row) -> bool:
+    """is_noisy of a tidy row (a dict, a Series or an itertuples row): what every table marks
+    `~`, whatever the row's stored `noisy` cell says (`stratbench run` leaves it empty)."""
+    get = row.get if hasattr(row, "get") else lambda name: getattr(row, name, None)
+    return bool(is_noisy(get("median_s"), get("iqr_s"), get("ci_low_s"), get("ci_high_s")))
+
+
+def median_spread(row) -> tuple[float, float] | None:
+    """(low, high) of a row's median time: its 95% interval, else median ± IQR/2; None
+    without either."""
+    get = row.get if hasattr(row, "get") else lambda name: getattr(row, name, None)
+    median, low, high, iqr = (_number(get(c)) for c in ("median_s", "ci_low_s", "ci_high_s", "iqr_s"))
+    if median is None:
+        return None
+    if low is not None and high is not None:
+        return low, high
+    return (median - iqr / 2, median + iqr / 2) if iqr is not None else None
+
+
+def clearly_faster(a, b) -> bool:
+    """Whether row a is faster than row b beyond their spreads (median_spread: the 95%
+    intervals of the medians, or the IQRs), for results without paired rounds; without a
+    spread, never."""
+    sa, sb = median_spread(a), median_spread(b)
+    return sa is not None and sb is not None and sa[1] < sb[0]
+
+
+def allocator_bytes(value) -> float | None:
+    """A figure of TF's allocator (peak_tf_bytes, kept_for_backward_bytes) where it was
+    measured, else None.  Every case allocates its output at least, so a recorded 0 is an
+    allocator that did not count the case's tensors (oneDNN's counts no small ones): not
+    measured, never 0 bytes."""
+    value = _number(value)
+    return value if value else None
+
+
+ALLOCATOR_ZERO = ("TF's allocator counted none of the case's tensors (0 recorded; oneDNN's allocator does not "
+                  "count small ones)")
 
 
 def marked(text: str, fastest: bool, noisy: bool, tie: bool = False, call_bound: bool = False,
@@ -50,11 +117,25 @@ def row_marks(row) -> dict:
             "exceeded": exceeds_roofline(row.get("roofline_fraction"))}
 
 
-MARKS_LEGEND = (f"`{FASTEST_MARK}` fastest beyond the 95% interval of its paired ratio to the runner-up, `{TIE_MARK}` "
-                f"tied for fastest (the interval does not exclude a difference under 5%), `{NOISY_MARK}` noisy "
-                f"(IQR > {NOISY_IQR_FRACTION:.0%} of the median), `{CALL_BOUND_MARK}` call-bound (under "
-                f"{CALL_BOUND:g}x its strategy's call floor: the call, not the op), `{EXCEEDED_MARK}` roofline exceeded "
-                f"(over {ROOFLINE_EXCEEDED:g} of the memory roofline: a defect); [low, high]: the 95% interval of a paired ratio")
+NOISY_LEGEND = (f"`{NOISY_MARK}` noisy time (the 95% interval of the median is wider than ±{NOISY_HALF_WIDTH:.0%}; "
+                f"without one, IQR > {NOISY_IQR_FRACTION:.0%} of the median)")
+
+
+def marks_legend(times: bool = True) -> str:
+    """What the marks of a table mean; `times`: its cells show a median time, the only thing
+    the noisy mark is about (a table of speedups alone, the headline, has none: each speedup
+    shows its own interval)."""
+    noisy = f"{NOISY_LEGEND}, " if times else ""
+    return (f"`{FASTEST_MARK}` fastest beyond the 95% interval of its paired ratio to the runner-up (results kept "
+            f"without paired rounds: the spread of its median clear of every other's), `{TIE_MARK}` tied for fastest "
+            f"(the interval does not exclude a difference under 5%), {noisy}`{CALL_BOUND_MARK}` call-bound (under "
+            f"{CALL_BOUND:g}x its strategy's call floor: the call, not the op), `{EXCEEDED_MARK}` roofline exceeded "
+            f"(over {ROOFLINE_EXCEEDED:g} of the memory roofline: a defect); [low, high]: the 95% interval of a paired "
+            "ratio")
+
+
+MARKS_LEGEND = marks_legend()
+SPEEDUP_MARKS_LEGEND = marks_legend(times=False)
 
 
 def over_budget(per_call_s: float, calls_so_far: int, min_rounds: int, case_budget_s: float) -> bool:

@@ -3,12 +3,15 @@ from stored `stratbench run` results and their capability matrix."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import pathlib
+import platform
+import subprocess
 
 import pandas as pd
 
-from stratbench import capabilities, environment, matrix, results, stats, status
+from stratbench import capabilities, environment, matrix, metrics, results, stats, status, tables
 from stratbench.measurement import Measurement
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
@@ -37,12 +40,17 @@ BY = ("time", "memory")
 def memory_per_element(row) -> tuple[float | None, str]:
     """(bytes per element, what they are) of a tidy row: in forward_backward what the forward
     keeps for its backward (what limits a training batch), else the case's peak above its
-    inputs (TF's allocator plus the process outside it); None when not measured."""
+    inputs (TF's allocator plus the process outside it); None when not measured: a figure of
+    TF's allocator missing, or a 0 from an allocator that did not count the case
+    (metrics.allocator_bytes), is never 0 bytes."""
     if row["direction"] == "forward_backward":
-        kept = row.get("kept_for_backward_bytes")
-        return (kept / row["size"] if pd.notna(kept) else None), "kept for the backward"
-    parts = [row.get(c) for c in ("peak_tf_bytes", "own_rss_bytes") if pd.notna(row.get(c))]
-    return (sum(parts) / row["size"] if parts else None), "peak above the inputs"
+        kept = metrics.allocator_bytes(row.get("kept_for_backward_bytes"))
+        return (kept / row["size"] if kept is not None else None), "kept for the backward"
+    peak = metrics.allocator_bytes(row.get("peak_tf_bytes"))
+    if peak is None:
+        return None, "peak above the inputs"
+    outside = row.get("own_rss_bytes")
+    return (peak + (outside if pd.notna(outside) else 0)) / row["size"], "peak above the inputs"
 
 
 def _env_of(run_dir: pathlib.Path) -> dict:
@@ -65,6 +73,40 @@ def differences(mine: dict, theirs: dict) -> str:
     """How another machine differs from this one, part by part."""
     a, b = environment.identity_parts(mine), environment.identity_parts(theirs)
     return "; ".join(f"{k} {b[k]} (here: {a[k]})" for k in a if a[k] != b[k]) or "nothing recorded"
+
+
+def _git(run_dir: pathlib.Path, *args: str) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(["git", "-C", str(run_dir), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _date(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def whose_run(run_dir: pathlib.Path, env: dict) -> str:
+    """The answer's first line: whose run it reads (the published reference run, another run
+    committed to this repository, or the user's own, not committed), when, on what machine,
+    at what commit, and where."""
+    commit = str(env.get("commit") or "unknown")
+    if env.get("started_at"):
+        made = f"made {_date(float(env['started_at']))}"
+    else:  # runs before 2026-12 did not record when they were made
+        found = _git(run_dir, "log", "-1", "--format=%ct", commit) if commit != "unknown" else None
+        made = ("date not recorded, its commit of " + _date(float(found.stdout.strip()))
+                if found and found.returncode == 0 and found.stdout.strip() else "date not recorded")
+    host = env.get("host") or env.get("machine")
+    what = (f"{run_dir} ({made}; machine {environment.machine_identity(env)}, host {host}, "
+            f"TensorFlow {env.get('tensorflow')}, commit {commit[:8]})")
+    if tables.is_published_run(run_dir):
+        return f"Answered from the published reference run (results/README.md): {what}"
+    tracked = _git(run_dir, "ls-files", "--error-unmatch", "cases.json")
+    if tracked is not None and tracked.returncode == 0:
+        return f"Answered from a run committed to this repository, not the published reference run: {what}"
+    where = "made on this machine" if host == platform.node() else f"made on host {host}"
+    return f"Answered from your own run ({where}, not committed): {what}"
 
 
 def _pick_run(candidates, mine: dict, machine: str | None, command: str) -> tuple:
@@ -156,11 +198,9 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     ok = ok.assign(lacking=[lacks(r.strategy, r.memory) for r in ok.itertuples()])
     eligible = ok[[not lacking for lacking in ok["lacking"]]]
     asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
-    lines = [f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
-             + (", ranked by memory" if by == "memory" else ""),
-             f"From: {run_dir} (machine {environment.machine_identity(env)}, host {env.get('host') or env.get('machine')}, "
-             f"TensorFlow {env.get('tensorflow')}, commit {str(env.get('commit'))[:8]})",
-             f"Why this run: {why}", ""]
+    lines = [whose_run(run_dir, env), f"Why this run: {why}",
+             f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
+             + (", ranked by memory" if by == "memory" else ""), ""]
     if eligible.empty:
         lines.append("No measured strategy meets every need:")
         lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]
@@ -168,36 +208,39 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     best = eligible.iloc[0]
     samples = results.read_samples(run_dir)
     paired = Measurement.from_frame(samples) if samples is not None else None
-    ratios = {r.key: paired.ratio(r.key, best.key) for r in eligible.iloc[1:].itertuples()} if paired else {}
-    tied = [r for r in eligible.iloc[1:].itertuples() if r.key in ratios and stats.verdict(ratios[r.key]) != "slower"]
-    spread = f"IQR {_fmt(best.iqr_s)}" + (", noisy" if best.noisy else "")
-    lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({spread}), "
-                 f"{best.elements_per_s:.3g} {'samples' if direction == 'train_step' else 'elements'}/s"
-                 + (f", {best.roofline_fraction:.2f} of the memory roofline" if pd.notna(best.roofline_fraction) else "")
-                 + (f"; {best.memory:.3g} bytes per element {best.memory_is}" if pd.notna(best.memory) else ""))
+    # each other strategy against the one named, by key (a row holding NaN never equals itself)
+    against = {r.key: _against(best, r, paired) for r in ok.itertuples() if r.key != best.key}
+    tied = [r for r in eligible.itertuples() if r.key in against and against[r.key][0] == "tie"]
+    per = "sample" if direction == matrix.TRAIN_STEP else "element"
+    roofline = (f", {best.roofline_fraction:{'.2g' if best.roofline_fraction < 0.1 else '.2f'}} of the memory roofline"
+                if pd.notna(best.roofline_fraction) else "")
+    lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({_spread(best)}), "
+                 f"{best.elements_per_s:.3g} {per}s/s{roofline}; "
+                 + (f"{best.memory:.3g} bytes per {per} {best.memory_is}" if pd.notna(best.memory)
+                    else f"memory not measured ({best.memory_is})"))
+    lines += _call_bound(best, eligible, op, direction)
     if by == "memory":
-        lines += [f"  {r.label}: {r.memory:.3g} bytes per element {r.memory_is}, {_fmt(r.median_s)} per call"
+        lines += [f"  {r.label}: {r.memory:.3g} bytes per {per} {r.memory_is}, {_fmt(r.median_s)} per call"
                   if pd.notna(r.memory) else f"  {r.label}: memory not measured, {_fmt(r.median_s)} per call"
                   for r in eligible.iloc[1:].itertuples()]
     if tied:
-        lines.append(f"  It ties {', '.join(r.label for r in tied)} (their paired intervals do not exclude a difference "
-                     f"under {stats.TIE_MARGIN:.0%}): {best.label} is named for its lower median only; any of them will do, "
-                     "so choose among them by what else you need (--needs).")
-    for r in eligible.iloc[1:].itertuples():
-        if r.key in ratios:
-            ratio = ratios[r.key]
-            verdict = ("a tie: not a reliable difference" if r in tied
-                       else f"{best.label} is faster beyond the 95% interval")
-            lines.append(f"  {ratio.value:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}] faster than {r.label} "
-                         f"({_fmt(r.median_s)}; paired rounds, 95% interval): {verdict}")
-            continue
-        clear = best.median_s + best.iqr_s / 2 < r.median_s - r.iqr_s / 2  # a run without samples: IQRs only
-        verdict = "clear win (IQRs do not overlap)" if clear else "within the spread: not a reliable difference"
-        lines.append(f"  {r.median_s / best.median_s:.2f}x faster than {r.label} ({_fmt(r.median_s)}, IQR {_fmt(r.iqr_s)}): {verdict}")
+        how = ("their paired intervals do not exclude a difference under "
+               f"{stats.TIE_MARGIN:.0%}" if all(against[r.key][2] for r in tied) else "not told apart beyond their spread")
+        names = ", ".join(r.label for r in tied)
+        lines.append(f"  It ties {names} ({how}): {best.label} is named for its lower median only; any of them will "
+                     "do, so choose among them by what else you need (--needs)." if by == "time" else
+                     f"  In time it ties {names} ({how}); {best.label} is named for its memory.")
+    lines += [f"  {against[r.key][1]}" for r in eligible.iloc[1:].itertuples()]
     for r in ok[[bool(lacking) for lacking in ok["lacking"]]].itertuples():
-        if r.median_s < best.median_s:
-            lines.append(f"  gives up {r.label}, {best.median_s / r.median_s:.2f}x faster ({_fmt(r.median_s)}), "
-                         f"which lacks {', '.join(r.lacking)}")
+        verdict, _, was_paired = against.get(r.key, ("slower", "", False))
+        if verdict == "faster":
+            ratio = _ratio(best, r, paired) if was_paired else None
+            by_how_much = (f"{1 / ratio.value:.2f}x [{1 / ratio.high:.2f}, {1 / ratio.low:.2f}] faster (paired rounds, "
+                           "95% interval)" if ratio else f"{best.median_s / r.median_s:.2f}x faster by its median")
+            lines.append(f"  gives up {r.label}, {by_how_much} ({_fmt(r.median_s)}), which lacks {', '.join(r.lacking)}")
+        elif verdict == "tie":
+            lines.append(f"  excluded by what you asked: {r.label} (lacks {', '.join(r.lacking)}), "
+                         f"which ties {best.label} in time")
         else:
             lines.append(f"  excluded by what you asked: {r.label} (lacks {', '.join(r.lacking)})")
     if caps:
@@ -210,3 +253,74 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
                                                           else f"{r.strategy} ({r.status})" for r in others.itertuples()))
     lines += [f"  (skipped, unreadable: {u})" for u in unreadable]
     return "\n".join(lines)
+
+
+def _spread(row) -> str:
+    """The spread of a row's median: its 95% interval where the run kept one, else its IQR;
+    'noisy' where metrics.is_noisy_row says so."""
+    if pd.notna(row.ci_low_s) and pd.notna(row.ci_high_s):
+        text = f"95% interval {_fmt(row.ci_low_s)} to {_fmt(row.ci_high_s)}"
+    else:
+        text = f"IQR {_fmt(row.iqr_s)}" if pd.notna(row.iqr_s) else "spread not recorded"
+    return text + (", noisy" if metrics.is_noisy_row(row) else "")
+
+
+def _ratio(best, r, paired) -> stats.Interval | None:
+    """r's time over best's from the rounds that sampled both, or None where no rounds did:
+    no samples kept, or another setting (another comparison group: its rounds were not
+    taken together with best's, so their round numbers pair nothing)."""
+    if paired is None or r.env != best.env:
+        return None
+    ratio = paired.ratio(r.key, best.key)
+    return ratio if math.isfinite(ratio.value) else None
+
+
+def _against(best, r, paired) -> tuple[str, str, bool]:
+    """(verdict, line, paired) of row r against the one named: verdict 'slower' (r is slower
+    beyond the 95% interval and the tie margin), 'faster' (r is faster beyond it: possible
+    when ranked by memory) or 'tie'; the line words exactly that verdict, and a ratio is
+    worded "faster" only above 1."""
+    ratio = _ratio(best, r, paired)
+    if ratio is not None:
+        verdict = stats.verdict(ratio)
+        where = f"{_fmt(r.median_s)}; paired rounds, 95% interval"
+        if verdict == "slower":
+            return verdict, (f"{ratio.value:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}] faster than {r.label} ({where}): "
+                             f"{best.label} is faster beyond the 95% interval"), True
+        if verdict == "faster":
+            return verdict, (f"{1 / ratio.value:.2f}x [{1 / ratio.high:.2f}, {1 / ratio.low:.2f}] slower than {r.label} "
+                             f"({where}): {r.label} is faster beyond the 95% interval"), True
+        interval = (f"[{ratio.low:.2f}, {ratio.high:.2f}]" if math.isfinite(ratio.low) and math.isfinite(ratio.high)
+                    else f"(interval unknown: {ratio.n} rounds)")
+        return verdict, (f"ties {r.label} ({_fmt(r.median_s)}; its time over {best.label}'s: {ratio.value:.2f}x "
+                         f"{interval}, paired rounds, 95% interval): a tie, not a reliable difference"), True
+    times = r.median_s / best.median_s
+    what = "95% intervals of the medians" if pd.notna(best.ci_low_s) and pd.notna(r.ci_low_s) else "IQRs"
+    where = f"{_fmt(r.median_s)}, {_spread(r)}" + ("; not paired: another setting" if r.env != best.env else "")
+    if metrics.clearly_faster(best, r):
+        return "slower", f"{times:.2f}x faster than {r.label} ({where}): clear win (the {what} do not overlap)", False
+    if metrics.clearly_faster(r, best):
+        return "faster", (f"{1 / times:.2f}x slower than {r.label} ({where}): {r.label} is faster (the {what} "
+                          "do not overlap)"), False
+    return "tie", f"ties {r.label} ({where}): within the spread, a tie, not a reliable difference", False
+
+
+def _call_bound(best, eligible, op: str, direction: str) -> list[str]:
+    """What to say when the strategy named is call-bound (under metrics.CALL_BOUND x its call
+    floor): its time is the call from Python, and where to measure the op inside a step."""
+    if str(best.call_bound) != "True":
+        return []
+    bound = [r.label for r in eligible.itertuples() if str(r.call_bound) == "True"]
+    others = [label for label in bound if label != best.label]
+    unbound = [r.label for r in eligible.itertuples() if r.label not in bound]
+    if not unbound:
+        which = "so is every strategy measured here" if others else "it is the only one measured"
+    elif others:
+        which = f"so {'are' if len(others) > 1 else 'is'} {', '.join(others)} (not {', '.join(unbound)})"
+    else:
+        which = f"{', '.join(unbound)} {'are' if len(unbound) > 1 else 'is'} not"
+    in_model = "forward" if direction == "forward" else "forward_backward"
+    return [f"  {best.label} is call-bound: under {metrics.CALL_BOUND:g}x its call floor ({_fmt(best.floor_s)}), "
+            f"and {which}: at this size the ranking is of the cost of a call from Python, not of the op. Inside a "
+            "model the op is one node of a step that is already running; measure that cost with "
+            f"`stratbench in-model --ops {op} --directions {in_model} --sizes {int(best['size'])}`."]

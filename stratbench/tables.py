@@ -4,6 +4,9 @@ and releases comparisons."""
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -33,7 +36,8 @@ def _unit(direction: str) -> str:
 
 def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = matrix.BASELINE):
     """(numbers, text): rows (shape, metric), columns strategies, for one op and direction.
-    Text cells mark a noisy timing (metrics.marked)."""
+    Text cells mark a noisy timing (metrics.marked); a memory figure not measured (missing,
+    or a 0 from an allocator that did not count the case, metrics.allocator_bytes) says so."""
     rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
     numbers, text = {}, {}
     for shape, group in rows.groupby("shape", sort=False):
@@ -41,8 +45,11 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = m
             cells = {}
             if r.status == status.OK:
                 speedup = speedup_of(r._asdict(), group, baseline).value
+                peak = metrics.allocator_bytes(r.peak_tf_bytes)
+                kept = metrics.allocator_bytes(getattr(r, "kept_for_backward_bytes", None))
                 cells = {
-                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False, r.noisy,
+                    "median time": (r.median_s, metrics.marked(format_seconds(r.median_s), False,
+                                                               metrics.is_noisy_row(r),
                                                                **metrics.row_marks(r._asdict()))),
                     f"throughput ({_unit(direction)})": (r.elements_per_s, _fmt_count(r.elements_per_s, "/s")),
                     f"speedup over {baseline}": (speedup, speedup_text(r._asdict(), group, baseline) or None),
@@ -50,12 +57,12 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = m
                     "call floor": ((r.floor_s, metrics.marked(format_seconds(r.floor_s), False, False,
                                                               call_bound=str(r.call_bound) == "True"))
                                    if pd.notna(getattr(r, "floor_s", None)) else (np.nan, "")),
-                    "TF allocator peak (MB)": (r.peak_tf_bytes / 1e6, None) if pd.notna(r.peak_tf_bytes)
+                    "TF allocator peak (MB)": (peak / 1e6, None) if peak is not None
                     else (np.nan, "not measured"),  # the table's footer says why
                     "process above start (MB)": (r.own_rss_bytes / 1e6, None)
                     if pd.notna(getattr(r, "own_rss_bytes", None)) else (np.nan, "not measured"),
-                    "kept for backward (bytes/element)": (r.kept_for_backward_bytes / r.size, None)
-                    if pd.notna(getattr(r, "kept_for_backward_bytes", None)) else (np.nan, ""),
+                    "kept for backward (bytes/element)": (kept / r.size, None) if kept is not None
+                    else (np.nan, "not measured" if direction == "forward_backward" else ""),
                 }
             else:
                 cells = {"median time": (np.nan, r.status)}
@@ -73,16 +80,35 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = m
 def _cell(r, group, baseline: str, with_time: bool = False) -> str | None:
     """One strategy's cell among `group` (the cases it is compared with): its status if it was
     not measured, else its speedup over `baseline` with that speedup's interval, after its
-    median time `with_time`, marked fastest, tied and noisy (metrics.marked); None for a
-    speedup that cannot be given (no baseline) without the time."""
+    median time `with_time`, marked fastest, tied, call-bound, over the roofline and (with the
+    time) noisy (metrics.marked); None for a speedup that cannot be given (no baseline)
+    without the time."""
     if r["status"] != status.OK:
         return r["status"]
     speedup = speedup_text(r, group, baseline)
     if not with_time and not speedup:
         return None
     text = format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else "") if with_time else speedup
-    fastest, tie = rank_of(r, group)
-    return metrics.marked(text, fastest, r["noisy"], tie, **metrics.row_marks(r))
+    fastest, tie = _rank(r, group)  # noisy is about a time: only on a cell that shows one
+    return metrics.marked(text, fastest, with_time and metrics.is_noisy_row(r), tie, **metrics.row_marks(r))
+
+
+def _rank(r, group) -> tuple[bool, bool]:
+    """(fastest, tied for fastest) of row r (a row of `group`, by its index label) within its
+    comparison group: the paired rank where the run stored one (rank_of); for results kept
+    without paired rounds, the lowest median is fastest only where its spread is clear of
+    every other's (metrics.clearly_faster), else it ties those it is not clear of: the rule
+    `stratbench recommend` words."""
+    if "rank" in group and group["rank"].notna().any():
+        return rank_of(r, group)
+    ok = group[(group["status"] == status.OK) & group["median_s"].notna()]
+    if r.name not in ok.index or ok.empty:
+        return False, False
+    best = ok.loc[ok["median_s"].idxmin()]
+    tied = [label for label, other in ok.iterrows() if label != best.name and not metrics.clearly_faster(best, other)]
+    if r.name == best.name:
+        return len(ok) > 1 and not tied, bool(tied)
+    return False, r.name in tied
 
 
 def comparison(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
@@ -108,7 +134,7 @@ def comparison(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataF
 def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFrame:
     """Speedup over `baseline` at the largest size of each (op, direction), with its 95%
     interval where the run paired them: rows are (op, direction, shape), columns strategies;
-    fastest, tied and noisy marked (metrics.marked)."""
+    fastest and tied marked (metrics.marked; no time, so no noisy mark: metrics.SPEEDUP_MARKS_LEGEND)."""
     table = _ordered(table)
     cells = {}
     for (op, direction), group in table.groupby(["op", "direction"], sort=False):
@@ -118,6 +144,29 @@ def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFra
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "shape"]
     return out.reindex(columns=[s for s in impls.STRATEGIES if s in out.columns]).fillna("")
+
+
+# how results/README.md names the run it was generated from (publish writes it, published_run reads it)
+FROM_RUN = "from the run in `{}`"
+
+
+def published_run(results_readme) -> pathlib.Path | None:
+    """The run directory a published results/README.md was generated from (its FROM_RUN
+    phrase), resolved; None when the file is absent or names none."""
+    path = pathlib.Path(results_readme)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(re.escape(FROM_RUN).replace(re.escape("{}"), "([^`]+)"), text)
+    return (path.parent / found.group(1)).resolve() if found else None
+
+
+def is_published_run(run_dir) -> bool:
+    """Whether run_dir is the run a results/README.md above it (up to three folders up) was
+    published from: the committed reference run."""
+    run_dir = pathlib.Path(run_dir).resolve()
+    return any(published_run(folder / "README.md") == run_dir for folder in list(run_dir.parents)[:3])
 
 
 def describe_setting(env: dict, name: str) -> str:
@@ -210,7 +259,7 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     for (op, direction), group in ok.groupby(["op", "direction"], sort=False):
         largest = group[group["size"] == group["size"].max()]
         shape = largest["shape"].iloc[0]
-        times = {(r.strategy, r.env): (r.median_s, r.noisy) for r in largest.itertuples()}
+        times = {(r.strategy, r.env): (r.median_s, metrics.is_noisy_row(r)) for r in largest.itertuples()}
         measured = largest.dropna(subset=["roofline_bytes_per_s"])
         for env_name, seconds in zip(measured["env"], roofline_seconds(measured)):
             times.setdefault(("memory roofline", env_name), (seconds, False))
@@ -235,8 +284,12 @@ def unmeasured_items(rows: pd.DataFrame) -> list[str]:
 
 
 def unmeasured_notes(table: pd.DataFrame) -> list[str]:
-    """Each distinct 'metric: why' of the figures left empty, with how many cases it hit."""
-    counts = pd.Series(unmeasured_items(table[table["status"] == status.OK])).value_counts()
+    """Each distinct 'metric: why' of the figures left empty, with how many cases it hit (a
+    0 from TF's allocator is one of them: metrics.allocator_bytes)."""
+    ok = table[table["status"] == status.OK]
+    zeros = [f"{column}: {metrics.ALLOCATOR_ZERO}" for column in ("peak_tf_bytes", "kept_for_backward_bytes")
+             if column in ok for value in pd.to_numeric(ok[column], errors="coerce") if value == 0]
+    counts = pd.Series(unmeasured_items(ok) + zeros, dtype=object).value_counts()
     return [f"{note} ({count} cases)" for note, count in counts.items()]
 
 
@@ -255,11 +308,11 @@ def machines_table(runs: dict, baseline: str = matrix.BASELINE) -> pd.DataFrame:
                     if r["status"] != status.OK:
                         cells.setdefault(key, {})[column] = r["status"]
                         continue
-                    fastest, tie = rank_of(r, at)
+                    fastest, tie = _rank(r, at)
                     speedup = speedup_text(r, at, baseline)
                     cells.setdefault(key, {})[column] = metrics.marked(
                         (f"{speedup} " if speedup else "") + f"({format_seconds(r['median_s'])})",
-                        fastest, r["noisy"], tie, **metrics.row_marks(r))
+                        fastest, metrics.is_noisy_row(r), tie, **metrics.row_marks(r))
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "size", "strategy"]
     return out.fillna("")

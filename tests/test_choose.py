@@ -12,7 +12,8 @@ import tensorflow as tf
 
 import impls
 from impls.keras import OpLayer
-from stratbench import capabilities, cli, correctness, matrix, publishing, recommend, report, results, tables, timing
+from stratbench import (capabilities, cli, correctness, matrix, metrics, publishing, recommend, report, results,
+                        tables, timing)
 from stratbench.testing import usable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -116,8 +117,11 @@ def test_headline_marks_the_fastest_and_the_noisy():
     assert row["native"].startswith("1.00x")
     assert row["xla"].startswith(f"{backward['native'] / backward['xla']:.2f}x")
     assert row[backward.idxmin()].split("x")[1].startswith("*")
-    for r in largest.itertuples():
-        assert head.loc[("spiky", r.direction, "16000000"), r.strategy].endswith("~") == bool(r.noisy)
+    shown = tables.comparison(table)
+    for r in largest.itertuples():  # this run kept no intervals: noisy is its IQR over 10% of the median
+        assert "~" not in head.loc[("spiky", r.direction, "16000000"), r.strategy]  # speedups alone: no time
+        cell = shown.loc[("spiky", r.direction, "CPU", "float32", "16000000"), r.strategy]
+        assert cell.endswith("~") == metrics.is_noisy_row(r), cell
 
 
 def test_publish_rewrites_only_the_marked_block(tmp_path, stored_report):
@@ -205,3 +209,100 @@ def test_every_strategy_has_a_colour_however_many_there_are():
     assert len(set(registered)) == len(registered)  # told apart in one figure
     own = [figures.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
     assert figures.color("my_strategy_3") == own[3]  # and the same in every figure
+
+
+# --- what recommend and the tables print never contradicts itself ----------------------
+PUBLISHED_RUN = ROOT / "results" / "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" / "c695584c3a-38a74e55"
+
+
+def _tie_run(root: pathlib.Path) -> None:
+    """A run where xla has the lower median but custom_op's per-round ratio to it is below 1
+    (0.97-1.02: a tie within 5%), native 3x slower; rows hold NaN (roofline_fraction of one
+    strategy only, no call floor), as real rows do."""
+    times = {"xla": [1.0] * 11 + [2.0] * 10,
+             "custom_op": [1.02] * 6 + [0.97] * 5 + [1.94] * 10,
+             "native": [3.0] * 11 + [6.0] * 10}
+    store = results.RunStore(root / "m" / "run", {"machine": "m", "commit": "c" * 40, "host": "h"})
+    samples = []
+    for strategy, seconds in times.items():
+        key = f"spiky/{strategy}/forward/float32/CPU/default/1000"
+        samples += [{"key": key, "process": 0, "round": i, "seconds": s * 1e-3, "calls": 1, "steal": None}
+                    for i, s in enumerate(seconds)]
+        store.add({"key": key, "op": "spiky", "strategy": strategy, "direction": "forward", "device": "CPU",
+                   "dtype": "float32", "shape": "1000", "size": 1000, "env": "default", "status": "ok",
+                   "median_s": float(np.median(seconds)) * 1e-3, "iqr_s": 1e-4, "samples": len(seconds),
+                   "elements_per_s": 1e6 / float(np.median(seconds)),
+                   "roofline_fraction": 0.5 if strategy == "native" else None})
+    store.add_samples(pd.DataFrame(samples))
+
+
+def _faster_ratios(text: str) -> list[float]:
+    import re
+
+    return [float(m) for m in re.findall(r"(\d+\.\d+)x (?:\[[^\]]*\] )?faster", text)]
+
+
+def test_recommend_words_a_tie_as_a_tie_on_every_line_even_with_nan_in_the_rows(tmp_path):
+    """Rows holding NaN never equal themselves: the tie is found by key, and custom_op's own line
+    says tie, never 'beyond'; its ratio below 1 is not 'faster'."""
+    _tie_run(tmp_path)
+    table = results.load(tmp_path / "m" / "run")
+    assert table["roofline_fraction"].isna().any()  # the rows do hold NaN
+    text = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward")
+    assert "Use xla:" in text and "It ties custom_op" in text
+    custom_op = [line for line in text.splitlines() if "custom_op (" in line]
+    assert custom_op and all("tie" in line and "beyond" not in line for line in custom_op), custom_op
+    assert not [line for line in text.splitlines() if "tie" in line and "beyond" in line]
+    assert "faster than native" in text and all(r >= 1 for r in _faster_ratios(text)), _faster_ratios(text)
+    # ranked by memory (none measured here) the same verdicts, worded the same way
+    by_memory = recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", by="memory")
+    assert not [line for line in by_memory.splitlines() if "tie" in line and "beyond" in line]
+    assert all(r >= 1 for r in _faster_ratios(by_memory))
+
+
+def test_noisy_is_defined_once_and_is_both_true_and_false_on_the_published_run():
+    table = results.load(PUBLISHED_RUN)
+    ok = table[table["status"] == "ok"]
+    noisy = ok.apply(metrics.is_noisy_row, axis=1)
+    assert noisy.any() and not noisy.all()
+    pick = lambda **kw: ok[np.logical_and.reduce([ok[k] == v for k, v in kw.items()])].iloc[0]  # noqa: E731
+    wide = pick(op="gelu", strategy="pyfunc", direction="forward", size=16_000_000)  # [88.7 ms, 470 ms] around 93.7
+    narrow = pick(op="spiky", strategy="xla", direction="forward", size=16_000_000)
+    assert metrics.is_noisy_row(wide) and not metrics.is_noisy_row(narrow)
+    assert metrics.is_noisy(1.0, iqr_s=0.2) and not metrics.is_noisy(1.0, iqr_s=0.05)  # results without an interval
+    assert metrics.is_noisy(1.0, 0.05, 0.8, 1.3) and not metrics.is_noisy(1.0, 0.5, 0.95, 1.05)  # the interval decides
+    assert f"±{metrics.NOISY_HALF_WIDTH:.0%}" in metrics.MARKS_LEGEND
+    # a table that shows times marks `~` exactly where is_noisy_row says so; the headline shows
+    # speedups alone, each with its interval: no `~`, and its legend does not offer one
+    shown = tables.comparison(table)
+    for _, r in ok.iterrows():
+        cell = shown.loc[(r["op"], r["direction"], r["device"], r["dtype"], r["shape"]), r["strategy"]]
+        assert ("~" in cell) == metrics.is_noisy_row(r), (cell, r["key"])
+    assert not any("~" in cell for cell in tables.headline(table).values.ravel())
+    assert "`~`" not in metrics.SPEEDUP_MARKS_LEGEND and "`~`" in metrics.MARKS_LEGEND
+
+
+def test_recommend_says_whose_run_first_and_when_it_is_call_bound(tmp_path):
+    env = json.loads((PUBLISHED_RUN / "environment.json").read_text())
+    text = recommend.recommend(PUBLISHED_RUN, "spiky", "CPU", "1000", "forward", this_machine=env)
+    first = text.splitlines()[0]
+    assert first.startswith("Answered from the published reference run") and "made 2026-12-03" in first
+    assert "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" in first and "commit c695584c" in first
+    assert "call-bound" in text and "stratbench in-model --ops spiky --directions forward --sizes 1000" in text
+    # oneDNN's allocator counted none of these small tensors (0 recorded): not measured, never 0 bytes
+    assert "memory not measured" in text and "0 bytes" not in text
+    assert "call-bound" not in recommend.recommend(PUBLISHED_RUN, "spiky", "CPU", "16000000", "forward",
+                                                   this_machine=env)
+    # a run made here and not committed is the user's own
+    _tie_run(tmp_path)
+    assert recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward").startswith("Answered from your own run")
+
+
+def test_tables_print_not_measured_where_the_allocator_counted_nothing():
+    table = results.load(PUBLISHED_RUN)
+    _, text = tables.metric_table(table, "spiky", "forward")
+    peaks = text.loc[("1000", "TF allocator peak (MB)")]
+    assert (peaks == "not measured").all(), peaks
+    _, text = tables.metric_table(table, "spiky", "forward_backward")
+    assert (text.loc[("1000", "kept for backward (bytes/element)")] == "not measured").all()
+    assert any("peak_tf_bytes: TF's allocator counted none" in n for n in tables.unmeasured_notes(table))

@@ -184,13 +184,21 @@ def test_store_keeps_the_last_good_file_when_a_write_fails(tmp_path, monkeypatch
 
 
 def test_comparison_marks_best_speedup_and_noise():
+    """Results without paired rounds: the lowest median is fastest only where its spread (here
+    the IQR) is clear of the others', and `~` is metrics.is_noisy (IQR over 10% of the median
+    without an interval), whatever the stored `noisy` cell says."""
     rows = [
         {"op": "spiky", "direction": "forward", "device": "CPU", "dtype": "float32", "shape": "1000", "size": 1000,
-         "strategy": s, "median_s": t, "noisy": n, "status": "ok"}
-        for s, t, n in (("native", 2e-3, False), ("xla", 1e-3, True))
+         "strategy": s, "median_s": t, "iqr_s": iqr, "noisy": None, "status": "ok"}
+        for s, t, iqr in (("native", 2e-3, 0.1e-3), ("xla", 1e-3, 0.5e-3))
     ]
     rows.append(dict(rows[0], strategy="custom_op", status="skipped", median_s=None))
     cell = comparison(pd.DataFrame(rows)).iloc[0]
     assert cell["native"] == "2 ms (1.00x)"
     assert cell["xla"] == "1 ms (2.00x)*~"
     assert cell["custom_op"] == "skipped"
+    # spreads that overlap, or none recorded: a tie, as `stratbench recommend` words it
+    for iqr in (2.5e-3, None):
+        rows[1]["iqr_s"] = iqr
+        cell = comparison(pd.DataFrame(rows)).iloc[0]
+        assert cell["native"].endswith("=") and cell["xla"].startswith("1 ms (2.00x)=")
