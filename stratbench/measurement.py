@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from stratbench import stats, status
+from stratbench import metrics, stats, status
 
 # steal: the share of the machine's CPU time the hypervisor gave other guests during the
 # sample's round (None where the system does not report it)
@@ -92,7 +92,8 @@ class Measurement:
         time_ = stats.median_interval(values)
         q1, q3 = (pd.Series(values).quantile([0.25, 0.75]).tolist() if values else (math.nan, math.nan))
         return {"median_s": time_.value, "ci_low_s": time_.low, "ci_high_s": time_.high, "iqr_s": q3 - q1,
-                "samples": len(values), "calls_per_sample": max((s["calls"] for s in mine), default=None),
+                "noisy": metrics.is_noisy(time_.value, q3 - q1, time_.low, time_.high), "samples": len(values),
+                "calls_per_sample": max((s["calls"] for s in mine), default=None),
                 "processes": len({s["process"] for s in mine}), "cpu_steal": self.steal(entry)}
 
     def steal(self, entry: str | None = None) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 
 import pandas as pd
 
@@ -214,10 +215,15 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     if caps:
         block += ["What each strategy survives (every cell exercised by `stratbench run`):", "",
                   markdown(capabilities.table(caps)), ""]
-    for op in sorted(set(table["op"])):  # the first figure of each op (its throughput) under the preferred setting
-        png = written["per_op"].get((op, preferred), {}).get(figures.PER_OP[0])
+    # Each op's time relative to the fastest (where a 1.1x difference shows), copied to a
+    # fixed place so the README's links do not change with every published run.
+    headline_figures = results_readme.parent / "headline"
+    headline_figures.mkdir(exist_ok=True)
+    for op in sorted(set(table["op"])):
+        png = written["per_op"].get((op, preferred), {}).get(figures.relative_figure)
         if png:
-            block += [image(png, lambda p: os.path.relpath(p, top_base)), ""]
+            shutil.copyfile(png, headline_figures / png.name)
+            block += [image(headline_figures / png.name, lambda p: os.path.relpath(p, top_base)), ""]
     block.append(README_END)
     head, rest = text.split(README_BEGIN, 1)
     top_readme.write_text(head + "\n".join(block) + rest.split(README_END, 1)[1])

@@ -132,7 +132,8 @@ def test_publish_rewrites_only_the_marked_block(tmp_path, stored_report):
     text = top.read_text()
     assert text.startswith("# title\n\nbefore") and text.endswith("after\n") and "old" not in text
     assert tables.headline(table).loc[("spiky", "backward", "16000000"), "xla"] in text
-    assert "throughput_spiky.png" in text
+    assert "](headline/relative_spiky.png)" in text  # copied beside results.md: a link that outlives the run
+    assert (tmp_path / "headline" / "relative_spiky.png").stat().st_size > 1000
     assert "## Environment" in (tmp_path / "results.md").read_text()
     top.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):

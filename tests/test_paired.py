@@ -360,3 +360,16 @@ def test_noise_keeps_every_sample_it_judged(tmp_path):
         assert math.isclose(m.ratio(row.change, "A").value, expected, rel_tol=1e-9), row
         first = Measurement([s for s in m.samples if s["process"] in (0, 1)])  # the first pass's two processes
         assert 0 <= row.cpu_steal <= 1 and math.isclose(row.cpu_steal, first.steal(), abs_tol=1e-12), row  # Linux has it
+
+
+def test_a_case_is_marked_noisy_when_its_medians_interval_is_wide_and_not_when_narrow():
+    """cases.csv's `noisy` cell is filled from the same definition the tables mark `~` by
+    (metrics.is_noisy): steady rounds are not noisy, rounds that swing 2x are."""
+    import random as random_module
+
+    swings = random_module.Random(1)
+    truth = {"steady": lambda: 1.0, "swinging": lambda: swings.choice([1.0, 2.0])}
+    m = sample_rounds(lambda name, round_, process: truth[name](), dict.fromkeys(truth, 1),
+                      Rounds(min_rounds=12, max_rounds=12, seed=0))
+    assert m.summary("steady")["noisy"] is False
+    assert m.summary("swinging")["noisy"] is True
