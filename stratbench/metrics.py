@@ -99,6 +99,14 @@ def allocator_bytes(value) -> float | None:
     return value if value else None
 
 
+ALLOCATOR_COLUMNS = ("peak_tf_bytes", "kept_for_backward_bytes")  # the figures allocator_bytes reads
+
+
+def allocator_zeros_unmeasured(table):
+    """The table with a 0 from TF's allocator as not measured (NaN), as allocator_bytes reads it."""
+    return table.assign(**{c: table[c].map(allocator_bytes) for c in ALLOCATOR_COLUMNS if c in table})
+
+
 ALLOCATOR_ZERO = ("TF's allocator counted none of the case's tensors (0 recorded; oneDNN's allocator does not "
                   "count small ones)")
 

@@ -287,7 +287,7 @@ def unmeasured_notes(table: pd.DataFrame) -> list[str]:
     """Each distinct 'metric: why' of the figures left empty, with how many cases it hit (a
     0 from TF's allocator is one of them: metrics.allocator_bytes)."""
     ok = table[table["status"] == status.OK]
-    zeros = [f"{column}: {metrics.ALLOCATOR_ZERO}" for column in ("peak_tf_bytes", "kept_for_backward_bytes")
+    zeros = [f"{column}: {metrics.ALLOCATOR_ZERO}" for column in metrics.ALLOCATOR_COLUMNS
              if column in ok for value in pd.to_numeric(ok[column], errors="coerce") if value == 0]
     counts = pd.Series(unmeasured_items(ok) + zeros, dtype=object).value_counts()
     return [f"{note} ({count} cases)" for note, count in counts.items()]
