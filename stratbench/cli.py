@@ -19,6 +19,7 @@ from impls.modules import UserModuleError
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import BASELINE, DEVICES, DIRECTIONS
 from stratbench.compare import CONFIRM_BUDGET_S, MARGIN, THRESHOLD, rule as compare_rule
+from stratbench import compare_report
 from stratbench.stats import MIN_ROUNDS
 
 
@@ -353,7 +354,7 @@ def _extremes(cases):
 
 
 def cmd_compare(args) -> int:
-    from stratbench import compare, compare_report, environment, matrix
+    from stratbench import compare, environment, matrix
 
     cases = matrix.cases(ops=args.ops, strategies=args.strategies, directions=args.directions or list(matrix.KERNEL_DIRECTIONS),
                          dtypes=args.dtypes, devices=args.devices or ["CPU"], sizes=args.sizes, shapes=args.shapes,
@@ -872,9 +873,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", help="the commit to judge, or . (the working tree, uncommitted changes included)")
     compare.add_argument("--out", type=pathlib.Path,
                          help="write compare.csv, samples.csv.gz, compare.md and compare.json into this folder")
-    compare.add_argument("--format", choices=("text", "md", "json"), default="text",
+    compare.add_argument("--format", choices=compare_report.FORMATS, default="text",
                          help="what is printed: text (default), md (as compare.md) or json (as compare.json)")
-    compare.add_argument("--fail-on", choices=("slower", "changed", "never"), default="slower",
+    compare.add_argument("--fail-on", choices=compare_report.FAIL_ON, default="slower",
                          help="exit 1 when a case is slower (default), slower or faster (changed), or never")
     compare.add_argument("--changed", action="store_true",
                          help="only the ops whose code differs between OLD and NEW, each printed with why")

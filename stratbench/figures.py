@@ -21,8 +21,8 @@ import pandas as pd  # noqa: E402
 
 import impls  # noqa: E402
 from stratbench import matrix, metrics, status  # noqa: E402
-from stratbench.measurement import rank_of, speedup_of  # noqa: E402
-from stratbench.tables import (caption, describe_setting, roofline_seconds, settings_of,  # noqa: E402
+from stratbench.measurement import speedup_of  # noqa: E402
+from stratbench.tables import (caption, describe_setting, rank_in_group, roofline_seconds, settings_of,  # noqa: E402
                                unmeasured_items)
 
 
@@ -277,11 +277,11 @@ def _missing(rows, index: str, like: pd.DataFrame, column=None) -> pd.DataFrame:
 
 def bar_label(row, group, baseline) -> str:
     """The text above a speedup bar: the speedup, marked fastest ('*') or tied for fastest ('=')
-    as the tables decide it (measurement.rank_of, metrics.marked); the noisy mark stays in the tables."""
+    as the tables decide it (tables.rank_in_group, metrics.marked); the noisy mark stays in the tables."""
     speedup = speedup_of(row, group, baseline)
     if not math.isfinite(speedup.value):
         return ""
-    fastest, tie = rank_of(row, group)
+    fastest, tie = rank_in_group(row, group)
     value = f"{speedup.value:.2f}x" if speedup.value >= 0.1 else f"{speedup.value:.2g}x"  # 0.012x, not 0.01x
     return metrics.marked(value, fastest, False, tie)
 

@@ -63,17 +63,22 @@ def is_noisy(median_s: float, iqr_s: float | None = None, ci_low_s: float | None
     return None
 
 
+def _cells(row):
+    """A getter of a tidy row's cells by name: a dict, a Series or an itertuples row (None where absent)."""
+    return row.get if hasattr(row, "get") else lambda name: getattr(row, name, None)
+
+
 def is_noisy_row(row) -> bool:
-    """is_noisy of a tidy row (a dict, a Series or an itertuples row): what every table marks
-    `~`, whatever the row's stored `noisy` cell says (`stratbench run` leaves it empty)."""
-    get = row.get if hasattr(row, "get") else lambda name: getattr(row, name, None)
+    """is_noisy of a tidy row: what every table marks `~`, computed from the row's figures (runs
+    made before the `noisy` cell was filled in left it empty)."""
+    get = _cells(row)
     return bool(is_noisy(get("median_s"), get("iqr_s"), get("ci_low_s"), get("ci_high_s")))
 
 
 def median_spread(row) -> tuple[float, float] | None:
     """(low, high) of a row's median time: its 95% interval, else median ± IQR/2; None
     without either."""
-    get = row.get if hasattr(row, "get") else lambda name: getattr(row, name, None)
+    get = _cells(row)
     median, low, high, iqr = (_number(get(c)) for c in ("median_s", "ci_low_s", "ci_high_s", "iqr_s"))
     if median is None:
         return None

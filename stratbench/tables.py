@@ -89,11 +89,11 @@ def _cell(r, group, baseline: str, with_time: bool = False) -> str | None:
     if not with_time and not speedup:
         return None
     text = format_seconds(r["median_s"]) + (f" ({speedup})" if speedup else "") if with_time else speedup
-    fastest, tie = _rank(r, group)  # noisy is about a time: only on a cell that shows one
+    fastest, tie = rank_in_group(r, group)  # noisy is about a time: only on a cell that shows one
     return metrics.marked(text, fastest, with_time and metrics.is_noisy_row(r), tie, **metrics.row_marks(r))
 
 
-def _rank(r, group) -> tuple[bool, bool]:
+def rank_in_group(r, group) -> tuple[bool, bool]:
     """(fastest, tied for fastest) of row r (a row of `group`, by its index label) within its
     comparison group: the paired rank where the run stored one (rank_of); for results kept
     without paired rounds, the lowest median is fastest only where its spread is clear of
@@ -308,7 +308,7 @@ def machines_table(runs: dict, baseline: str = matrix.BASELINE) -> pd.DataFrame:
                     if r["status"] != status.OK:
                         cells.setdefault(key, {})[column] = r["status"]
                         continue
-                    fastest, tie = _rank(r, at)
+                    fastest, tie = rank_in_group(r, at)
                     speedup = speedup_text(r, at, baseline)
                     cells.setdefault(key, {})[column] = metrics.marked(
                         (f"{speedup} " if speedup else "") + f"({format_seconds(r['median_s'])})",
