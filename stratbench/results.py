@@ -33,9 +33,12 @@ COLUMNS = [
     # paired figures of the case's comparison group (stratbench/measurement.py): speedup over the
     # baseline strategy, time over the group's fastest, each with its 95% interval, and the rank
     "baseline", "speedup", "speedup_low", "speedup_high", "vs_fastest", "vs_fastest_low", "vs_fastest_high", "rank",
-    # roofline_*: the memory roofline of the case's traffic (stratbench/roofline.py); floor_s: its
-    # strategy's call floor in the same step, call_bound: under metrics.CALL_BOUND x the floor
-    "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction", "floor_s", "call_bound",
+    # roofline_*: the memory roofline of the case's traffic (stratbench/roofline.py), timed in the
+    # group's rounds: its bandwidth, and the case's fraction of it (roofline time / the case's
+    # time, paired, with its 95% interval); floor_s: its strategy's call floor in the same step,
+    # call_bound: under metrics.CALL_BOUND x the floor
+    "elements_per_s", "bytes_per_s", "roofline_bytes_per_s", "roofline_fraction", "roofline_fraction_low",
+    "roofline_fraction_high", "floor_s", "call_bound",
     # memory (stratbench/timing.py): TF's allocator peak above the inputs, the process's resident
     # peak above the case's start, and (forward_backward) what a forward keeps for its backward
     "peak_tf_bytes", "own_rss_bytes", "kept_for_backward_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",

@@ -1,13 +1,16 @@
-"""The memory roofline of this machine, measured like STREAM by a small compiled tool
+"""The memory roofline of this machine, measured like STREAM by a small compiled kernel
 (impls/kernels/bandwidth/bandwidth.cc, no TensorFlow), and a case's roofline time.
 
 A case reads and writes whole tensors of x's size (matrix.TRAFFIC: forward reads x and
 writes y; backward reads x and dy and writes dx; forward_backward reads x, dy and writes
-y, dx).  Its roofline time is the best time the tool takes for the same number of arrays
-read and written, of the same bytes, on one thread or TensorFlow's thread count, with
-ordinary or streaming stores: the same footprint stays in the same level of cache, so a
-figure above 1.0 of it means the model (or the measurement) is wrong, not that a kernel
-is good.  A TF copy of the same bytes is no such limit: it is single-threaded, pays a
+y, dx).  Its roofline time is the kernel's time for the same number of arrays read and
+written, of the same bytes, on one thread or TensorFlow's thread count, with ordinary or
+streaming stores, whichever is fastest: the same footprint stays in the same level of
+cache, so a figure above 1.0 of it means the model (or the measurement) is wrong, not
+that a kernel is good.  `stratbench run` times it as an entry of each comparison group
+(`Paired`, the kernel loaded as a library), so a case's fraction of it is a paired ratio
+of samples taken in the same seconds; the best-of-run times (`measure`, the kernel as a
+tool in a subprocess) serve the asv and pytest-benchmark suites.  A TF copy of the same bytes is no such limit: it is single-threaded, pays a
 `tf.function` call and write-allocate, and two-thread kernels beat it by up to 2x.
 
 The machine's own figures (read-only, write-only and copy bandwidth on buffers well past
@@ -16,6 +19,8 @@ are recorded with each run (environment.json, "roofline")."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import os
 import pathlib
@@ -39,8 +44,9 @@ class Unmeasured(RuntimeError):
     """The tool could not be built or run here; the message says why."""
 
 
-def tool() -> pathlib.Path:
-    """The built tool, compiled once per source and flags into stratbench's build cache."""
+def tool(shared: bool = False) -> pathlib.Path:
+    """The built tool (or, `shared`, the library), compiled once per source and flags into
+    stratbench's build cache."""
     cxx = shutil.which(os.environ.get("CXX", "g++"))
     if not cxx:
         raise Unmeasured("no C++ compiler (g++, or CXX) to build the bandwidth tool")
@@ -48,14 +54,14 @@ def tool() -> pathlib.Path:
         isa = build.target_isa(cxx)
     except build.BuildError as e:
         raise Unmeasured(str(e)) from None
-    flags = ["-O3", "-fopenmp", *build.ISAS[isa][1]]
+    flags = ["-O3", "-fopenmp", *build.ISAS[isa][1], *(["-fPIC", "-shared"] if shared else [])]
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cxx, *flags]).encode()).hexdigest()[:16]
-    path = build.cache_root() / "bandwidth" / key / "bandwidth"
+    path = build.cache_root() / "bandwidth" / key / ("libbandwidth.so" if shared else "bandwidth")
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        out = pathlib.Path(tmp) / "bandwidth"
+        out = pathlib.Path(tmp) / path.name
         done = subprocess.run([cxx, *flags, str(SOURCE), "-o", str(out)], capture_output=True, text=True)
         if done.returncode:
             raise Unmeasured(f"the bandwidth tool failed to build: {build._trim(done.stderr)}")
@@ -143,11 +149,56 @@ class Roofline:
         """The roofline time of (reads, writes, array_bytes), or None when not measured."""
         return self.best.get(tuple(traffic))
 
-    def remeasured(self, traffics, threads: int | None = None) -> "Roofline":
-        """This roofline with `traffics` measured once more now (the best of all counts)."""
-        return Roofline(pd.concat([self.rows, measure(set(traffics), threads, placements=1)], ignore_index=True))
-
     def extended(self, traffics, threads: int | None = None) -> "Roofline":
         """This roofline with the traffics it lacks measured now."""
         missing = self.missing(traffics)
         return Roofline(pd.concat([self.rows, measure(missing, threads)], ignore_index=True)) if missing else self
+
+
+@functools.lru_cache(maxsize=None)
+def library() -> ctypes.CDLL:
+    """The kernel as a library in this process.  Its OpenMP threads sleep at once when idle
+    (OMP_WAIT_POLICY passive, unless set): spinning, they would take the cores from the
+    group's next entry."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    os.environ.setdefault("OMP_PROC_BIND", "false")
+    lib = ctypes.CDLL(str(tool(shared=True)))
+    lib.stratbench_roofline_open.restype = ctypes.c_void_p
+    lib.stratbench_roofline_open.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_int]
+    lib.stratbench_roofline_seconds.restype = ctypes.c_double
+    lib.stratbench_roofline_seconds.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    lib.stratbench_roofline_close.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+class Paired:
+    """A case's roofline as an entry of its comparison group, sampled in the group's rounds
+    like a strategy (timing.Prepared's `run`): its arrays are allocated once, and the
+    fastest of one thread and TF's threads, ordinary and streaming stores, is chosen
+    once, from `trials` samples of about `trial_s` each."""
+
+    def __init__(self, traffic, threads: int | None = None, trials: int = 3, trial_s: float = 0.005):
+        reads, writes, array_bytes = traffic
+        self.lib = library()
+        self.handle = self.lib.stratbench_roofline_open(reads, writes, array_bytes, threads or tf_threads())
+        if not self.handle:
+            raise Unmeasured(f"the roofline kernel could not allocate {reads + writes} arrays of {array_bytes} bytes")
+        self._close = functools.partial(self.lib.stratbench_roofline_close, self.handle)
+        configs = [(t, store) for t in sorted({1, threads or tf_threads()}) for store in (STORES if writes else STORES[:1])]
+        self.threads, self.store = min(configs, key=lambda c: self._best(c, trials, trial_s))
+
+    def _seconds(self, config, passes: int) -> float:
+        threads, store = config
+        return self.lib.stratbench_roofline_seconds(self.handle, store == "streaming", threads, passes)
+
+    def _best(self, config, trials: int, trial_s: float) -> float:
+        passes = max(1, round(trial_s / self._seconds(config, 1)))
+        return min(self._seconds(config, passes) for _ in range(trials))
+
+    def run(self, calls: int = 1, input_set: int = 0) -> float:
+        """Seconds per pass of `calls` passes with the chosen threads and stores."""
+        return self._seconds((self.threads, self.store), calls)
+
+    def __del__(self):
+        if getattr(self, "_close", None):
+            self._close()

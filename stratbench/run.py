@@ -1,6 +1,6 @@
-"""`stratbench run`: verify, measure the machine's memory roofline for the cases' traffic
-(stratbench/roofline.py), then measure every selected case in comparison groups: the
-strategies of one case (and, at each series' smallest size, each strategy's call floor),
+"""`stratbench run`: verify, measure the machine's memory bandwidth (stratbench/roofline.py),
+then measure every selected case in comparison groups: the strategies of one case, the
+roofline of its traffic (and, at each series' smallest size, each strategy's call floor),
 sampled in shuffled rounds that alternate between two worker processes
 (stratbench/measurement.py)."""
 
@@ -16,7 +16,7 @@ import impls
 from stratbench import capabilities, environment, matrix, metrics, roofline, status, verify
 from stratbench.measurement import group_figures, sample_rounds
 from stratbench.results import RunStore
-from stratbench.timing import Floor, Settings, floor_key
+from stratbench.timing import ROOFLINE_KEY, Floor, Roofline, Settings, floor_key
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
 
 
@@ -31,7 +31,7 @@ class Options:
     verify: bool = True
     verbose: bool = False
     capabilities: bool = True  # also fill the run's capability matrix (stratbench/capabilities.py)
-    roofline: bool = True  # measure the memory roofline the rows are held to (stratbench/roofline.py)
+    roofline: bool = True  # time each group's memory roofline with it (stratbench/roofline.py)
     processes: int = 2  # worker processes per setting that a group's rounds alternate between
     baseline: str = matrix.BASELINE  # the strategy each speedup is over
     # live worker pools (env -> workers) to measure in and leave open, for a caller that makes several
@@ -41,21 +41,28 @@ class Options:
 
 @dataclasses.dataclass
 class _Limits:
-    """What a run's rows are measured against: the memory roofline of each traffic (or why
-    it is not known) and the call floors found so far, (floor_series, strategy) -> seconds."""
+    """What a run's rows are measured against besides their roofline: the call floors found
+    so far, (floor_series, strategy) -> seconds; why there are no roofline fractions, if so."""
 
-    roof: roofline.Roofline
     why_no_roofline: str = ""
     floors: dict = dataclasses.field(default_factory=dict)
-    measured_at: dict = dataclasses.field(default_factory=dict)  # traffic -> time.monotonic() of its last measurement
 
     def figures(self, case, median_s: float) -> dict:
-        seconds = self.roof.seconds(case.traffic) if case.traffic else None
         floor = self.floors.get((floor_series(case), case.strategy))
-        out = {"floor_s": floor, "call_bound": metrics.is_call_bound(median_s, floor)}
-        if seconds:
-            out["roofline_bytes_per_s"] = case.bytes_moved / seconds
-        return out
+        return {"floor_s": floor, "call_bound": metrics.is_call_bound(median_s, floor)}
+
+
+def roofline_figures(measurement, case, why_not: str) -> dict:
+    """The case's fraction of its group's roofline, a paired ratio with its 95% interval
+    (roofline time / the case's), and the roofline's bandwidth; or why there is none."""
+    if not case.traffic:
+        return {}
+    if measurement is None or not measurement.rounds(ROOFLINE_KEY):
+        return {"why_no_roofline": why_not or "the roofline was not measured"}
+    fraction = measurement.ratio(ROOFLINE_KEY, case.key)
+    return {"roofline_bytes_per_s": case.bytes_moved / measurement.time(ROOFLINE_KEY).value,
+            "roofline_fraction": fraction.value, "roofline_fraction_low": fraction.low,
+            "roofline_fraction_high": fraction.high}
 
 
 def floor_series(case) -> tuple:
@@ -73,7 +80,7 @@ def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **meas
         "machine": env["machine"], "key": case.key,
     } | measured
     if outcome == status.OK:
-        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"], row.get("roofline_bytes_per_s"))
+        row |= metrics.throughput(case.size, case.bytes_moved, row["median_s"])
         if case.bytes_moved and not row.get("roofline_bytes_per_s"):
             note = f"roofline_fraction: {measured.get('why_no_roofline') or 'the roofline was not measured'}"
             row["unmeasured"] = "; ".join(filter(None, [row.get("unmeasured"), note]))
@@ -175,7 +182,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 to_measure.append(case)
         store.add(*not_measured)
 
-        limits = _limits(store, to_measure, options, log)
+        limits = _limits(store, options, log)
         # Comparison groups (one case, every strategy; at the smallest shape of a floor series
         # their call floors too), each sampled in rounds that alternate between
         # `options.processes` workers of its setting.
@@ -193,10 +200,8 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             label = group[0].key.replace(f"/{group[0].strategy}/", "/")
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(label, refresh=True)
-            _remeasure_roofline(limits, group[0])
             _measure_group(group, options, store, env, run_id, effective, workers, limits,
                            floors=group[0].size == smallest[floor_series(group[0])])
-        _refresh_rooflines(store, limits, run_id)
         for problem in filter(None, (environment.not_in_effect(name, effective.get(name)) for name in envs)):
             log(f"warning: {problem}")
         store.update_environment(settings={
@@ -256,71 +261,27 @@ def group_key(case) -> tuple:
     return (case.env, case.op, case.direction, case.dtype, case.device, case.shape)
 
 
-def _limits(store, cases, options, log) -> _Limits:
-    """The run's roofline (kept in environment.json, extended to the traffic of `cases`) and
-    the call floors its stored rows already have."""
-    limits = _Limits(roofline.Roofline((store.environment.get("roofline") or {}).get("cases")))
+def _limits(store, options, log) -> _Limits:
+    """The call floors the run's stored rows already have, and the machine's bandwidth
+    figures for the report (measured once per run folder, kept in environment.json)."""
+    limits = _Limits()
     for row in store.rows.values():
         if row.get("floor_s") is not None:
             case = matrix.Case.from_row(row)
             limits.floors[(floor_series(case), case.strategy)] = row["floor_s"]
-    traffics = {c.traffic for c in cases if c.traffic}
     if not options.roofline:
         limits.why_no_roofline = "the roofline was not measured in this run (--no-roofline)"
         return limits
-    missing = limits.roof.missing(traffics)
-    if not missing:
+    if (store.environment.get("roofline") or {}).get("machine"):
         return limits
     try:
-        log(f"measuring the memory roofline of {len(missing)} traffic patterns "
-            f"(stratbench/roofline.py, {roofline.tf_threads()} threads)")
-        stored = store.environment.get("roofline") or {}
-        machine = stored.get("machine") or roofline.machine().to_dict("records")
-        limits.roof = limits.roof.extended(traffics)
-        limits.measured_at = dict.fromkeys(missing, time.monotonic())
-        store.update_environment(roofline={"threads": roofline.tf_threads(), "machine": machine,
-                                           "cases": limits.roof.rows.to_dict("records")})
+        log(f"measuring this machine's memory bandwidth (stratbench/roofline.py, {roofline.tf_threads()} threads)")
+        store.update_environment(roofline={"threads": roofline.tf_threads(),
+                                           "machine": roofline.machine().to_dict("records")})
     except (roofline.Unmeasured, OSError) as e:
         limits.why_no_roofline = str(e)
         log(f"warning: no roofline fractions in this run: {e}")
     return limits
-
-
-# A traffic measured this recently is not measured again before its group.
-ROOFLINE_FRESH_S = 60
-
-
-def _remeasure_roofline(limits: _Limits, case) -> None:
-    """The case's traffic measured again just before its group, unless it was measured in the
-    last ROOFLINE_FRESH_S: on a shared VM the best time of the same pattern moves by up to
-    2.5x over minutes, and a limit is the best of all."""
-    if limits.why_no_roofline or not case.traffic or \
-            time.monotonic() - limits.measured_at.get(case.traffic, float("-inf")) < ROOFLINE_FRESH_S:
-        return
-    try:
-        limits.roof = limits.roof.remeasured([case.traffic])
-        limits.measured_at[case.traffic] = time.monotonic()
-    except (roofline.Unmeasured, OSError):
-        pass  # the figure from the run's start stands
-
-
-def _refresh_rooflines(store, limits: _Limits, run_id: str) -> None:
-    """Every row of this run held to the best roofline of the whole run, and that roofline
-    stored in environment.json."""
-    if limits.why_no_roofline or not len(limits.roof.rows):
-        return
-    held = []
-    for row in list(store.rows.values()):
-        if row.get("run_id") != run_id or row.get("status") != status.OK or not row.get("roofline_bytes_per_s"):
-            continue
-        case = matrix.Case.from_row(row)
-        seconds = limits.roof.seconds(case.traffic)
-        if seconds:
-            bytes_per_s = case.bytes_moved / seconds
-            held.append(row | {"roofline_bytes_per_s": bytes_per_s, "roofline_fraction": row["bytes_per_s"] / bytes_per_s})
-    store.add(*held)  # one write: a default run has hundreds of rows
-    stored = store.environment.get("roofline") or {}
-    store.update_environment(roofline=stored | {"cases": limits.roof.rows.to_dict("records")})
 
 
 def _measure_group(group, options, store, env, run_id, effective, workers, limits, floors=False) -> None:
@@ -338,21 +299,27 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
         else:
             cases.append(case)
     measurement, infos = None, {}
+    why_no_roofline = limits.why_no_roofline
     while any(c.key not in excluded for c in cases):
         pool = workers[env_name] = _live_workers(workers.get(env_name) or [None] * options.processes,
                                                  options.verbose, env_name, effective)
         try:
-            measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors)
+            measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors,
+                                               with_roofline=not why_no_roofline)
             break
         except _EntryFailed as e:
             if e.key.startswith(floor_key("")):
                 floors = False
+            elif e.key == ROOFLINE_KEY:
+                why_no_roofline = f"the roofline entry failed: {e.reason}"
             else:
                 excluded[e.key] = (e.status, e.reason)
             if e.status in status.NEEDS_FRESH_WORKER:
                 for worker in pool:
                     worker.close(kill=True)  # its memory and threads are suspect: the rest get fresh ones
                 workers.pop(env_name, None)
+    if ROOFLINE_KEY in infos and infos[ROOFLINE_KEY][0] != status.OK:
+        why_no_roofline = f"the roofline entry failed: {infos[ROOFLINE_KEY][1]}"
     figures = group_figures(measurement, {c.key: c.strategy for c in cases}, options.baseline) if measurement else {}
     for case in group if measurement else ():
         if measurement.rounds(floor_key(case.strategy)):
@@ -366,13 +333,14 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
         memory = {k: v for k, v in info.items() if k != "calls"}
         summary = measurement.summary(case.key)
         rows.append(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
-                         baseline=options.baseline, why_no_roofline=limits.why_no_roofline,
+                         baseline=options.baseline, **roofline_figures(measurement, case, why_no_roofline),
                          **limits.figures(case, summary["median_s"]),
                          **memory, **summary, **figures.get(case.key, {})))
     store.add(*rows)
     if measurement:
         samples = measurement.frame()
-        samples["key"] = samples["key"].replace({floor_key(c.strategy): f"{floor_key('')}{c.key}" for c in group})
+        samples["key"] = samples["key"].replace({floor_key(c.strategy): f"{floor_key('')}{c.key}" for c in group}
+                                               | {ROOFLINE_KEY: f"{ROOFLINE_KEY}:{group[0].key}"})
         store.add_samples(samples)
 
 
@@ -398,13 +366,16 @@ def _ask_all(pool, kind, payload, key, options) -> list:
         raise _EntryFailed(key, status.CRASHED, str(e)) from None
 
 
-def _sample_group(cases, pool, options, floors: bool = False) -> tuple:
+def _sample_group(cases, pool, options, floors: bool = False, with_roofline: bool = False) -> tuple:
     """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
-    with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the model's)."""
+    with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the
+    model's) and the roofline of its traffic if `with_roofline` (train_step has none)."""
     _ask_all(pool, "group", cases[0], cases[0].key, options)
     infos, calls = {}, {}
     entries = [(c.key, c) for c in cases] + [(floor_key(c.strategy), Floor(c))
                                              for c in cases if floors and c.direction != matrix.TRAIN_STEP]
+    if with_roofline and cases[0].traffic:
+        entries.append((ROOFLINE_KEY, Roofline(cases[0])))
     for key, case in entries:
         answers = _ask_all(pool, "add", case, key, options)
         failed = next((a for a in answers if a[0] != status.OK), None)

@@ -19,7 +19,7 @@ from typing import Callable
 import tensorflow as tf
 
 import impls
-from stratbench import metrics, stats, status
+from stratbench import metrics, roofline, stats, status
 from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 from impls.spec import OpSpec
@@ -356,11 +356,23 @@ def prepare_floor(case, input_sets: int = 1) -> Prepared:
     return Prepared(step_function(impl, floor_case), inputs, case.device)
 
 
+ROOFLINE_KEY = "roofline"
+
+
+@dataclasses.dataclass(frozen=True)
+class Roofline:
+    """The roofline entry of `case`'s group: the memory roofline of its traffic, timed in
+    the group's rounds (roofline.Paired)."""
+
+    case: object
+    key = ROOFLINE_KEY
+
+
 class Group:
     """A comparison group set up in this process: its cases prepared one by one (`add`) on
-    shared inputs (one set per shape: `stratbench noise` compares sizes), and their call
-    floors (`add(Floor(case))`); `info` holds, per entry, (status, figures of its warm-up)
-    or (status, why it is not sampled)."""
+    shared inputs (one set per shape: `stratbench noise` compares sizes), their call
+    floors (`add(Floor(case))`) and their roofline (`add(Roofline(case))`); `info` holds,
+    per entry, (status, figures of its warm-up) or (status, why it is not sampled)."""
 
     def __init__(self, first_case, settings: Settings):
         self.settings, self.first, self.entries, self.info = settings, first_case, {}, {}
@@ -374,10 +386,14 @@ class Group:
         return self.inputs[key]
 
     def add(self, case, resolve) -> tuple:
-        """Prepares and warms `case` (a Floor: its call floor); its (status, figures or why)."""
+        """Prepares and warms `case` (a Floor: its call floor; a Roofline: its roofline); its
+        (status, figures or why)."""
         if isinstance(case, Floor):
             name, device = case.key, None
             make = lambda: prepare_floor(case.case, self.settings.input_sets)  # noqa: E731
+        elif isinstance(case, Roofline):
+            name, device = case.key, None
+            make = lambda: roofline.Paired(case.case.traffic)  # noqa: E731
         else:
             name, device = case.key, case.device
             make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self._inputs_of(case))  # noqa: E731
@@ -408,14 +424,18 @@ class Group:
         return self.entries[name].run(self.info[name][1]["calls"], input_set)
 
 
-def measure_group(cases, resolve, settings: Settings, floors: bool = False) -> tuple[Measurement, dict]:
-    """A group measured in this process, with each strategy's call floor if `floors`: (its Measurement, Group.info)."""
+def measure_group(cases, resolve, settings: Settings, floors: bool = False,
+                  with_roofline: bool = False) -> tuple[Measurement, dict]:
+    """A group measured in this process, with each strategy's call floor if `floors` and its
+    roofline if `with_roofline`: (its Measurement, Group.info)."""
     group = Group(cases[0], settings)
     for case in cases:
         group.add(case, resolve)
     for case in cases if floors else ():
         if case.key in group.entries:
             group.add(Floor(case), resolve)
+    if with_roofline and cases[0].traffic:
+        group.add(Roofline(cases[0]), resolve)
     measurement = sample_rounds(lambda name, round_, process: group.sample(name, round_), group.calls(), settings.rounds,
                                 contenders=[c.key for c in cases if c.key in group.entries])
     return measurement, group.info

@@ -228,3 +228,15 @@ def test_an_op_without_an_axis_attribute_is_moved_there_and_back(monkeypatch):
     unknown_rank = tf.function(lambda x: impl.fn(x, axis=0), input_signature=[tf.TensorSpec(None, tf.float32)])
     with pytest.raises(ValueError, match="axis 0 needs an input of known rank; accepted with unknown rank: axis=-1"):
         unknown_rank.get_concrete_function()
+
+
+# Past the private caches of TF's threads (StreamOutput in impls/kernels/stratbench.h) an
+# elementwise kernel computes 128-byte blocks and streams them out, with ordinary stores
+# before the first 64-byte boundary of each shard and after its last whole block: an odd
+# length over 8 MiB exercises both ends in every dtype.
+@pytest.mark.parametrize("op", [s.name for s in SPECS if not s.takes_axis])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_elementwise_kernels_stream_large_outputs_correctly(op, dtype):
+    values = np.random.default_rng(4).normal(scale=impls.spec(op).input_scale, size=(8 << 20) // 2 + 1013)
+    result = correctness.check(impls.get(op, "custom_op"), values, dtype)
+    assert result.ok, f"{dtype}: forward error {result.forward_err:.3g}, gradient {result.gradient_err:.3g} {result.detail}"

@@ -68,6 +68,29 @@ def test_call_bound_and_exceeded_marks():
     assert metrics.marked("1 ms", False, False, **metrics.row_marks(row)) == "1 ms^!"
 
 
+def test_the_paired_roofline_chooses_its_fastest_kernel_and_times_passes():
+    entry = roofline.Paired((2, 1, 1 << 20), threads=2, trials=1, trial_s=0.001)
+    assert (entry.threads, entry.store) in {(t, s) for t in (1, 2) for s in roofline.STORES}
+    assert 0 < entry.run(3) < 1
+    assert roofline.Paired((1, 0, 4096), threads=2, trials=1, trial_s=0.001).store == "ordinary"  # nothing to stream
+    with pytest.raises(roofline.Unmeasured, match="could not allocate"):
+        roofline.Paired((3, 1, 64))
+
+
+def test_a_group_times_its_roofline_in_its_rounds():
+    cases = [Case("spiky", s, "forward", "float32", "CPU", (1 << 20,)) for s in ("native", "xla")]
+    settings = timing.Settings(target_sample_s=0.005, rounds=Rounds(min_rounds=10, max_rounds=10))
+    measurement, info = timing.measure_group(cases, impls.get, settings, with_roofline=True)
+    assert info[timing.ROOFLINE_KEY][0] == "ok"
+    assert len(measurement.rounds(timing.ROOFLINE_KEY)) == len(measurement.rounds(cases[0].key))  # every round
+    from stratbench.run import roofline_figures
+
+    figures = roofline_figures(measurement, cases[1], "")
+    assert figures["roofline_fraction_low"] <= figures["roofline_fraction"] <= figures["roofline_fraction_high"]
+    assert figures["roofline_bytes_per_s"] > 0
+    assert roofline_figures(None, cases[1], "--no-roofline") == {"why_no_roofline": "--no-roofline"}
+
+
 SHIPPED_LARGEST = [("spiky", (16_000_000,)), ("softmax", (4096, 2048)), ("gelu", (16_000_000,))]
 
 
@@ -76,49 +99,16 @@ def _shipped_cases(op, shape) -> list:
     return [Case(op, s, d, "float32", "CPU", shape) for s in strategies for d in ("forward", "backward")]
 
 
-@pytest.fixture(scope="module")
-def shipped_roofline():
-    """One roofline for every op's traffic below (spiky's and gelu's are the same), the best
-    of as many invocations as a run makes at most (3 at its start, 1 before the group)."""
-    traffics = {c.traffic for op, shape in SHIPPED_LARGEST for c in _shipped_cases(op, shape)}
-    return roofline.Roofline(roofline.measure(traffics, placements=roofline.PLACEMENTS + 1))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("op,shape", SHIPPED_LARGEST)
-def test_shipped_kernels_stay_under_the_roofline(op, shape, shipped_roofline):
-    """The compiled kernels and XLA at the largest size: a fraction above 1.05 of the roofline
-    means the roofline (or the timing) is wrong."""
+def test_shipped_kernels_stay_under_the_roofline(op, shape):
+    """The compiled kernels and XLA at the largest size, each against the roofline timed in
+    its group's rounds: a fraction above 1.05 means the roofline (or the timing) is wrong."""
     cases = _shipped_cases(op, shape)
     settings = timing.Settings(rounds=Rounds(min_rounds=6, max_rounds=6))
-    times = {}
+    fractions = {}
     for direction in ("forward", "backward"):
         group = [c for c in cases if c.direction == direction]
-        measurement, _ = timing.measure_group(group, impls.get, settings)
-        times |= {c.key: measurement.time(c.key).value for c in group}
-    fractions = {c.key: shipped_roofline.seconds(c.traffic) / times[c.key] for c in cases}
+        measurement, _ = timing.measure_group(group, impls.get, settings, with_roofline=True)
+        fractions |= {c.key: measurement.ratio(timing.ROOFLINE_KEY, c.key).value for c in group}
     assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
-
-
-def test_a_traffic_measured_within_a_minute_is_not_measured_again_before_its_group(monkeypatch):
-    import time
-
-    from stratbench import run
-
-    case = Case("spiky", "xla", "forward", "float32", "CPU", (1000,))
-    measured = []
-
-    def fake_measure(traffics, threads=None, placements=roofline.PLACEMENTS, **_):
-        measured.append(set(traffics))
-        return pd.DataFrame([{"reads": r, "writes": w, "array_bytes": b, "threads": 1, "store": "ordinary",
-                              "seconds": 1e-6} for r, w, b in traffics], columns=roofline.COLUMNS)
-
-    monkeypatch.setattr(roofline, "measure", fake_measure)
-    limits = run._Limits(roofline.Roofline(), measured_at={case.traffic: time.monotonic()})
-    run._remeasure_roofline(limits, case)
-    assert measured == []
-    limits.measured_at[case.traffic] -= run.ROOFLINE_FRESH_S
-    run._remeasure_roofline(limits, case)
-    assert measured == [{case.traffic}] and limits.roof.seconds(case.traffic) == 1e-6
-    run._remeasure_roofline(limits, case)  # just measured
-    assert len(measured) == 1

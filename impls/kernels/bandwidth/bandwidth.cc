@@ -10,6 +10,9 @@
 // A pass is one sweep over every array; passes repeat inside one parallel region (a
 // barrier between them, not a fork and join) until a trial lasts about a millisecond,
 // and the best trial counts, as STREAM takes its best of NTIMES.
+//
+// Built as a shared library too (stratbench_roofline_*, below): the paired roofline of a
+// comparison group, timed in the worker's own rounds beside the strategies.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -121,6 +124,63 @@ double timed(const Pattern& p, float* const* a, long vectors, int threads, long 
   return stop - start;
 }
 
+// An array of `vectors` vectors, first touched on the threads that will sweep each part,
+// as TF's own first touch would; null when out of memory.
+float* fresh_array(long vectors, int threads) {
+  float* fresh = static_cast<float*>(std::aligned_alloc(64, (vectors * sizeof(vec) + 63) / 64 * 64));
+  if (!fresh) return nullptr;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (long v = 0; v < vectors; ++v)
+    for (long l = 0; l < kLanes; ++l) fresh[v * kLanes + l] = 0.5f + (float)l;
+  return fresh;
+}
+
+// The library: one traffic pattern's arrays, kept between calls.
+struct Roofline {
+  Pattern pattern;
+  long vectors;
+  std::vector<float*> arrays;
+};
+
+extern "C" {
+
+// The arrays of R reads and W writes of ARRAY_BYTES each, first touched on THREADS
+// threads; null when the pattern is not one the kernel has or memory runs out.
+void* stratbench_roofline_open(int reads, int writes, long array_bytes, int threads) {
+  if (reads < 0 || reads > 2 || writes < 0 || writes > 2 || reads + writes == 0 || (reads == 0 && writes == 2) ||
+      array_bytes <= 0 || threads < 1)
+    return nullptr;
+  const long vectors = std::max(1L, (array_bytes + (long)sizeof(vec) - 1) / (long)sizeof(vec));
+  auto* r = new Roofline{{reads, writes, array_bytes, false}, vectors, {}};
+  for (int j = 0; j < reads + writes; ++j) {
+    r->arrays.push_back(fresh_array(r->vectors, threads));
+    if (!r->arrays.back()) {
+      r->arrays.pop_back();
+      for (float* a : r->arrays) std::free(a);
+      delete r;
+      return nullptr;
+    }
+  }
+  while (r->arrays.size() < 4) r->arrays.push_back(r->arrays[0]);
+  return r;
+}
+
+// Seconds per pass of `passes` passes on `threads` threads, with streaming or ordinary stores.
+double stratbench_roofline_seconds(void* handle, int streaming, int threads, long passes) {
+  auto* r = static_cast<Roofline*>(handle);
+  Pattern p = r->pattern;
+  p.streaming = streaming && p.writes;
+  passes = std::max(1L, passes);
+  return timed(p, r->arrays.data(), r->vectors, std::max(1, threads), passes) / passes;
+}
+
+void stratbench_roofline_close(void* handle) {
+  auto* r = static_cast<Roofline*>(handle);
+  for (int j = 0; j < r->pattern.reads + r->pattern.writes; ++j) std::free(r->arrays[j]);
+  delete r;
+}
+}
+
 int main(int argc, char** argv) {
   if (argc < 5) {
     std::fprintf(stderr, "usage: %s THREADS MIN_TRIALS TRIAL_BUDGET_S R:W:ARRAY_BYTES:ordinary|streaming ...\n", argv[0]);
@@ -161,13 +221,8 @@ int main(int argc, char** argv) {
       size = p.array_bytes;
     }
     for (; touched < p.reads + p.writes; ++touched) {
-      float* fresh = static_cast<float*>(std::aligned_alloc(64, (vectors * sizeof(vec) + 63) / 64 * 64));
-      if (!fresh) { std::fprintf(stderr, "out of memory for %s\n", argv[4 + k]); return 3; }
-      // First touch on the threads that will sweep each part, as TF's own first touch would.
-#pragma omp parallel for num_threads(threads) schedule(static)
-      for (long v = 0; v < vectors; ++v)
-        for (long l = 0; l < kLanes; ++l) fresh[v * kLanes + l] = 0.5f + (float)l;
-      a[touched] = fresh;
+      a[touched] = fresh_array(vectors, threads);
+      if (!a[touched]) { std::fprintf(stderr, "out of memory for %s\n", argv[4 + k]); return 3; }
     }
     std::vector<float*> arrays(a);
     for (int j = touched; j < 4; ++j) arrays[j] = a[0];

@@ -56,7 +56,7 @@ def test_tied_max_splits_evenly(op, strategy):
 
 
 # 16 MiB in every dtype, rows of 2053 (unaligned): along the rows the compiled kernel
-# streams outputs this big past the cache (kStreamBytes in impls/kernels/stratbench.h);
+# streams outputs this big past the private caches (StreamOutput in impls/kernels/stratbench.h);
 # down the columns each softmax runs over thousands of rows (the sums' precision), split
 # into slabs that are merged.
 @pytest.mark.parametrize("axis", [-1, 0])

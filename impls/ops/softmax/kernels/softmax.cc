@@ -186,7 +186,7 @@ class SoftmaxCpu : public OpKernel {
         SoftmaxShortRowRange<T, kGrad>(xp, dy, op, a.n, begin, end);
       });
     } else if (a.inner == 1) {
-      const bool stream = StreamOutput(out->TotalBytes());
+      const bool stream = StreamOutput(ctx, out->TotalBytes() * (kGrad ? 3 : 2));
       ParallelFor(ctx, a.outer, a.n * kSoftmaxCost, [&](int64_t begin, int64_t end) {
         SoftmaxRowRange<T, kGrad>(xp, dy, op, a.n, stream, begin, end);
       });
