@@ -816,8 +816,8 @@ def build_parser() -> argparse.ArgumentParser:
             "ratio comes from samples taken seconds apart. Each speedup is the Hodges-Lehmann estimate of the "
             "per-round ratios with its 95% interval; a group stops when every ratio to its fastest is known within "
             "--precision, or after --max-rounds or --group-budget. Also: elements/s and bytes/s, the "
-            "fraction of the memory roofline (the best time of a compiled STREAM-like kernel with the case's "
-            "reads, writes and footprint, measured first; above 1.05 is flagged as a defect), whether the case "
+            "fraction of the memory roofline (a compiled STREAM-like kernel with the case's reads, writes and "
+            "footprint, timed in the group's rounds: a paired ratio; above 1.05 is flagged as a defect), whether the case "
             "is call-bound (under 2x its floor), TF allocator and process peak memory, and "
             "tracing/compile time. Each finished group is written at once to "
             "OUT/MACHINE/RUN_ID/cases.{csv,json} (every sample to samples.csv.gz); rerunning the same "
@@ -839,8 +839,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-capabilities", action="store_true",
                      help="skip the capability matrix (correct under XLA, SavedModel, Keras, threads...; ~3 min)")
     run.add_argument("--no-roofline", action="store_true",
-                     help="skip the memory roofline (about a minute at the start and before each group): no "
-                          "roofline fractions, the other figures as usual")
+                     help="skip the memory roofline (the machine's bandwidth at the start, an entry in each group's "
+                          "rounds): no roofline fractions, the other figures as usual")
     run.add_argument("--no-report", action="store_true", help="skip writing the report (figures and tables)")
     run.set_defaults(func=cmd_run)
 

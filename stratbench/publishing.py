@@ -70,8 +70,10 @@ def limits_lines(table: pd.DataFrame, env: dict) -> list[str]:
         wide.columns = [f"GB/s, {t} thread{'s' if t > 1 else ''}" for t in wide.columns]
         lines += [f"Memory bandwidth of this machine (stratbench/roofline.py: the best of repeated passes over arrays of "
                   f"{machine['mib'].iloc[0]:.0f} MiB each, past the last-level cache; read + written bytes per second). "
-                  "A case's roofline is the same tool's best time for the case's own reads, writes and footprint, "
-                  "so a small case is held to cache bandwidth, a large one to this:", "",
+                  "A case's roofline is the same kernel for the case's own reads, writes and footprint (the fastest of "
+                  "one thread and TF's threads, ordinary and streaming stores), timed in the rounds of the case's "
+                  "group, so a small case is held to cache bandwidth, a large one to about this, in the same seconds:",
+                  "",
                   markdown(wide.round(1)), ""]
     ok = table[table["status"] == status.OK]
     if "floor_s" in ok and ok["floor_s"].notna().any():
