@@ -290,21 +290,6 @@ def kept_for_backward(impl, case, x, dy) -> tuple[int | None, str]:
     return int(kept), ""
 
 
-@tf.autograph.experimental.do_not_convert
-def _snapshot(x):
-    return tf.raw_ops.Snapshot(input=x)
-
-
-def prepare_copy(device: str, bytes_moved: int, input_sets: int = 1) -> Prepared:
-    """A plain TF copy that moves `bytes_moved` (half read, half written): what a TF user
-    would call a copy; benchmarks/research/compare_custom_op.py sets kernels against it.
-    Not the roofline (stratbench/roofline.py): it runs on one thread behind a tf.function call."""
-    elements = max(1, bytes_moved // 2 // 4)
-    with tf.device(f"/{device}:0"):
-        inputs = [(tf.identity(tf.random.uniform([elements], seed=k)),) for k in range(input_sets)]
-    return Prepared(tf.function(_snapshot), inputs, device)
-
-
 def _identity(x, *axis):
     return x
 

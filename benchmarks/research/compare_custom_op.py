@@ -5,11 +5,13 @@
 
 Each row compares custom_op with one rival on one case.  Both run in their production
 mode (custom_op and builtin inside one tf.function, xla under jit_compile=True, graph
-in a tf.function), fed the same x and a real upstream dy.  Samples alternate in order
-(A B, B A, ...); a ratio is taken per pair of adjacent samples and the median and IQR
-of those ratios are reported, with each side's median time.  `copy` is a plain TF copy
-moving the bytes the case must move (the roofline); `floor` is an empty tf.function
-called the same way (the per-call overhead every tf.function pays).  It runs in the
+in a tf.function), fed the same x and a real upstream dy, sampled in rounds in a random
+order with the memory roofline of the case's traffic (stratbench/roofline.py, Paired);
+each ratio is the paired estimate with its 95% interval, and each side's fraction of the
+roofline is one too.  `tf_copy_op` is a compiled op that copies x into the fresh output
+TF hands it, by the elementwise kernels' own path (impls/kernels/floor.cc): what any
+compiled op of a forward's traffic can reach; `floor` is an empty tf.function called the
+same way (the per-call overhead every tf.function pays).  It runs in the
 shell's environment, which the header line names (oneDNN, CPU allocator): compare
 settings by running it under each, e.g. with TF_ENABLE_ONEDNN_OPTS=0 and
 TF_CPU_ALLOCATOR_USE_BFC=true.
@@ -31,7 +33,8 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import impls  # noqa: E402
-from stratbench import environment, timing  # noqa: E402
+from impls.strategies import custom_op  # noqa: E402
+from stratbench import environment, roofline, timing  # noqa: E402
 from stratbench.matrix import Case  # noqa: E402
 from stratbench.measurement import Rounds, sample_rounds  # noqa: E402
 
@@ -41,35 +44,36 @@ class Comparison(NamedTuple):
     op: str
     shape: tuple
     direction: str
-    rival: str  # a strategy, "copy", "floor", or "last_axis" (custom_op along the last axis)
+    rival: str  # a strategy, "tf_copy_op", "floor", or "last_axis" (custom_op along the last axis)
     target: float | None  # rival time / custom_op time to reach, None to report only
     axis: int = -1
+    roofline_target: float | None = None  # custom_op's fraction of the roofline to reach
 
 
+ELEMENTWISE = ((16_000_000,),)
 COMPARISONS = [
-    Comparison("spiky", (16_000_000,), d, rival, target)
-    for d in ("forward", "backward", "forward_backward")
-    for rival, target in (("xla", 1.0), ("graph", 2.0))
+    Comparison(op, shape, d, rival, 1.3, roofline_target=0.85)
+    for op in ("spiky", "gelu") for shape in ELEMENTWISE
+    for d in ("forward", "backward", "forward_backward") for rival in ("xla",)
 ] + [
-    Comparison("spiky", (16_000_000,), d, "copy", 0.9) for d in ("forward", "backward")
+    Comparison(op, shape, "forward", "tf_copy_op", None, roofline_target=0.85)
+    for op in ("spiky", "gelu") for shape in ELEMENTWISE
 ] + [
     Comparison("spiky", (1_000,), "forward", "floor", 1 / 1.1),
 ] + [
-    # the softmax targets: 0.8 of the copy, 1.3x tf.nn.softmax forward and 2.5x its
-    # gradient, 1.5x XLA; at 128x128 (call overhead) reported only
-    Comparison("softmax", shape, d, rival, target if shape != (128, 128) else None)
+    # the softmax targets: 1.3x tf.nn.softmax forward and 2.5x its gradient, 1.5x XLA,
+    # 0.75 of the roofline; at 128x128 (call overhead) reported only
+    Comparison("softmax", shape, d, rival, target if shape != (128, 128) else None,
+               roofline_target=0.75 if shape == (4096, 2048) else None)
     for shape in ((4096, 2048), (16384, 1024), (128, 128))
     for d, builtin_target in (("forward", 1.3), ("backward", 2.5))
-    for rival, target in (("copy", 0.8), ("builtin", builtin_target), ("xla", 1.5))
+    for rival, target in (("builtin", builtin_target), ("xla", 1.5))
 ] + [
     # the shortest and longest rows, 8M elements each (reported only)
     Comparison("softmax", shape, d, rival, None)
     for shape in ((4_194_304, 2), (128, 65_536))
     for d in ("forward", "backward")
-    for rival in ("copy", "builtin", "xla")
-] + [
-    # in cache (input and output within L2): the kernel's arithmetic bound, per element
-    Comparison("softmax", (64, 2048), d, "copy", None) for d in ("forward", "backward")
+    for rival in ("builtin", "xla")
 ] + [
     # along the first axis (custom_op in place, down the columns): against the same softmax
     # of the transposed input along its last axis (what the column order costs), and rivals
@@ -94,8 +98,8 @@ def step(strategy, c: Comparison, args) -> timing.Prepared:
 
 
 def rival_step(c: Comparison, args) -> timing.Prepared:
-    if c.rival == "copy":
-        return timing.prepare_copy("CPU", Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape).bytes_moved)
+    if c.rival == "tf_copy_op":
+        return timing.Prepared(tf.function(custom_op.copy_op(timing.FLOOR_SPEC)), [args[:1]], "CPU")
     if c.rival == "floor":
         return timing.Prepared(tf.function(_empty), [args], "CPU")
     if c.rival == "last_axis":
@@ -125,19 +129,27 @@ def main(argv=None) -> int:
         case = Case(c.op, "custom_op", c.direction, "float32", "CPU", c.shape)
         inputs = timing.make_inputs(case)
         entries = {"custom_op": step("custom_op", c, inputs), c.rival: rival_step(c, inputs)}
+        if case.traffic:
+            entries["roofline"] = roofline.Paired(case.traffic)
         calls = {name: timing.warm_up(prepared, SETTINGS)["calls"] for name, prepared in entries.items()}
-        measured = sample_rounds(lambda name, round_, process: entries[name].run(calls[name]), calls,
+        measured = sample_rounds(lambda name, round_, process: entries[name].run(calls[name], round_), calls,
                                  Rounds(min_rounds=args.rounds, max_rounds=args.rounds))
-        samples = {name: list(measured.rounds(name).values()) for name in entries}
         ratio = measured.ratio(c.rival, "custom_op")
-        median = ratio.value
+        fractions = {name: measured.ratio("roofline", name) if case.traffic else None for name in ("custom_op", c.rival)}
         rows.append({
             "op": c.op, "shape": "x".join(map(str, c.shape)), "axis": c.axis, "direction": c.direction, "vs": c.rival,
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or env["cpu_count"],
-            "custom_op_ms": 1e3 * np.median(samples["custom_op"]), "rival_ms": 1e3 * np.median(samples[c.rival]),
-            "custom_op_ns_per_element": 1e9 * np.median(samples["custom_op"]) / case.size,
-            "ratio": median, "ratio_low": ratio.low, "ratio_high": ratio.high, "target": c.target,
-            "met": "" if c.target is None else ("yes" if median >= c.target else "NO"),
+            "custom_op_ms": 1e3 * measured.median("custom_op"), "rival_ms": 1e3 * measured.median(c.rival),
+            "custom_op_ns_per_element": 1e9 * measured.median("custom_op") / case.size,
+            "ratio": ratio.value, "ratio_low": ratio.low, "ratio_high": ratio.high, "target": c.target,
+            "met": "" if c.target is None else ("yes" if ratio.value >= c.target else "NO"),
+            "roofline_ms": 1e3 * measured.median("roofline") if case.traffic else np.nan,
+            **{f"{who}_roofline_fraction{end}": getattr(f, part) if f else np.nan
+               for who, f in (("custom_op", fractions["custom_op"]), ("rival", fractions[c.rival]))
+               for end, part in (("", "value"), ("_low", "low"), ("_high", "high"))},
+            "roofline_target": c.roofline_target,
+            "roofline_met": "" if c.roofline_target is None or not case.traffic else
+                            ("yes" if fractions["custom_op"].value >= c.roofline_target else "NO"),
         })
         print(f"{c.op} {rows[-1]['shape']} axis {c.axis} {c.direction} vs {c.rival}: {ratio.text()}",
               file=sys.stderr)
@@ -145,7 +157,8 @@ def main(argv=None) -> int:
     print(f"# {env['cpu_model']} ({env['cpu_isa']}), {env['cpu_count']} cores, TF {env['tensorflow']}, "
           f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, commit {env['commit'][:10]}"
           f"{' (dirty)' if env['dirty'] else ''}; ratio = rival time / custom_op time, median of "
-          f"{args.rounds} paired rounds in a random order, with its 95% interval (vs copy: fraction of the copy roofline; vs floor: floor / custom_op)")
+          f"{args.rounds} paired rounds in a random order, with its 95% interval (vs floor: floor / custom_op); "
+          "*_roofline_fraction: roofline time / its time, paired, in the same rounds")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
     if args.out:

@@ -68,6 +68,13 @@ def availability(spec):
         return False, str(e)
 
 
+def copy_op(spec):
+    """The copy op of the library that holds `spec`'s call floor (impls/kernels/floor.cc,
+    <name>_copy, float32 and float64 on the CPU): x copied into a fresh TF output by the
+    elementwise kernels' own path."""
+    return getattr(_load(build.library_of(spec))[0], f"{build.library_of(spec).entry}_copy")
+
+
 def built_with_cuda(spec) -> bool:
     return _load(build.library_of(spec))[1]
 

@@ -103,8 +103,11 @@ class SoftmaxRows {
  private:
   int64_t cols_;
   bool stream_;
-  std::vector<C> scratch_;  // the exps, then each converted input
-  std::vector<T> out_;      // the converted output row (16-bit types)
+  // 64-byte aligned, so that Eigen's vectorised sums start at the same element in every
+  // thread: from per-thread malloc arenas a row's sum could differ in its last bit
+  // between a concurrent call and one thread's (the capability matrix's threads check).
+  std::vector<C, Eigen::aligned_allocator<C>> scratch_;  // the exps, then each converted input
+  std::vector<T, Eigen::aligned_allocator<T>> out_;      // the converted output row (16-bit types)
 };
 
 // Along the last axis: rows[begin, end) of [rows, cols], a row per unit of work.
