@@ -17,6 +17,7 @@ setup, which asv records as a skip.  Modules import no TensorFlow at import time
 STRATBENCH_QUICK=1 selects the matrix's quick sizes.
 """
 
+import inspect
 import os
 import pathlib
 import sys
@@ -206,8 +207,11 @@ def _measure(timing, cases, settings):
             except Exception as e:  # too slow (measured: TooSlow), or failing
                 yield case, f"{type(e).__name__}: {e}"
         return
-    measurement, info = timing.measure_group(cases, resolve, settings)
-    roof = _roofline(cases[0])
+    # the roofline timed in the group's rounds where the commit can (a paired fraction); else
+    # the tool's best time, measured once for the group
+    paired = "with_roofline" in inspect.signature(timing.measure_group).parameters
+    measurement, info = timing.measure_group(cases, resolve, settings, **({"with_roofline": True} if paired else {}))
+    roof = None if paired else _roofline(cases[0])
     from stratbench import matrix
 
     baseline_strategy = getattr(matrix, "BASELINE", None)  # None at a commit before it: no speedup tracked
@@ -218,7 +222,11 @@ def _measure(timing, cases, settings):
             yield case, f"{outcome}: {result}"
             continue
         summary = measurement.summary(case.key)
-        fraction = roof / summary["median_s"] if roof else float("nan")
+        if paired:
+            fraction = (measurement.ratio(timing.ROOFLINE_KEY, case.key).value
+                        if measurement.rounds(timing.ROOFLINE_KEY) else float("nan"))
+        else:
+            fraction = roof / summary["median_s"] if roof else float("nan")
         # the paired speedup over the baseline: both sampled in the same rounds, so the
         # machine's drift between asv runs (and commits) cancels in it
         speedup = measurement.ratio(baseline, case.key).value if baseline else float("nan")
