@@ -213,7 +213,8 @@ def test_every_strategy_has_a_colour_however_many_there_are():
 
 
 # --- what recommend and the tables print never contradicts itself ----------------------
-PUBLISHED_RUN = ROOT / "results" / "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" / "c695584c3a-38a74e55"
+# a committed run whose figures these tests know (it was the published run until 2026-12-07)
+AMD_RUN = ROOT / "results" / "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" / "c695584c3a-38a74e55"
 
 
 def _tie_run(root: pathlib.Path) -> None:
@@ -261,8 +262,8 @@ def test_recommend_words_a_tie_as_a_tie_on_every_line_even_with_nan_in_the_rows(
     assert all(r >= 1 for r in _faster_ratios(by_memory))
 
 
-def test_noisy_is_defined_once_and_is_both_true_and_false_on_the_published_run():
-    table = results.load(PUBLISHED_RUN)
+def test_noisy_is_defined_once_and_is_both_true_and_false_on_a_stored_run():
+    table = results.load(AMD_RUN)
     ok = table[table["status"] == "ok"]
     noisy = ok.apply(metrics.is_noisy_row, axis=1)
     assert noisy.any() and not noisy.all()
@@ -284,15 +285,20 @@ def test_noisy_is_defined_once_and_is_both_true_and_false_on_the_published_run()
 
 
 def test_recommend_says_whose_run_first_and_when_it_is_call_bound(tmp_path):
-    env = json.loads((PUBLISHED_RUN / "environment.json").read_text())
-    text = recommend.recommend(PUBLISHED_RUN, "spiky", "CPU", "1000", "forward", this_machine=env)
+    env = json.loads((AMD_RUN / "environment.json").read_text())
+    text = recommend.recommend(AMD_RUN, "spiky", "CPU", "1000", "forward", this_machine=env)
     first = text.splitlines()[0]
-    assert first.startswith("Answered from the published reference run") and "made 2026-12-03" in first
+    assert first.startswith("Answered from a run committed to this repository, not the published reference run")
+    assert "made 2026-12-03" in first
     assert "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" in first and "commit c695584c" in first
+    published = tables.published_run(ROOT / "results" / "README.md")
+    published_env = json.loads((published / "environment.json").read_text())
+    assert recommend.recommend(published, "spiky", "CPU", "1000", "forward", this_machine=published_env).startswith(
+        "Answered from the published reference run")
     assert "call-bound" in text and "stratbench in-model --ops spiky --directions forward --sizes 1000" in text
     # oneDNN's allocator counted none of these small tensors (0 recorded): not measured, never 0 bytes
     assert "memory not measured" in text and "0 bytes" not in text
-    assert "call-bound" not in recommend.recommend(PUBLISHED_RUN, "spiky", "CPU", "16000000", "forward",
+    assert "call-bound" not in recommend.recommend(AMD_RUN, "spiky", "CPU", "16000000", "forward",
                                                    this_machine=env)
     # a run made here and not committed is the user's own
     _tie_run(tmp_path)
@@ -300,7 +306,7 @@ def test_recommend_says_whose_run_first_and_when_it_is_call_bound(tmp_path):
 
 
 def test_tables_print_not_measured_where_the_allocator_counted_nothing():
-    table = results.load(PUBLISHED_RUN)
+    table = results.load(AMD_RUN)
     _, text = tables.metric_table(table, "spiky", "forward")
     peaks = text.loc[("1000", "TF allocator peak (MB)")]
     assert (peaks == "not measured").all(), peaks
