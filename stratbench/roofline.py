@@ -10,7 +10,8 @@ cache, so a figure above 1.0 of it means the model (or the measurement) is wrong
 that a kernel is good.  `stratbench run` times it as an entry of each comparison group
 (`Paired`, the kernel loaded as a library), so a case's fraction of it is a paired ratio
 of samples taken in the same seconds; the best-of-run times (`measure`, the kernel as a
-tool in a subprocess) serve the asv and pytest-benchmark suites.  A TF copy of the same bytes is no such limit: it is single-threaded, pays a
+tool in a subprocess) serve the pytest-benchmark suite and older commits under asv.  A TF
+copy of the same bytes is no such limit: it is single-threaded, pays a
 `tf.function` call and write-allocate, and two-thread kernels beat it by up to 2x.
 
 The machine's own figures (read-only, write-only and copy bandwidth on buffers well past
@@ -27,6 +28,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import weakref
 
 import pandas as pd
 
@@ -179,12 +181,13 @@ class Paired:
 
     def __init__(self, traffic, threads: int | None = None, trials: int = 3, trial_s: float = 0.005):
         reads, writes, array_bytes = traffic
+        threads = threads or tf_threads()
         self.lib = library()
-        self.handle = self.lib.stratbench_roofline_open(reads, writes, array_bytes, threads or tf_threads())
+        self.handle = self.lib.stratbench_roofline_open(reads, writes, array_bytes, threads)
         if not self.handle:
             raise Unmeasured(f"the roofline kernel could not allocate {reads + writes} arrays of {array_bytes} bytes")
-        self._close = functools.partial(self.lib.stratbench_roofline_close, self.handle)
-        configs = [(t, store) for t in sorted({1, threads or tf_threads()}) for store in (STORES if writes else STORES[:1])]
+        weakref.finalize(self, self.lib.stratbench_roofline_close, self.handle)  # the arrays go with the entry
+        configs = [(t, store) for t in sorted({1, threads}) for store in (STORES if writes else STORES[:1])]
         self.threads, self.store = min(configs, key=lambda c: self._best(c, trials, trial_s))
 
     def _seconds(self, config, passes: int) -> float:
@@ -198,7 +201,3 @@ class Paired:
     def run(self, calls: int = 1, input_set: int = 0) -> float:
         """Seconds per pass of `calls` passes with the chosen threads and stores."""
         return self._seconds((self.threads, self.store), calls)
-
-    def __del__(self):
-        if getattr(self, "_close", None):
-            self._close()

@@ -16,7 +16,7 @@ import impls
 from stratbench import capabilities, environment, matrix, metrics, roofline, status, verify
 from stratbench.measurement import group_figures, sample_rounds
 from stratbench.results import RunStore
-from stratbench.timing import ROOFLINE_KEY, Floor, Roofline, Settings, floor_key
+from stratbench.timing import ROOFLINE_KEY, Floor, RooflineEntry, Settings, floor_key
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
 
 
@@ -54,11 +54,12 @@ class _Limits:
 
 def roofline_figures(measurement, case, why_not: str) -> dict:
     """The case's fraction of its group's roofline, a paired ratio with its 95% interval
-    (roofline time / the case's), and the roofline's bandwidth; or why there is none."""
+    (roofline time / the case's), and the roofline's bandwidth; or why there is none (_row
+    words an empty reason)."""
     if not case.traffic:
         return {}
     if measurement is None or not measurement.rounds(ROOFLINE_KEY):
-        return {"why_no_roofline": why_not or "the roofline was not measured"}
+        return {"why_no_roofline": why_not}
     fraction = measurement.ratio(ROOFLINE_KEY, case.key)
     return {"roofline_bytes_per_s": case.bytes_moved / measurement.time(ROOFLINE_KEY).value,
             "roofline_fraction": fraction.value, "roofline_fraction_low": fraction.low,
@@ -375,7 +376,7 @@ def _sample_group(cases, pool, options, floors: bool = False, with_roofline: boo
     entries = [(c.key, c) for c in cases] + [(floor_key(c.strategy), Floor(c))
                                              for c in cases if floors and c.direction != matrix.TRAIN_STEP]
     if with_roofline and cases[0].traffic:
-        entries.append((ROOFLINE_KEY, Roofline(cases[0])))
+        entries.append((ROOFLINE_KEY, RooflineEntry(cases[0])))
     for key, case in entries:
         answers = _ask_all(pool, "add", case, key, options)
         failed = next((a for a in answers if a[0] != status.OK), None)

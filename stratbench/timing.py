@@ -345,7 +345,7 @@ ROOFLINE_KEY = "roofline"
 
 
 @dataclasses.dataclass(frozen=True)
-class Roofline:
+class RooflineEntry:
     """The roofline entry of `case`'s group: the memory roofline of its traffic, timed in
     the group's rounds (roofline.Paired)."""
 
@@ -356,7 +356,7 @@ class Roofline:
 class Group:
     """A comparison group set up in this process: its cases prepared one by one (`add`) on
     shared inputs (one set per shape: `stratbench noise` compares sizes), their call
-    floors (`add(Floor(case))`) and their roofline (`add(Roofline(case))`); `info` holds,
+    floors (`add(Floor(case))`) and their roofline (`add(RooflineEntry(case))`); `info` holds,
     per entry, (status, figures of its warm-up) or (status, why it is not sampled)."""
 
     def __init__(self, first_case, settings: Settings):
@@ -371,12 +371,12 @@ class Group:
         return self.inputs[key]
 
     def add(self, case, resolve) -> tuple:
-        """Prepares and warms `case` (a Floor: its call floor; a Roofline: its roofline); its
+        """Prepares and warms `case` (a Floor: its call floor; a RooflineEntry: its roofline); its
         (status, figures or why)."""
         if isinstance(case, Floor):
             name, device = case.key, None
             make = lambda: prepare_floor(case.case, self.settings.input_sets)  # noqa: E731
-        elif isinstance(case, Roofline):
+        elif isinstance(case, RooflineEntry):
             name, device = case.key, None
             make = lambda: roofline.Paired(case.case.traffic)  # noqa: E731
         else:
@@ -420,7 +420,7 @@ def measure_group(cases, resolve, settings: Settings, floors: bool = False,
         if case.key in group.entries:
             group.add(Floor(case), resolve)
     if with_roofline and cases[0].traffic:
-        group.add(Roofline(cases[0]), resolve)
+        group.add(RooflineEntry(cases[0]), resolve)
     measurement = sample_rounds(lambda name, round_, process: group.sample(name, round_), group.calls(), settings.rounds,
                                 contenders=[c.key for c in cases if c.key in group.entries])
     return measurement, group.info
