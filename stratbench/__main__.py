@@ -1,5 +1,5 @@
 import sys
 
-from stratbench.cli import main
+from stratbench.commands import main
 
 sys.exit(main())

@@ -95,6 +95,15 @@ class Case:
                    parse_size(str(row["shape"])), env if isinstance(env, str) and env else "default")
 
 
+def size_label(shape) -> str:
+    """A size as file names carry it: 16000000 -> 16e6, 1000 -> 1e3, 4096x2048 as is."""
+    if len(shape) != 1:
+        return "x".join(map(str, shape))
+    digits = str(shape[0])
+    zeros = len(digits) - len(digits.rstrip("0"))
+    return f"{digits[:-zeros]}e{zeros}" if zeros >= 3 else digits
+
+
 def parse_size(text: str) -> tuple[int, ...]:
     """'1e6' -> (1000000,), '4096x2048' -> (4096, 2048); ValueError saying what is wrong."""
     parts = text.strip().lower().split("x")

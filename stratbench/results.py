@@ -236,3 +236,15 @@ def load(path) -> pd.DataFrame:
             raise NotResults(f"{path} cannot be read as a cases table: {e}") from None
     table["env"] = table["env"].fillna("default")  # runs from before settings were recorded
     return table
+
+
+MACHINE_COLUMNS = ("machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes", "onednn", "cpu_allocator",
+                   "tensorflow", "python", "commit")
+
+
+def with_machine(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with what its figures hold for: machine, CPU, ISA, oneDNN, allocator, TF, commit."""
+    from stratbench import environment
+
+    env = environment.capture()
+    return table.assign(**{k: env.get(k) for k in MACHINE_COLUMNS})

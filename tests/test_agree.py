@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from stratbench import agree, cli, results
+from stratbench import agree, commands, results
 from stratbench.measurement import Measurement, group_figures
 
 STRATEGIES = ("native", "xla", "custom_op")
@@ -112,20 +112,20 @@ def test_runs_before_paired_rounds_are_compared_by_their_medians(runs):
 
 def test_the_command_prints_what_the_library_says(runs, capsys):
     first, _, flipped = runs
-    assert cli.main(["agree", str(first), str(flipped)]) == 0
+    assert commands.main(["agree", str(first), str(flipped)]) == 0
     assert capsys.readouterr().out.strip() == agree.text(agree.agree([first, flipped]))
 
 
 def test_the_command_refuses_one_run_and_a_folder_without_results(runs, tmp_path, capsys):
     first, *_ = runs
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["agree", str(first)])
+        commands.main(["agree", str(first)])
     assert exit_.value.code == 2
     capsys.readouterr()
-    assert cli.main(["agree", str(first), str(tmp_path / "missing")]) == 2
+    assert commands.main(["agree", str(first), str(tmp_path / "missing")]) == 2
     assert f"{tmp_path / 'missing'} does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert cli.main(["agree", str(first), str(tmp_path / "empty")]) == 2
+    assert commands.main(["agree", str(first), str(tmp_path / "empty")]) == 2
     assert "holds no stratbench results" in capsys.readouterr().err
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import impls
 from impls.keras import OpLayer
-from stratbench import (capabilities, cli, correctness, matrix, metrics, publishing, recommend, report, results,
+from stratbench import (capabilities, commands, correctness, matrix, metrics, publishing, recommend, report, results,
                         tables, timing)
 from stratbench.testing import usable
 
@@ -175,9 +175,9 @@ def test_recommend_picks_the_fastest_and_respects_needs(tmp_path, checked):
 
 
 def test_cli_report_and_recommend_explain_bad_input(tmp_path, capsys):
-    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert commands.main(["report", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["recommend", "--op", "spiky", "--size", "77", "--results", str(tmp_path)]) == 1
+    assert commands.main(["recommend", "--op", "spiky", "--size", "77", "--results", str(tmp_path)]) == 1
     assert "Measure it with" in capsys.readouterr().err
 
 

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 import impls
-from stratbench import cli, verify
+from stratbench import commands, verify
+from stratbench.commands import options
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_verify_passes_and_prints_the_table(capsys):
-    assert cli.main(["verify", "--ops", "spiky", "--strategies", "native,xla,custom_op"]) == 0
+    assert commands.main(["verify", "--ops", "spiky", "--strategies", "native,xla,custom_op"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"spiky\s+native\s+pass\s+pass", out)
     assert re.search(r"spiky\s+custom_op\s+pass\s+pass", out)
@@ -27,7 +28,7 @@ def test_verify_fails_when_nothing_is_available():
 
 
 def test_verify_refuses_a_selection_with_nothing_in_it(capsys):
-    assert cli.main(["verify", "--ops", "softmax_nosg", "--strategies", "custom_op"]) == 2
+    assert commands.main(["verify", "--ops", "softmax_nosg", "--strategies", "custom_op"]) == 2
     assert "no strategy" in capsys.readouterr().err
 
 
@@ -51,7 +52,7 @@ def test_verify_reports_a_raising_impl_as_failed():
 
 def test_unknown_names_are_refused_with_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["verify", "--ops", "relu"])
+        commands.main(["verify", "--ops", "relu"])
     assert exit_.value.code == 2
     assert "accepted: " + ", ".join(impls.OPS) in capsys.readouterr().err
 
@@ -59,56 +60,54 @@ def test_unknown_names_are_refused_with_the_valid_ones(capsys):
 @pytest.mark.parametrize("reruns", ["0", "-2", "2.5", "many"])
 def test_noise_refuses_a_rerun_count_that_is_not_a_whole_number_of_at_least_one(capsys, reruns):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["noise", "--reruns", reruns])
+        commands.main(["noise", "--reruns", reruns])
     assert exit_.value.code == 2
     assert "--reruns: must be a whole number of at least 1, got" in capsys.readouterr().err
 
 
 def test_help_explains_each_command(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["verify", "--help"])
+        commands.main(["verify", "--help"])
     assert "reference" in capsys.readouterr().out
 
 
 def test_ci_runs_the_readme_quickstart():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    commands = [line for line in block.strip().splitlines() if line.strip()]
-    assert len(commands) == 2
+    quickstart = [line for line in block.strip().splitlines() if line.strip()]
+    assert len(quickstart) == 2
     ci = (ROOT / ".ci" / "run").read_text()
-    for command in commands:
+    for command in quickstart:
         assert command in ci
 
 
 def test_each_measuring_command_keeps_its_own_defaults():
     # argparse parents share their argument objects: one command's set_defaults once gave
     # `stratbench run` compare's 0.1 s samples and 3 s group budget
-    parser = cli.build_parser()
+    parser = commands.build_parser()
     run = parser.parse_args(["run"])
     compare = parser.parse_args(["compare", "main", "HEAD"])
     noise = parser.parse_args(["noise"])
     assert (run.sample_time, run.group_budget, run.case_budget) == (0.02, 8.0, 30.0)
     assert (compare.sample_time, compare.group_budget, compare.case_budget) == (0.1, 3.0, 10.0)
     assert (noise.sample_time, noise.group_budget, noise.case_budget) == (0.1, 3.0, 10.0)
-    assert cli._settings(run).describe() != cli._settings(compare).describe()
+    assert options.settings(run).describe() != options.settings(compare).describe()
     # noise checks compare's detector, so both judge with the same rule
     assert (noise.threshold, noise.confirm_budget) == (compare.threshold, compare.confirm_budget) == (0.07, 12.0)
 
 
 def test_every_help_text_reads_as_written():
     """Descriptions are not %-formatted by argparse (help strings are): a '%%' there shows as is."""
-    from stratbench import cli
-
-    parser = cli.build_parser()
-    [commands] = [a for a in parser._actions if a.dest == "command"]
-    for name, sub in commands.choices.items():
+    parser = commands.build_parser()
+    [subcommands] = [a for a in parser._actions if a.dest == "command"]
+    for name, sub in subcommands.choices.items():
         assert "%%" not in sub.format_help(), name
 
 
 def _subcommands():
-    parser = cli.build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return commands.choices
+    parser = commands.build_parser()
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return subcommands.choices
 
 
 # How an option or command was chosen (dates, machines, past runs' figures) belongs in the README
@@ -141,7 +140,7 @@ def test_descriptions_hold_no_measurement_history(command):
 
 # --- one convention: plural and singular flags, --out a folder, a dry run ---------------------
 def test_plural_and_singular_flags_are_the_same_option():
-    parser = cli.build_parser()
+    parser = commands.build_parser()
     singular = parser.parse_args(["run", "--op", "spiky", "--strategy", "xla", "--direction", "forward", "--dtype",
                                   "float16", "--device", "CPU", "--size", "1e3", "--shape", "8x8"])
     plural = parser.parse_args(["run", "--ops", "spiky", "--strategies", "xla", "--directions", "forward", "--dtypes",
@@ -168,20 +167,21 @@ def test_plural_and_singular_flags_are_the_same_option():
 ])
 def test_commands_of_one_case_refuse_a_list_saying_so(argv, said, capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(argv)
+        commands.main(argv)
     assert exit_.value.code == 2
     assert said in capsys.readouterr().err
 
 
 def test_noise_and_in_model_write_into_the_out_folder(tmp_path, capsys):
     from stratbench import matrix, publishing
+    from stratbench.commands import noise
 
     case = matrix.Case("spiky", "xla", "forward", "float32", "CPU", (16_000_000,))
-    csv, samples = cli.noise_paths(tmp_path / "noise", case)
+    csv, samples = noise.paths(tmp_path / "noise", case)
     assert (csv.name, samples.name) == ("noise_spiky_xla_forward_16e6.csv", "noise_spiky_xla_forward_16e6.samples.csv.gz")
     other = matrix.Case("softmax", "custom_op", "backward", "float32", "CPU", (4096, 2048), "onednn")
-    assert cli.noise_paths(tmp_path, other)[0].name == "noise_softmax_custom_op_backward_4096x2048_onednn.csv"
-    assert [cli.size_label((n,)) for n in (1000, 10000, 16_000_000, 1_600_000, 999, 12_345_000)] == \
+    assert noise.paths(tmp_path, other)[0].name == "noise_softmax_custom_op_backward_4096x2048_onednn.csv"
+    assert [matrix.size_label((n,)) for n in (1000, 10000, 16_000_000, 1_600_000, 999, 12_345_000)] == \
         ["1e3", "1e4", "16e6", "16e5", "999", "12345e3"]
     # what `report --publish` reads under results/noise: the files noise writes there
     csv.parent.mkdir()
@@ -191,18 +191,22 @@ def test_noise_and_in_model_write_into_the_out_folder(tmp_path, capsys):
     assert f"from `{csv.name}`" in publishing.noise_check(csv.parent, {"cpu_model": "CPU X"})
     # a CSV path, as --out took before, is refused before anything is measured
     for command in ("noise", "in-model"):
-        assert cli.main([command, "--out", str(tmp_path / "table.csv")]) == 2
+        assert commands.main([command, "--out", str(tmp_path / "table.csv")]) == 2
         assert "--out is a folder" in capsys.readouterr().err
     assert not (tmp_path / "table.csv").exists()
 
 
 def test_default_settings_are_each_commands_own():
-    noise = cli.default_settings("noise")
-    assert noise.describe() == cli._settings(cli.build_parser().parse_args(["noise"])).describe()
-    assert (noise.target_sample_s, cli.default_settings("run").target_sample_s) == (0.1, 0.02)
-    assert cli.default_settings("compare", "--sample-time", "0.05").target_sample_s == 0.05
+    noise = commands.default_settings("noise")
+    # the defaults as data are the defaults the command line gives
+    parser = commands.build_parser()
+    for command, positional in (("noise", []), ("run", []), ("compare", ["OLD", "NEW"])):
+        parsed = options.settings(parser.parse_args([command, *positional]))
+        assert commands.default_settings(command).describe() == parsed.describe(), command
+    assert (noise.target_sample_s, commands.default_settings("run").target_sample_s) == (0.1, 0.02)
+    assert commands.default_settings("compare", sample_time=0.05).target_sample_s == 0.05
     with pytest.raises(ValueError, match="does not measure"):
-        cli.default_settings("report")
+        commands.default_settings("report")
 
 
 def test_dry_run_counts_the_cases_and_estimates_the_time_without_tensorflow():
@@ -229,7 +233,7 @@ def test_dry_run_counts_the_cases_and_estimates_the_time_without_tensorflow():
 
 
 def test_dry_run_lists_every_case_with_verbose_and_counts_a_gpu_only_when_asked(capsys):
-    assert cli.main(["run", "--dry-run", "-v", "--ops", "spiky", "--strategies", "xla", "--devices", "CPU,GPU",
+    assert commands.main(["run", "--dry-run", "-v", "--ops", "spiky", "--strategies", "xla", "--devices", "CPU,GPU",
                      "--directions", "forward", "--sizes", "1e3,1e6", "--no-capabilities"]) == 0
     out = capsys.readouterr().out
     assert "4 cases, on CPU, GPU" in out and "assumed" not in out and "capability matrix" not in out
@@ -240,7 +244,7 @@ def test_compare_dry_run_touches_no_commit(capsys):
     import subprocess
 
     before = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert cli.main(["compare", "HEAD~1", "HEAD", "--dry-run", "--ops", "spiky", "--strategies", "xla"]) == 0
+    assert commands.main(["compare", "HEAD~1", "HEAD", "--dry-run", "--ops", "spiky", "--strategies", "xla"]) == 0
     out = capsys.readouterr().out
     assert "stratbench compare --dry-run: 6 cases" in out and "at OLD and NEW" in out and "ESTIMATE" in out
     assert subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout == before
@@ -248,7 +252,7 @@ def test_compare_dry_run_touches_no_commit(capsys):
 
 def test_in_model_writes_its_table_and_markdown_into_the_out_folder(tmp_path, capsys):
     out = tmp_path / "in_model"
-    assert cli.main(["in-model", "--op", "spiky", "--strategy", "native", "--direction", "forward", "--size", "1e3",
+    assert commands.main(["in-model", "--op", "spiky", "--strategy", "native", "--direction", "forward", "--size", "1e3",
                      "--applications", "2", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["in_model.csv", "in_model.md"]
     assert pd.read_csv(out / "in_model.csv")["status"].eq("ok").all()

@@ -16,7 +16,7 @@ import pytest
 
 from impls.ops import ENV_VARIABLE as OP_VARIABLE
 from impls.strategies import ENV_VARIABLE as STRATEGY_VARIABLE
-from stratbench import cli, compare, compare_report
+from stratbench import commands, compare, compare_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "examples" / "github-workflow.yml"
@@ -69,7 +69,7 @@ def test_a_user_op_made_slower_in_their_own_repository_fails_the_gate(user_repo,
     repo, op, first, second = user_repo
     out = tmp_path / "compare-out"
     started = time.perf_counter()
-    status = cli.main(["compare", first, second, "--op-module", str(op), *QUICK, "--out", str(out), "--format", "md"])
+    status = commands.main(["compare", first, second, "--op-module", str(op), *QUICK, "--out", str(out), "--format", "md"])
     printed = capsys.readouterr()
     assert status == 1, printed.out + printed.err
     report = json.loads((out / "compare.json").read_text())
@@ -89,7 +89,7 @@ def test_a_user_op_made_slower_in_their_own_repository_fails_the_gate(user_repo,
     assert f"ops/my_op.py: {first} = {first[:12]}, {second} = {second[:12]}" in printed.err
     assert set(pd.read_csv(out / "compare.csv")["verdict"]) == {"slower"}
 
-    status = cli.main(["compare", second, second, "--op-module", str(op), *QUICK, "--out", str(out), "--format", "json"])
+    status = commands.main(["compare", second, second, "--op-module", str(op), *QUICK, "--out", str(out), "--format", "json"])
     printed = capsys.readouterr()
     assert status == 0, printed.out + printed.err
     report = json.loads(printed.out)
@@ -108,7 +108,7 @@ def test_a_module_outside_any_git_repository_is_refused_in_one_line(tmp_path, mo
     loose.write_text(USER_OP)
     if compare._top(loose.parent):
         pytest.skip(f"{tmp_path} is inside a git repository here")
-    assert cli.main(["compare", "HEAD~1", "HEAD", "--op-module", str(loose), *QUICK]) == 2
+    assert commands.main(["compare", "HEAD~1", "HEAD", "--op-module", str(loose), *QUICK]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"stratbench compare: op module {loose} is not inside a git repository: compare loads a module "
                    "named by a path from OLD and NEW of its repository (commit it to one, or install it and name "
@@ -117,7 +117,7 @@ def test_a_module_outside_any_git_repository_is_refused_in_one_line(tmp_path, mo
 
 def test_a_commit_their_repository_lacks_is_a_usage_error(user_repo, capsys):
     repo, op, first, _ = user_repo
-    assert cli.main(["compare", "no-such-commit", first, "--op-module", str(op), *QUICK]) == 2
+    assert commands.main(["compare", "no-such-commit", first, "--op-module", str(op), *QUICK]) == 2
     assert f"'no-such-commit' is not a commit of the repository at {repo.resolve()}, which holds ops/my_op.py" \
         in capsys.readouterr().err
 
@@ -158,7 +158,7 @@ def test_changed_selects_by_the_files_that_differ(tmp_path):
     kernel nothing), other code of impls/ everything; the harness, tests and docs nothing."""
     repo = tmp_path / "layout"
     files = ["impls/ops/spiky/kernels/spiky.cc", "impls/ops/softmax/reference.py", "impls/strategies/xla.py",
-             "impls/kernels/build.py", "impls/kernels/bandwidth/bandwidth.cc", "impls/spec.py", "stratbench/cli.py",
+             "impls/kernels/build.py", "impls/kernels/bandwidth/bandwidth.cc", "impls/spec.py", "stratbench/commands/run.py",
              "tests/test_x.py", "README.md"]
     for name in files:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
@@ -174,9 +174,9 @@ def test_changed_selects_by_the_files_that_differ(tmp_path):
         repository.commits = {"A": git(repo, "rev-parse", "HEAD~1"), "B": head}
         return compare.changed([repository], "A", "B")
 
-    s = selected("impls/ops/spiky/kernels/spiky.cc", "stratbench/cli.py", "README.md")
+    s = selected("impls/ops/spiky/kernels/spiky.cc", "stratbench/commands/run.py", "README.md")
     assert (set(s.ops), set(s.strategies), s.everything) == ({"spiky"}, set(), [])
-    assert s.ignored == ["README.md", "stratbench/cli.py"]
+    assert s.ignored == ["README.md", "stratbench/commands/run.py"]
     lines = s.lines(["spiky", "softmax"])
     assert lines[0] == "  spiky: impls/ops/spiky/kernels/spiky.cc changed"
     assert lines[1] == "  softmax: no file of it changed: not compared"
@@ -205,7 +205,7 @@ def test_changed_in_a_user_repository_reads_the_module_files(user_repo, monkeypa
     assert not s and s.ignored == ["README.md"]
     monkeypatch.setenv(OP_VARIABLE, "")
     out = repo.parent / "out"
-    assert cli.main(["compare", second, third, "--changed", "--op-module", str(op), *QUICK, "--out", str(out),
+    assert commands.main(["compare", second, third, "--changed", "--op-module", str(op), *QUICK, "--out", str(out),
                      "--format", "md"]) == 0
     printed = capsys.readouterr()
     assert f"nothing measured changed between {second} and {third}" in printed.err

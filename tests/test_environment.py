@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from stratbench import cli, environment, recommend, report, results, tables, timing
+from stratbench import commands, environment, recommend, report, results, tables, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
 from stratbench.worker import starting
@@ -81,7 +81,7 @@ def test_cpu_isa_names_the_best_vector_level():
 
 def test_unknown_setting_is_refused_with_the_accepted_ones(capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["run", "--env", "default,fast"])
+        commands.main(["run", "--env", "default,fast"])
     assert exit_.value.code == 2
     assert "unknown environment setting 'fast'; accepted: default, plain, bfc, onednn" in capsys.readouterr().err
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import impls
-from stratbench import cli, matrix, metrics, results, timing
+from stratbench import commands, matrix, metrics, results, timing
 from stratbench.matrix import Case
 from stratbench.measurement import Rounds
 from stratbench.run import Options, run
@@ -133,7 +133,7 @@ def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
     # the report of a real run in test_choose and test_user_op
     quick = ["run", "--quick", "--ops", "spiky,softmax", "--no-capabilities", "--no-report", "--out", str(tmp_path),
              "--machine", "testbox"]
-    assert cli.main(quick) == 0
+    assert commands.main(quick) == 0
     out = capsys.readouterr().out
     assert "native" in out and "speedup over native" in out
     [run_dir] = (tmp_path / "testbox").iterdir()
@@ -160,7 +160,7 @@ def test_quick_run_end_to_end_then_resume(tmp_path, capsys):
 
     # The same command again measures nothing: every case is already in this run.
     before = (run_dir / "cases.csv").read_text()
-    assert cli.main(quick) == 0
+    assert commands.main(quick) == 0
     assert "resuming run" in capsys.readouterr().err
     assert (run_dir / "cases.csv").read_text() == before
 

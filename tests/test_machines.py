@@ -96,9 +96,9 @@ def test_report_puts_every_machine_type_side_by_side(tmp_path):
 
 
 def test_cli_machine_prints_this_machines_identity(capsys):
-    from stratbench import cli
+    from stratbench import commands
 
-    assert cli.main(["machine"]) == 0
+    assert commands.main(["machine"]) == 0
     assert capsys.readouterr().out.strip() == environment.machine_identity(environment.this_machine())
 
 

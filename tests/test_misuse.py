@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import impls
-from stratbench import cli, matrix, recommend, results, timing
+from stratbench import commands, matrix, recommend, results, timing
 from stratbench.measurement import Rounds
 from stratbench.matrix import Case
 from stratbench.run import Options, projected_too_slow, run
@@ -97,7 +97,7 @@ def test_out_of_memory_keeps_its_message_and_the_next_case_gets_a_fresh_worker(f
 ])
 def test_bad_input_is_one_clear_line(argv, said, capsys, tmp_path):
     try:
-        code = cli.main(argv + (["--out", str(tmp_path)] if argv[0] == "run" else []))
+        code = commands.main(argv + (["--out", str(tmp_path)] if argv[0] == "run" else []))
     except SystemExit as e:
         code = e.code
     assert code == 2
@@ -109,15 +109,15 @@ def test_bad_input_is_one_clear_line(argv, said, capsys, tmp_path):
 def test_out_naming_a_file_is_refused(tmp_path, capsys):
     file = tmp_path / "file"
     file.write_text("")
-    assert cli.main(["run", "--quick", "--out", str(file / "sub")]) == 2
+    assert commands.main(["run", "--quick", "--out", str(file / "sub")]) == 2
     assert f"{file} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_report_on_an_empty_folder_or_a_damaged_file_names_it(tmp_path, capsys):
-    assert cli.main(["report", str(tmp_path)]) == 2
+    assert commands.main(["report", str(tmp_path)]) == 2
     assert "holds no stratbench results" in capsys.readouterr().err
     (tmp_path / "cases.json").write_text("{not json")
-    assert cli.main(["report", str(tmp_path)]) == 2
+    assert commands.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'cases.json'} is not valid JSON" in err and "Traceback" not in err
 

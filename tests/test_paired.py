@@ -289,7 +289,7 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
     today's worker calls: today's harness (this checkout's stratbench) still measures it."""
     import subprocess
 
-    from stratbench import cli
+    from stratbench import commands
 
     repo = pathlib.Path(__file__).resolve().parents[1]
     before = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
@@ -310,7 +310,7 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
     assert set(samples["version"]) == {"5a4917d", "HEAD"} and set(samples["process"]) == passes
     assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout == before
     capsys.readouterr()
-    assert cli.main(["compare", "no-such-commit", "HEAD", "--ops", "spiky", "--strategies", "xla"]) == 2
+    assert commands.main(["compare", "no-such-commit", "HEAD", "--ops", "spiky", "--strategies", "xla"]) == 2
     assert "'no-such-commit' is not a commit" in capsys.readouterr().err
 
 

@@ -11,7 +11,7 @@ import pytest
 import impls
 from impls.ops import ENV_VARIABLE, OpModuleError
 from impls.strategies import ENV_VARIABLE as STRATEGY_VARIABLE
-from stratbench import cli, recommend, results, worker
+from stratbench import commands, recommend, results, worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "silu_op.py")
@@ -40,7 +40,7 @@ def test_a_broken_op_module_is_one_clear_line(tmp_path, monkeypatch, capsys):
         with pytest.raises(OpModuleError, match=said):
             impls.OPS
     monkeypatch.setenv(ENV_VARIABLE, "")
-    assert cli.main(["verify", "--op-module", str(tmp_path / "missing.py")]) == 2
+    assert commands.main(["verify", "--op-module", str(tmp_path / "missing.py")]) == 2
     assert "does not exist" in capsys.readouterr().err
     monkeypatch.delenv(ENV_VARIABLE)
 
@@ -50,7 +50,7 @@ def test_every_command_measures_it(tmp_path, monkeypatch, capsys):
     and a user's strategy module beside it), then report and recommend from the stored run."""
     for variable in (ENV_VARIABLE, STRATEGY_VARIABLE):
         monkeypatch.setenv(variable, "")  # what --op-module and --strategy-module add to: restored afterwards
-    assert cli.main(["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"]) == 0
+    assert commands.main(["verify", "--op-module", EXAMPLE, "--ops", "silu", "--strategies", "native,pyfunc_seed"]) == 0
     assert "every available strategy matches the reference" in capsys.readouterr().out
     started, start = [], worker.Worker.__init__  # worker processes: capabilities are checked in a measuring one
 
@@ -59,7 +59,7 @@ def test_every_command_measures_it(tmp_path, monkeypatch, capsys):
         start(self, *args, **kwargs)
 
     monkeypatch.setattr(worker.Worker, "__init__", counted)
-    assert cli.main(["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
+    assert commands.main(["run", "--op-module", EXAMPLE, "--strategy-module", STRATEGY_EXAMPLE, "--ops", "silu",
                      "--strategies", "native,xla,recompute", "--quick", "--directions", "forward,train_step",
                      "--no-roofline", "--out", str(tmp_path), "--machine", "m"]) == 0
     [run_dir] = (tmp_path / "m").iterdir()

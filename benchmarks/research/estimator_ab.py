@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-from stratbench import cli, matrix, stats  # noqa: E402
+from stratbench import commands, matrix, stats  # noqa: E402
 from stratbench.compare import (NOISE_CHANGES, SCREEN_MARGIN, THRESHOLD, UNCHANGED, Pool, Version, change,  # noqa: E402
                                 measure_versions, more_elements)
 
@@ -35,7 +35,7 @@ def paired_ratio(m, new: str, old: str, estimator) -> stats.Interval:
 
 def main(reruns: int) -> None:
     case = matrix.Case("spiky", "xla", "forward", "float32", "CPU", (16_000_000,))
-    settings = cli.default_settings("noise")  # `stratbench noise`'s own defaults
+    settings = commands.default_settings("noise")  # `stratbench noise`'s own defaults
     verdicts = {name: {change_: [] for change_, _ in NOISE_CHANGES} for name in ESTIMATORS}
     for rerun in range(reruns):
         versions = {"A": Version(case)} | {name: Version(more_elements(case, factor)) for name, factor in NOISE_CHANGES}
