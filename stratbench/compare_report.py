@@ -10,7 +10,7 @@ compare.json holds one object; its fields (SCHEMA says the same, field by field)
                    was measured (stratbench's ops and strategies, a user's module paths) and the
                    full commit hash of each side ("." for the working tree)
     rule           {text, threshold, margin, screen_margin}: the rule the verdicts were given by
-                   (stratbench.compare.rule), its figures as fractions
+                   (stratbench.decision.rule), its figures as fractions
     machine        {machine, host, cpu_model, cpu_count, memory_bytes, onednn, cpu_allocator,
                    tensorflow, python}: where it ran (machine: the identity results are filed by)
     selection      the lines --changed printed (one per op: selected and why), or null
@@ -37,13 +37,13 @@ import math
 
 import pandas as pd
 
-from stratbench import compare
+from stratbench import decision
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "md", "json")
 FAIL_ON = ("slower", "changed", "never")
 NOT_MEASURED = "not measured"
-VERDICTS = (compare.SLOWER, compare.FASTER, compare.UNCHANGED, NOT_MEASURED)
+VERDICTS = (decision.SLOWER, decision.FASTER, decision.UNCHANGED, NOT_MEASURED)
 MACHINE_FIELDS = ("machine", "host", "cpu_model", "cpu_count", "memory_bytes", "onednn", "cpu_allocator", "tensorflow",
                   "python")
 CASE_FIELDS = ("key", "op", "strategy", "direction", "shape", "env", "old_s", "new_s", "ratio", "low", "high",
@@ -81,7 +81,7 @@ def exit_status(table: pd.DataFrame, fail_on: str = "slower") -> int:
     verdicts = set(table["verdict"]) if len(table) else set()
     if not verdicts - {NOT_MEASURED}:
         return 1
-    failing = {compare.SLOWER} | ({compare.FASTER} if fail_on == "changed" else set())
+    failing = {decision.SLOWER} | ({decision.FASTER} if fail_on == "changed" else set())
     return int(bool(verdicts & failing))
 
 
@@ -107,7 +107,7 @@ def _case(row: dict) -> dict:
             "rounds": None if rounds is None else int(rounds), "verdict": row.get("verdict")}
 
 
-def document(table: pd.DataFrame, old: str, new: str, threshold: float = compare.THRESHOLD, machine: dict | None = None,
+def document(table: pd.DataFrame, old: str, new: str, threshold: float = decision.THRESHOLD, machine: dict | None = None,
              repositories=(), selection: list[str] | None = None, fail_on: str = "slower",
              wall_s: float | None = None) -> dict:
     """compare.json's object (module docstring) for a compare's table (compare.compare_commits)."""
@@ -119,7 +119,7 @@ def document(table: pd.DataFrame, old: str, new: str, threshold: float = compare
                           "holds": (["stratbench ops and strategies"] if r.holds_impls else [])
                           + [rel.as_posix() for *_, rel in r.modules],
                           "old": r.commits.get(old), "new": r.commits.get(new)} for r in repositories],
-        "rule": {"text": compare.rule(threshold), **compare.recorded_rule(threshold)},
+        "rule": {"text": decision.rule(threshold), **decision.recorded_rule(threshold)},
         "machine": {k: (machine or {}).get(k) for k in MACHINE_FIELDS},
         "selection": list(selection) if selection is not None else None,
         "cases": cases, "counts": counts, "fail_on": fail_on,
@@ -152,15 +152,15 @@ def _machine_line(machine: dict) -> str:
 
 def _counts_line(doc: dict) -> str:
     c = doc["counts"]
-    return ", ".join(f"{c[v]} {v}" for v in VERDICTS if c[v] or v in (compare.SLOWER, compare.UNCHANGED)) + \
+    return ", ".join(f"{c[v]} {v}" for v in VERDICTS if c[v] or v in (decision.SLOWER, decision.UNCHANGED)) + \
         f" of {c['total']} cases"
 
 
 def markdown(doc: dict) -> str:
     """compare.md: the changed cases (slower first) in a table, then the count of the unchanged
     ones, the cases not measured, the rule in force and the machine."""
-    changed = sorted((c for c in doc["cases"] if c["verdict"] in (compare.SLOWER, compare.FASTER)),
-                     key=lambda c: (c["verdict"] != compare.SLOWER, -(c["ratio"] or 0)))
+    changed = sorted((c for c in doc["cases"] if c["verdict"] in (decision.SLOWER, decision.FASTER)),
+                     key=lambda c: (c["verdict"] != decision.SLOWER, -(c["ratio"] or 0)))
     unmeasured = [c for c in doc["cases"] if c["verdict"] == NOT_MEASURED]
     status = {0: "passed", 1: "failed"}[doc["exit_status"]]
     lines = [f"### stratbench compare: `{doc['old']}` → `{doc['new']}`", "",
@@ -173,7 +173,7 @@ def markdown(doc: dict) -> str:
         lines.append("")
     if doc.get("selection") is not None and not doc["cases"]:
         lines[2] = f"**Nothing measured changed between `{doc['old']}` and `{doc['new']}`**: no case compared."
-    unchanged = doc["counts"][compare.UNCHANGED]
+    unchanged = doc["counts"][decision.UNCHANGED]
     if doc["cases"]:
         lines.append(f"{unchanged} case{'s' if unchanged != 1 else ''} unchanged"
                      + (" (no case changed)." if not changed else "."))

@@ -101,12 +101,12 @@ def limits_lines(table: pd.DataFrame, env: dict) -> list[str]:
 def noise_check(folder: pathlib.Path, env: dict) -> str:
     """What `stratbench noise` found on this run's kind of CPU, as a paragraph for the published
     tables ('' when none was run there): of its CSVs under `folder`, one made with the rule
-    `stratbench compare` ships (compare.recorded_rule), else one that records its threshold,
+    `stratbench compare` ships (decision.recorded_rule), else one that records its threshold,
     then the one with the most reruns, the newest, the last by name (a clone gives every
     file one mtime)."""
-    from stratbench import compare
+    from stratbench import decision, noise
 
-    shipped = compare.recorded_rule(compare.THRESHOLD)
+    shipped = decision.recorded_rule(decision.THRESHOLD)
 
     def made_with_shipped_rule(table) -> bool:
         return all(name in table and (table[name].isna() if value is None else table[name].eq(value)).all()
@@ -123,7 +123,7 @@ def noise_check(folder: pathlib.Path, env: dict) -> str:
     *_, path, table = max(found, key=lambda f: f[:5])
     case = f"{table['op'].iloc[0]} {table['strategy'].iloc[0]} {table['direction'].iloc[0]} {table['shape'].iloc[0]}" \
         if "op" in table else "one memory-bound case"
-    said = compare.resolves(table).replace("\n", "; ")
+    said = noise.resolves(table).replace("\n", "; ")
     return (f"The change detector (`stratbench noise`, {case}, against itself and with 10% and 20% more elements, "
             f"{table['rerun'].nunique()} reruns, from `{path.name}`): {said}.")
 

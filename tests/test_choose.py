@@ -143,14 +143,14 @@ def test_publish_rewrites_only_the_marked_block(tmp_path, stored_report):
 def test_published_noise_check_is_one_made_with_the_shipped_rule(tmp_path):
     """Of this CPU's noise files, the one made with compare's shipped rule wins over a newer
     one made with another threshold; another CPU's files are never quoted."""
-    from stratbench import compare
+    from stratbench import decision
     row = {"rerun": 0, "op": "spiky", "strategy": "xla", "direction": "forward", "shape": "16000000",
-           "change": "A again", "ratio": 1.0, "half_width": 0.04, "verdict": compare.UNCHANGED,
+           "change": "A again", "ratio": 1.0, "half_width": 0.04, "verdict": decision.UNCHANGED,
            "pooled_ratio": None, "cpu_model": "CPU X"}
-    shipped = pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD)])
+    shipped = pd.DataFrame([row | decision.recorded_rule(decision.THRESHOLD)])
     shipped.to_csv(tmp_path / "b_shipped.csv", index=False)
-    pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD + 0.01)]).to_csv(tmp_path / "c_other_rule.csv", index=False)
-    pd.DataFrame([row | compare.recorded_rule(compare.THRESHOLD) | {"cpu_model": "CPU Y"}]).to_csv(
+    pd.DataFrame([row | decision.recorded_rule(decision.THRESHOLD + 0.01)]).to_csv(tmp_path / "c_other_rule.csv", index=False)
+    pd.DataFrame([row | decision.recorded_rule(decision.THRESHOLD) | {"cpu_model": "CPU Y"}]).to_csv(
         tmp_path / "d_other_cpu.csv", index=False)
     assert "from `b_shipped.csv`" in publishing.noise_check(tmp_path, {"cpu_model": "CPU X"})
     assert "from `d_other_cpu.csv`" in publishing.noise_check(tmp_path, {"cpu_model": "CPU Y"})

@@ -16,7 +16,7 @@ import pytest
 
 from impls.ops import ENV_VARIABLE as OP_VARIABLE
 from impls.strategies import ENV_VARIABLE as STRATEGY_VARIABLE
-from stratbench import commands, compare, compare_report
+from stratbench import changes, commands, compare_report, decision, sources
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "examples" / "github-workflow.yml"
@@ -85,7 +85,7 @@ def test_a_user_op_made_slower_in_their_own_repository_fails_the_gate(user_repo,
     md = (out / "compare.md").read_text()
     assert md == printed.out  # --format md prints compare.md
     assert "| my_silu | native | forward | 1000000 | default |" in md and "**slower**" in md
-    assert compare.rule() in md and report["machine"]["machine"] in md
+    assert decision.rule() in md and report["machine"]["machine"] in md
     assert f"ops/my_op.py: {first} = {first[:12]}, {second} = {second[:12]}" in printed.err
     assert set(pd.read_csv(out / "compare.csv")["verdict"]) == {"slower"}
 
@@ -106,7 +106,7 @@ def test_a_module_outside_any_git_repository_is_refused_in_one_line(tmp_path, mo
     loose = tmp_path / "loose" / "my_op.py"
     loose.parent.mkdir()
     loose.write_text(USER_OP)
-    if compare._top(loose.parent):
+    if sources._top(loose.parent):
         pytest.skip(f"{tmp_path} is inside a git repository here")
     assert commands.main(["compare", "HEAD~1", "HEAD", "--op-module", str(loose), *QUICK]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -132,13 +132,13 @@ def test_each_side_loads_the_module_from_its_own_commit_and_the_working_tree_is_
     (repo / "ops" / "new_op.py").write_text(USER_OP.replace('"my_silu"', '"my_new"'))
     status_before, index_before = git(repo, "status", "--porcelain"), git(repo, "ls-files", "-s")
     environ = {OP_VARIABLE: f"{op},{repo / 'ops' / 'new_op.py'}", STRATEGY_VARIABLE: "some.dotted.module"}
-    repos = compare.repositories(first, ".", environ)
+    repos = sources.repositories(first, ".", environ)
     assert [r.top for r in repos] == [repo.resolve()] and not repos[0].holds_impls
-    lines = compare.sources(repos, first, ".")
+    lines = sources.sources(repos, first, ".")
     assert f"ops/my_op.py, ops/new_op.py: {first} = {first[:12]}, . = the working tree of {repo.resolve()}" in lines
     assert f"  ops/new_op.py is not in {first} ({first[:12]}): its ops are not measured there" in lines
     assert any(line.startswith("stratbench's ops and strategies: this checkout's") for line in lines)
-    with compare.checkouts(repos, first, ".", environ) as places:
+    with sources.checkouts(repos, first, ".", environ) as places:
         (old_root, old_vars), (new_root, new_vars) = places[first], places["."]
         assert old_root is None and new_root is None  # stratbench's own: this checkout's, both sides
         old_ops, new_ops = dict(old_vars)[OP_VARIABLE].split(","), dict(new_vars)[OP_VARIABLE].split(",")
@@ -170,9 +170,9 @@ def test_changed_selects_by_the_files_that_differ(tmp_path):
         for name in changed:
             (repo / name).write_text((repo / name).read_text() + "1\n")
         head = commit_all(repo, "change")
-        repository = compare.Repository(repo.resolve(), holds_impls=True)
+        repository = sources.Repository(repo.resolve(), holds_impls=True)
         repository.commits = {"A": git(repo, "rev-parse", "HEAD~1"), "B": head}
-        return compare.changed([repository], "A", "B")
+        return changes.changed([repository], "A", "B")
 
     s = selected("impls/ops/spiky/kernels/spiky.cc", "stratbench/commands/run.py", "README.md")
     assert (set(s.ops), set(s.strategies), s.everything) == ({"spiky"}, set(), [])
@@ -188,7 +188,7 @@ def test_changed_selects_by_the_files_that_differ(tmp_path):
     assert not s.selects(Case("gelu", "native", "forward", "float32", "CPU", (10,)))
     assert not selected("impls/kernels/bandwidth/bandwidth.cc", "tests/test_x.py")
     assert selected("impls/spec.py").everything == ["impls/spec.py"]
-    assert not compare.changed([compare.Repository(repo.resolve(), True, commits={"A": base, "B": base})], "A", "B")
+    assert not changes.changed([sources.Repository(repo.resolve(), True, commits={"A": base, "B": base})], "A", "B")
 
 
 def test_changed_in_a_user_repository_reads_the_module_files(user_repo, monkeypatch, capsys):
@@ -196,12 +196,12 @@ def test_changed_in_a_user_repository_reads_the_module_files(user_repo, monkeypa
     measured code changed, --changed says so, writes its reports and exits 0 without measuring."""
     repo, op, first, second = user_repo
     monkeypatch.setenv(OP_VARIABLE, str(op))
-    repos = compare.repositories(first, second)
-    assert set(compare.changed(repos, first, second).ops) == {"my_silu"}
+    repos = sources.repositories(first, second)
+    assert set(changes.changed(repos, first, second).ops) == {"my_silu"}
     (repo / "README.md").write_text("more words\n")
     third = commit_all(repo, "docs")
-    repos = compare.repositories(second, third)
-    s = compare.changed(repos, second, third)
+    repos = sources.repositories(second, third)
+    s = changes.changed(repos, second, third)
     assert not s and s.ignored == ["README.md"]
     monkeypatch.setenv(OP_VARIABLE, "")
     out = repo.parent / "out"
@@ -215,7 +215,7 @@ def test_changed_in_a_user_repository_reads_the_module_files(user_repo, monkeypa
     assert report["cases"] == [] and report["exit_status"] == 0 and report["selection"]
     # the working tree against HEAD: an uncommitted edit of the op selects it
     op.write_text(op.read_text() + "\n# tuned\n")
-    assert set(compare.changed(compare.repositories("HEAD", ".", {OP_VARIABLE: str(op)}), "HEAD", ".").ops) == {"my_silu"}
+    assert set(changes.changed(sources.repositories("HEAD", ".", {OP_VARIABLE: str(op)}), "HEAD", ".").ops) == {"my_silu"}
 
 
 def _table(*verdicts):

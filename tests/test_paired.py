@@ -1,4 +1,4 @@
-"""Paired rounds and their statistics (stratbench/stats.py, measurement.py, compare.change):
+"""Paired rounds and their statistics (stratbench/stats.py, measurement.py, decision.change):
 synthetic samplers of known truth; then `stratbench compare` end to end."""
 
 import math
@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from stratbench import stats
-from stratbench.compare import (CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, for_confirming, judged,
+from stratbench.decision import (CONFIRM_COLUMNS, FASTER, SLOWER, UNCHANGED, change, confirmed, for_confirming, judged,
                                 pooled)
 from stratbench.measurement import Measurement, Rounds, group_figures, sample_rounds
 
@@ -88,7 +88,7 @@ def test_a_run_says_how_much_cpu_the_hypervisor_took_and_where_most():
 def test_a_change_whose_interval_reaches_within_the_margin_of_1_is_not_flagged():
     """The A/A flag that a 6% threshold alone let through (a tiny eager case): 0.926
     [0.846, 1.000], each process beyond 6%.  The interval must also exclude 1 ± MARGIN."""
-    from stratbench.compare import MARGIN
+    from stratbench.decision import MARGIN
 
     wide = stats.Interval(0.926, 0.846, 0.9997, 0)
     assert change(wide, 0.06, (0.937, 0.906)) == UNCHANGED
@@ -102,7 +102,7 @@ def test_the_first_pass_screens_on_its_ratio_alone():
     interval (known 1.08x and 1.2x changes were missed on the AMD VM with first intervals
     reaching below 1); the verdict still wants the interval to exclude 1 ± the margin, and a
     ratio within the threshold is not screened."""
-    from stratbench.compare import MARGIN, THRESHOLD
+    from stratbench.decision import MARGIN, THRESHOLD
 
     m = Measurement()
     for r, new in enumerate([0.80, 0.9, 1.0, 1.05, 1.08, 1.10, 1.11, 1.12, 1.14, 1.16, 1.18, 1.27]):  # 1.09 [0.99, 1.14]
@@ -176,7 +176,7 @@ def test_identical_code_a_few_percent_apart_in_both_passes_is_under_the_threshol
     """The A/A flag of a whole compare at a 6% threshold on the AMD VM (softmax xla forward
     128x128, identical code in two worktrees): 0.894 in the first pass, 0.942 in the second,
     0.921 [0.883, 0.961] pooled.  The default threshold (7%) leaves it unchanged."""
-    from stratbench.compare import THRESHOLD
+    from stratbench.decision import THRESHOLD
 
     first = {"ratio": 0.894, "low": 0.838, "high": 0.954}
     again = {"ratio": 0.942, "low": 0.905, "high": 0.978}
@@ -315,7 +315,7 @@ def test_compare_two_commits_end_to_end(tmp_path, capsys):
 
 
 def test_the_noise_summary_names_the_threshold_and_rule_its_csv_was_made_with():
-    from stratbench.compare import resolves
+    from stratbench.noise import resolves
 
     rows = [{"rerun": r, "change": c, "ratio": x, "half_width": 0.05, "verdict": v, "threshold": 0.06, "margin": 0.02,
              "confirm_verdict": v if v != UNCHANGED else None}

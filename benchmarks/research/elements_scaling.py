@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 import impls  # noqa: E402
 from stratbench import timing  # noqa: E402
-from stratbench.compare import NOISE_CHANGES, more_elements  # noqa: E402
+from stratbench.noise import NOISE_CHANGES, more_elements  # noqa: E402
 from stratbench.matrix import Case, parse_size  # noqa: E402
 from stratbench.measurement import Measurement, Rounds, sample_rounds  # noqa: E402
 

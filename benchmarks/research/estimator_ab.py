@@ -3,7 +3,7 @@ their Hodges-Lehmann estimate (what stratbench/stats.py uses)?  Measures `stratb
 noise`'s known changes (spiky xla forward 16M against itself, +10% and +20% elements) in
 fresh workers per rerun, as `stratbench noise` does with its default settings, and judges
 every rerun's samples with both estimators (first pass only: the verdict of compare's
-screen, `compare.change` without an interval margin, which is what `compare.judged` gives).
+screen, `decision.change` without an interval margin, which is what `decision.judged` gives).
 
     python benchmarks/research/estimator_ab.py [RERUNS]
 """
@@ -17,8 +17,9 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from stratbench import commands, matrix, stats  # noqa: E402
-from stratbench.compare import (NOISE_CHANGES, SCREEN_MARGIN, THRESHOLD, UNCHANGED, Pool, Version, change,  # noqa: E402
-                                measure_versions, more_elements)
+from stratbench.compare import Pool, Version, measure_versions  # noqa: E402
+from stratbench.decision import SCREEN_MARGIN, THRESHOLD, UNCHANGED, change  # noqa: E402
+from stratbench.noise import NOISE_CHANGES, more_elements  # noqa: E402
 
 # each: the per-round log ratios -> their centre with its 95% interval
 ESTIMATORS = {"median": stats.median_interval, "hodges-lehmann": stats.hodges_lehmann_interval}

@@ -1,5 +1,5 @@
 """Which threshold should `stratbench compare` flag changes at?  Recomputes the verdicts of
-stored comparisons at several thresholds with the detector's own rule (compare.change; a
+stored comparisons at several thresholds with the detector's own rule (decision.change; a
 file from before 2026-12-03 by the rule it was made with):
 A/A comparisons (the same code twice) must flag nothing; known changes (`stratbench noise`
 CSVs: +10% and +20% elements) should be flagged as often as possible.
@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-from stratbench import compare, stats  # noqa: E402
+from stratbench import decision, stats  # noqa: E402
 
 
 UNCONFIRMED = "flagged, not measured again"  # screened below the run's own threshold: no second pass to judge
@@ -29,7 +29,7 @@ UNCONFIRMED = "flagged, not measured again"  # screened below the run's own thre
 
 def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
     """The detector's verdict on every measured row of a compare.csv or noise CSV at
-    `threshold`: its first pass screened with compare.change, and a screened row judged on both
+    `threshold`: its first pass screened with decision.change, and a screened row judged on both
     passes' rounds (pooled_*) with each pass's ratio; the screen as the file records it
     (screen_margin; a file without the column: the margin).  Files from before 2026-12-03 have no
     pooled_* columns: they are judged by the rule they were made with, each pass on its own with
@@ -44,26 +44,26 @@ def verdicts(table: pd.DataFrame, threshold: float) -> pd.Series:
 
     def one(row):
         if "pooled_ratio" in row:  # the rule as shipped
-            screen = row.get("screen_margin", compare.MARGIN)  # recorded since 2026-12-03's screen change
-            first = compare.change(interval(row), threshold, margin=None if pd.isna(screen) else screen)
-            if first == compare.UNCHANGED:
+            screen = row.get("screen_margin", decision.MARGIN)  # recorded since 2026-12-03's screen change
+            first = decision.change(interval(row), threshold, margin=None if pd.isna(screen) else screen)
+            if first == decision.UNCHANGED:
                 return first
             if pd.isna(row["pooled_ratio"]):
                 return UNCONFIRMED
-            return compare.change(interval(row, "pooled_"), threshold, (row["ratio"], row["confirm_ratio"]))
-        first = compare.change(interval(row), threshold, by_process(row))
-        if "confirm_ratio" not in row or first == compare.UNCHANGED:
+            return decision.change(interval(row, "pooled_"), threshold, (row["ratio"], row["confirm_ratio"]))
+        first = decision.change(interval(row), threshold, by_process(row))
+        if "confirm_ratio" not in row or first == decision.UNCHANGED:
             return first  # a run before confirmation, or nothing to confirm
         if pd.isna(row["confirm_ratio"]):
             return UNCONFIRMED
-        return first if compare.change(interval(row, "confirm_"), threshold, by_process(row, "confirm_")) == first \
-            else compare.UNCHANGED
+        return first if decision.change(interval(row, "confirm_"), threshold, by_process(row, "confirm_")) == first \
+            else decision.UNCHANGED
 
     return measured.apply(one, axis=1)
 
 
 def flagged(v: pd.Series) -> str:
-    text = f"{int(v.isin([compare.SLOWER, compare.FASTER]).sum())} of {len(v)}"
+    text = f"{int(v.isin([decision.SLOWER, decision.FASTER]).sum())} of {len(v)}"
     return text + (f" (+{int((v == UNCONFIRMED).sum())} not measured again)" if (v == UNCONFIRMED).any() else "")
 
 

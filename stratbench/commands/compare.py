@@ -8,7 +8,7 @@ import time
 from impls.modules import UserModuleError
 from stratbench import compare_report
 from stratbench.commands import options, present
-from stratbench.compare import THRESHOLD, rule
+from stratbench.decision import THRESHOLD, rule
 
 NEEDS_TENSORFLOW = True
 OUT_FOLDER = True
@@ -72,7 +72,7 @@ def selected_cases(args) -> list:
 
 
 def main(args) -> int:
-    from stratbench import compare, environment, results
+    from stratbench import changes, compare, environment, results, sources
     from stratbench.estimate import dry_run
 
     cases = selected_cases(args)
@@ -82,11 +82,11 @@ def main(args) -> int:
         print(dry_run("compare", cases, args))
         return 0
     try:  # where each side's code comes from, and (--changed) what of it differs: git alone, no worktree yet
-        repos = compare.repositories(args.old, args.new)
-        selection = compare.changed(repos, args.old, args.new) if args.changed else None
-    except (compare.CompareError, UserModuleError) as e:
+        repos = sources.repositories(args.old, args.new)
+        selection = changes.changed(repos, args.old, args.new) if args.changed else None
+    except (sources.CompareError, UserModuleError) as e:
         return present.error("compare", str(e))
-    for line in compare.sources(repos, args.old, args.new):
+    for line in sources.sources(repos, args.old, args.new):
         present.log(f"stratbench compare: {line}")
     lines = None
     if selection is not None:
@@ -110,7 +110,7 @@ def main(args) -> int:
                                                  args.threshold, present.progress(), args.verbose,
                                                  confirm_budget_s=args.confirm_budget, repos=repos) \
             if cases else (compare_report.empty_table(), compare_report.empty_table())
-    except compare.CompareError as e:
+    except sources.CompareError as e:
         return present.error("compare", str(e))
     doc = compare_report.document(table, args.old, args.new, args.threshold, environment.capture(), repos, lines,
                                   args.fail_on, time.perf_counter() - started)

@@ -53,7 +53,7 @@ def paths(out: pathlib.Path, case) -> tuple[pathlib.Path, pathlib.Path]:
 
 
 def main(args) -> int:
-    from stratbench import compare, matrix, results
+    from stratbench import compare, matrix, noise, results
 
     shape = args.size or max(matrix.sizes_for(args.op), key=lambda s: math.prod(s))
     case = matrix.Case(args.op, args.strategy, args.direction, "float32", "CPU", shape, args.env)
@@ -67,13 +67,13 @@ def main(args) -> int:
         samples.to_csv(samples_csv, index=False, compression="gzip")
 
     try:
-        table, _ = compare.noise(case, options.settings(args), args.reruns, args.processes, args.threshold,
+        table, _ = noise.noise(case, options.settings(args), args.reruns, args.processes, args.threshold,
                                  present.progress(), args.verbose, confirm_budget_s=args.confirm_budget,
                                  written=written if args.out else None)
     except compare.NotMeasured as e:
         return present.error("noise", str(e), 1)
     present.table(table, index=False, float_format=lambda v: f"{v:.3f}")
-    print("\n" + compare.resolves(table))
+    print("\n" + noise.resolves(table))
     if args.out:
         present.log(f"written to {csv} and {samples_csv}")
     return 0

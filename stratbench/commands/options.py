@@ -13,7 +13,7 @@ import impls  # imports TensorFlow only when an Impl is made
 from impls import FLOAT_DTYPES
 from impls import ops as op_registry
 from impls import strategies as strategy_registry
-from stratbench.compare import CONFIRM_BUDGET_S, MARGIN, THRESHOLD
+from stratbench.decision import CONFIRM_BUDGET_S, MARGIN, THRESHOLD
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
 from stratbench.matrix import DEVICES, DIRECTIONS
 from stratbench.stats import MIN_ROUNDS
