@@ -17,6 +17,7 @@ setup, which asv records as a skip.  Modules import no TensorFlow at import time
 STRATBENCH_QUICK=1 selects the matrix's quick sizes.
 """
 
+import importlib
 import inspect
 import os
 import pathlib
@@ -150,12 +151,16 @@ def measure_matrix():
     of a case are sampled in shuffled rounds; where it has stratbench/roofline.py, each case
     also gets its fraction of the memory roofline of its traffic."""
     timing = harness()
-    if hasattr(timing, "pregrow_tf_pool"):  # as a worker does: no case's tensors add to the process's memory
-        timing.pregrow_tf_pool()
+    try:  # as a worker does: no case's tensors add to the process's memory
+        from stratbench.memory import pregrow_tf_pool
+    except ImportError:  # an older commit: timing's, where it had one
+        pregrow_tf_pool = getattr(timing, "pregrow_tf_pool", lambda: None)
+    pregrow_tf_pool()
     try:
-        from stratbench.run import projected_too_slow
-    except ImportError:  # an older commit: a too-slow case is found by calling it
-        projected_too_slow = lambda case, rows, settings: ""  # noqa: E731
+        from stratbench.limits import projected_too_slow
+    except ImportError:  # an older commit: run's, or a too-slow case is found by calling it
+        run = importlib.import_module("stratbench.run")
+        projected_too_slow = getattr(run, "projected_too_slow", lambda case, rows, settings: "")
     settings = harness_settings(timing)
     figures, measured = {}, []
     started = time.perf_counter()

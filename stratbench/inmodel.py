@@ -16,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from stratbench import stats, status, timing
-from stratbench.timing import in_mode
+from stratbench.steps import in_mode
 from stratbench.matrix import Case
 from stratbench.measurement import Measurement, Rounds, sample_rounds
 

@@ -171,29 +171,44 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         lines += ["## Capability matrix (each cell exercised, see stratbench/capabilities.py)", "",
                   markdown(capabilities.table(caps)), "",
                   "\n".join(f"- **{k}**: {v}" for k, v in capabilities.CHECKS.items()), ""]
-    def image(png: pathlib.Path, relative=rel) -> str:
-        return f"![{png.stem}]({relative(png)})"
+    lines += _per_op_lines(written, table, env, names, rel)
+    for name, png in written["train"].items():
+        lines += [f"## Training step (small MLP, impls/keras.py), {describe_setting(env, name)}", "", _image(png, rel), ""]
+    lines += machines_lines(base, rel, baseline)
+    results_readme.write_text("\n".join(lines))
+    if top_readme is not None:
+        _publish_headline(top_readme, results_readme, written, table, env, caps, baseline, noise)
 
+
+def _image(png: pathlib.Path, relative) -> str:
+    return f"![{png.stem}]({relative(png)})"
+
+
+def _per_op_lines(written: dict, table, env, names, rel) -> list[str]:
+    """Each op's figures and tables, under each environment setting."""
+    lines = []
     for op in sorted(set(table["op"])):
         lines += [f"## {op}", ""]
         if op in written["settings_figures"]:
-            lines += [image(written["settings_figures"][op]), ""]
+            lines += [_image(written["settings_figures"][op], rel), ""]
         for name in names:
             if len(names) > 1:
                 lines += [f"### {op} under {describe_setting(env, name)}", ""]
             for png in written["per_op"].get((op, name), {}).values():
-                lines += [image(png), ""]
+                lines += [_image(png, rel), ""]
             for (o, direction, setting), path in written["tables"].items():
                 if o == op and setting == name:
                     lines += [f"#### {op}, {direction}" + (f" ({name})" if len(names) > 1 else ""), "",
                               path.read_text(), f"CSV: [{rel(path.with_suffix('.csv'))}]"
                               f"({rel(path.with_suffix('.csv'))})", ""]
-    for name, png in written["train"].items():
-        lines += [f"## Training step (small MLP, impls/keras.py), {describe_setting(env, name)}", "", image(png), ""]
-    lines += machines_lines(base, rel, baseline)
-    results_readme.write_text("\n".join(lines))
-    if top_readme is None:
-        return
+    return lines
+
+
+def _publish_headline(top_readme: pathlib.Path, results_readme: pathlib.Path, written: dict, table, env, caps,
+                      baseline: str, noise: str) -> None:
+    """The headline block of the top-level README, between its markers."""
+    preferred = headline_setting(table, env)
+    at_preferred = table[table["env"] == preferred]
     text = top_readme.read_text()
     if README_BEGIN not in text or README_END not in text:
         raise ValueError(f"{top_readme} has no block between the markers {README_BEGIN!r} and {README_END!r}")
@@ -225,7 +240,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
         png = written["per_op"].get((op, preferred), {}).get(figures.relative_figure)
         if png:
             shutil.copyfile(png, headline_figures / png.name)
-            block += [image(headline_figures / png.name, lambda p: os.path.relpath(p, top_base)), ""]
+            block += [_image(headline_figures / png.name, lambda p: os.path.relpath(p, top_base)), ""]
     block.append(README_END)
     head, rest = text.split(README_BEGIN, 1)
     top_readme.write_text(head + "\n".join(block) + rest.split(README_END, 1)[1])

@@ -3,23 +3,17 @@ from stored `stratbench run` results and their capability matrix."""
 
 from __future__ import annotations
 
-import datetime
 import math
 import pathlib
-import platform
-import subprocess
 
 import pandas as pd
 
-from stratbench import capabilities, environment, matrix, metrics, results, stats, status, tables
+from stratbench import capabilities, environment, matrix, metrics, results, stats, status
 from stratbench.measurement import Measurement
+from stratbench.which_run import NoResult, env_of, pick_run, whose_run
 
 # what --needs accepts: capability checks, plus "xla" as the everyday name of jit_compile
 NEEDS = {"xla": "jit_compile"} | {name: name for name in capabilities.CHECKS if name not in ("forward", "gradient", "dtypes")}
-
-
-class NoResult(Exception):
-    """No stored run covers the request; the message says how to make one."""
 
 
 def parse_needs(text: str) -> list[str]:
@@ -53,88 +47,6 @@ def memory_per_element(row) -> tuple[float | None, str]:
     return (peak + (outside if pd.notna(outside) else 0)) / row["size"], "peak above the inputs"
 
 
-def _env_of(run_dir: pathlib.Path) -> dict:
-    path = run_dir / "environment.json"
-    return results.read_json(path) if path.exists() else {}
-
-
-def _same_type(mine: dict, theirs: dict) -> str | None:
-    """'' when `theirs` is this machine's type, a note when it is except for parts it did
-    not record (memory, before 2026-12), None when it is another type."""
-    if environment.machine_identity(theirs) == environment.machine_identity(mine):
-        return ""
-    if not theirs.get("memory_bytes") and \
-            environment.machine_identity(theirs) == environment.machine_identity(mine | {"memory_bytes": None}):
-        return "the same type, though that run did not record its memory"
-    return None
-
-
-def differences(mine: dict, theirs: dict) -> str:
-    """How another machine differs from this one, part by part."""
-    a, b = environment.identity_parts(mine), environment.identity_parts(theirs)
-    return "; ".join(f"{k} {b[k]} (here: {a[k]})" for k in a if a[k] != b[k]) or "nothing recorded"
-
-
-def _git(run_dir: pathlib.Path, *args: str) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(["git", "-C", str(run_dir), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _date(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d")
-
-
-def whose_run(run_dir: pathlib.Path, env: dict) -> str:
-    """The answer's first line: whose run it reads (the published reference run, another run
-    committed to this repository, or the user's own, not committed), when, on what machine,
-    at what commit, and where."""
-    commit = str(env.get("commit") or "unknown")
-    if env.get("started_at"):
-        made = f"made {_date(float(env['started_at']))}"
-    else:  # runs before 2026-12 did not record when they were made
-        found = _git(run_dir, "log", "-1", "--format=%ct", commit) if commit != "unknown" else None
-        made = ("date not recorded, its commit of " + _date(float(found.stdout.strip()))
-                if found and found.returncode == 0 and found.stdout.strip() else "date not recorded")
-    host = env.get("host") or env.get("machine")
-    what = (f"{run_dir} ({made}; machine {environment.machine_identity(env)}, host {host}, "
-            f"TensorFlow {env.get('tensorflow')}, commit {commit[:8]})")
-    if tables.is_published_run(run_dir):
-        return f"Answered from the published reference run (results/README.md): {what}"
-    tracked = _git(run_dir, "ls-files", "--error-unmatch", "cases.json")
-    if tracked is not None and tracked.returncode == 0:
-        return f"Answered from a run committed to this repository, not the published reference run: {what}"
-    where = "made on this machine" if host == platform.node() else f"made on host {host}"
-    return f"Answered from your own run ({where}, not committed): {what}"
-
-
-def _pick_run(candidates, mine: dict, machine: str | None, command: str) -> tuple:
-    """(run_dir, table, rows, env, why) among `candidates` (newest first, each measured the
-    case): the one `machine` names, else the newest made on this machine's type, else the
-    newest of any machine, saying which and how it differs."""
-    if machine:
-        named = [c for c in candidates if machine in (environment.machine_identity(c[3]), c[3].get("machine"),
-                                                      c[3].get("host"))]
-        if not named:
-            have = sorted({environment.machine_identity(c[3]) for c in candidates})
-            raise NoResult(f"no stored run from machine {machine!r} measures this case; machines that do: "
-                           f"{', '.join(have)}")
-        return (*named[0], f"the newest run of machine {machine} that measured this case")
-    same = [(c, _same_type(mine, c[3])) for c in candidates]
-    same = [(c, note) for c, note in same if note is not None]
-    if same:  # oneDNN as this machine has it by default first: it changes rankings (softmax)
-        (candidate, note), = sorted(same, key=lambda cn: cn[0][3].get("onednn") != mine.get("onednn"))[:1]
-        onednn = {True: "on", False: "off"}.get(candidate[3].get("onednn"), "unrecorded")
-        return (*candidate, f"the newest run made on this machine's type that measured this case, with oneDNN "
-                f"{onednn}" + (" as here" if candidate[3].get("onednn") == mine.get("onednn") else
-                               " (no run of this type with oneDNN as here)") + (f"; {note}" if note else ""))
-    newest = candidates[0]
-    return (*newest, f"no stored run from this machine's type ({environment.machine_identity(mine)}) measures this "
-            f"case, so this is the newest from another machine, which differs in: {differences(mine, newest[3])}. "
-            f"Figures here can rank strategies differently. Measure it here with:\n  {command}")
-
-
 def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), dtype: str = "float32",
               envs=None, by: str = "time", max_memory_per_element: float | None = None,
               machine: str | None = None, this_machine: dict | None = None) -> str:
@@ -153,6 +65,40 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     command = (f"stratbench run --ops {op} --directions {direction} --devices {device} --dtypes {dtype} "
                + (f"--shapes {shape}" if "x" in shape else f"--sizes {shape}")
                + (f" --env {','.join(envs)}" if envs else ""))
+    candidates, unreadable = _candidates(root, op, device, shape, direction, dtype, envs, command)
+    run_dir, table, rows, env, why = pick_run(candidates, mine, machine, command)
+    caps = capabilities.load(run_dir)
+    if needs and caps is None:
+        raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"
+                       f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
+    ok = _ranked(rows, caps, op, needs, by, max_memory_per_element)
+    eligible = ok[[not lacking for lacking in ok["lacking"]]]
+    asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
+    lines = [whose_run(run_dir, env), f"Why this run: {why}",
+             f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
+             + (", ranked by memory" if by == "memory" else ""), ""]
+    if eligible.empty:
+        lines.append("No measured strategy meets every need:")
+        lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]
+        return "\n".join(lines)
+    lines += _answer(run_dir, ok, eligible, op, direction, by)
+    best = eligible.iloc[0]
+    if caps:
+        missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
+                   if cell["status"] == capabilities.NO]
+        lines.append(f"  {best.strategy} cannot: " + ("; ".join(missing) if missing else "nothing checked fails"))
+    others = rows[rows["status"] != status.OK]
+    if len(others):
+        several = ok["env"].nunique() > 1
+        lines.append("  not measured here: " + ", ".join(f"{r.strategy} under {r.env} ({r.status})" if several
+                                                          else f"{r.strategy} ({r.status})" for r in others.itertuples()))
+    lines += [f"  (skipped, unreadable: {u})" for u in unreadable]
+    return "\n".join(lines)
+
+
+def _candidates(root, op, device, shape, direction, dtype, envs, command) -> tuple[list, list]:
+    """([(run_dir, table, the case's rows, environment)] of every stored run that measured the case,
+    newest first; the runs that could not be read), or NoResult saying which sizes are stored."""
     stored, unreadable, candidates = set(), [], []
     for run_dir in results.runs_under(root):
         try:
@@ -168,17 +114,18 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         rows = table[(table["op"] == op) & (table["direction"] == direction) & (table["device"] == device)
                      & (table["dtype"] == dtype) & (table["shape"].astype(str) == shape)]
         if (rows["status"] == status.OK).any():
-            candidates.append((run_dir, table, rows, _env_of(run_dir)))
+            candidates.append((run_dir, table, rows, env_of(run_dir)))
     if not candidates:
         have = f"stored sizes for it: {', '.join(sorted(stored, key=lambda t: math.prod(matrix.parse_size(t))))}. " if stored else ""
         skipped = "".join(f"\n  (skipped, unreadable: {u})" for u in unreadable)
         raise NoResult(f"no stored result under {root} measures {op} {direction} at {shape} on {device} ({dtype}); "
                        f"{have}Measure it with:\n  {command}{skipped}")
-    run_dir, table, rows, env, why = _pick_run(candidates, mine, machine, command)
-    caps = capabilities.load(run_dir)
-    if needs and caps is None:
-        raise NoResult(f"the run in {run_dir} has no capability matrix ({capabilities.FILE}), which --needs reads.\n"
-                       f"Rerun `{command}` with this version of stratbench: it checks capabilities too.")
+    return candidates, unreadable
+
+
+def _ranked(rows, caps, op, needs, by, max_memory_per_element) -> pd.DataFrame:
+    """The case's measured strategies, fastest first (or least memory), each with its label,
+    memory per element and what of the request it lacks."""
     ok = rows[rows["status"] == status.OK].sort_values("median_s")
     several = ok["env"].nunique() > 1
     memory = [memory_per_element(r) for _, r in ok.iterrows()]
@@ -195,16 +142,11 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
                            + (f"has {memory:.3g}" if pd.notna(memory) else "not measured") + ")")
         return missing
 
-    ok = ok.assign(lacking=[lacks(r.strategy, r.memory) for r in ok.itertuples()])
-    eligible = ok[[not lacking for lacking in ok["lacking"]]]
-    asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
-    lines = [whose_run(run_dir, env), f"Why this run: {why}",
-             f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
-             + (", ranked by memory" if by == "memory" else ""), ""]
-    if eligible.empty:
-        lines.append("No measured strategy meets every need:")
-        lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]
-        return "\n".join(lines)
+    return ok.assign(lacking=[lacks(r.strategy, r.memory) for r in ok.itertuples()])
+
+
+def _answer(run_dir, ok, eligible, op, direction, by) -> list[str]:
+    """The strategy to use, with its figures, the ties, the others met, and what was given up."""
     best = eligible.iloc[0]
     samples = results.read_samples(run_dir)
     paired = Measurement.from_frame(samples) if samples is not None else None
@@ -214,10 +156,10 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     per = "sample" if direction == matrix.TRAIN_STEP else "element"
     roofline = (f", {best.roofline_fraction:{'.2g' if best.roofline_fraction < 0.1 else '.2f'}} of the memory roofline"
                 if pd.notna(best.roofline_fraction) else "")
-    lines.append(f"Use {best.label}: {_fmt(best.median_s)} per call ({_spread(best)}), "
-                 f"{best.elements_per_s:.3g} {per}s/s{roofline}; "
-                 + (f"{best.memory:.3g} bytes per {per} {best.memory_is}" if pd.notna(best.memory)
-                    else f"memory not measured ({best.memory_is})"))
+    lines = [f"Use {best.label}: {_fmt(best.median_s)} per call ({_spread(best)}), "
+             f"{best.elements_per_s:.3g} {per}s/s{roofline}; "
+             + (f"{best.memory:.3g} bytes per {per} {best.memory_is}" if pd.notna(best.memory)
+                else f"memory not measured ({best.memory_is})")]
     lines += _call_bound(best, eligible, op, direction)
     if by == "memory":
         lines += [f"  {r.label}: {r.memory:.3g} bytes per {per} {r.memory_is}, {_fmt(r.median_s)} per call"
@@ -243,16 +185,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
                          f"which ties {best.label} in time")
         else:
             lines.append(f"  excluded by what you asked: {r.label} (lacks {', '.join(r.lacking)})")
-    if caps:
-        missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
-                   if cell["status"] == capabilities.NO]
-        lines.append(f"  {best.strategy} cannot: " + ("; ".join(missing) if missing else "nothing checked fails"))
-    others = rows[rows["status"] != status.OK]
-    if len(others):
-        lines.append("  not measured here: " + ", ".join(f"{r.strategy} under {r.env} ({r.status})" if several
-                                                          else f"{r.strategy} ({r.status})" for r in others.itertuples()))
-    lines += [f"  (skipped, unreadable: {u})" for u in unreadable]
-    return "\n".join(lines)
+    return lines
 
 
 def _spread(row) -> str:

@@ -13,11 +13,12 @@ import time
 import pandas as pd
 
 import impls
-from stratbench import capabilities, environment, matrix, metrics, roofline, status, verify
+from stratbench import capabilities, environment, matrix, metrics, status, verify
+from stratbench.limits import floor_series, limits_of, projected_too_slow, roofline_figures
 from stratbench.measurement import group_figures, sample_rounds
 from stratbench.results import RunStore
 from stratbench.timing import ROOFLINE_KEY, Floor, RooflineEntry, Settings, floor_key
-from stratbench.worker import CaseTimeout, Worker, WorkerDied, live
+from stratbench.worker import CaseTimeout, WorkerDied, live_noting
 
 
 @dataclasses.dataclass
@@ -37,38 +38,6 @@ class Options:
     # live worker pools (env -> workers) to measure in and leave open, for a caller that makes several
     # runs in one process; None: the run starts its own and closes them at its end
     workers: dict | None = None
-
-
-@dataclasses.dataclass
-class _Limits:
-    """What a run's rows are measured against besides their roofline: the call floors found
-    so far, (floor_series, strategy) -> seconds; why there are no roofline fractions, if so."""
-
-    why_no_roofline: str = ""
-    floors: dict = dataclasses.field(default_factory=dict)
-
-    def figures(self, case, median_s: float) -> dict:
-        floor = self.floors.get((floor_series(case), case.strategy))
-        return {"floor_s": floor, "call_bound": metrics.is_call_bound(median_s, floor)}
-
-
-def roofline_figures(measurement, case, why_not: str) -> dict:
-    """The case's fraction of its group's roofline, a paired ratio with its 95% interval
-    (roofline time / the case's), and the roofline's bandwidth; or why there is none (_row
-    words an empty reason)."""
-    if not case.traffic:
-        return {}
-    if measurement is None or not measurement.rounds(ROOFLINE_KEY):
-        return {"why_no_roofline": why_not}
-    fraction = measurement.ratio(ROOFLINE_KEY, case.key)
-    return {"roofline_bytes_per_s": case.bytes_moved / measurement.time(ROOFLINE_KEY).value,
-            "roofline_fraction": fraction.value, "roofline_fraction_low": fraction.low,
-            "roofline_fraction_high": fraction.high}
-
-
-def floor_series(case) -> tuple:
-    """The cases that share one call floor per strategy (measured at the smallest of their shapes)."""
-    return (case.env, case.op, case.direction, case.dtype, case.device)
 
 
 def _row(case, env, run_id, outcome=status.OK, reason="", effective=None, **measured) -> dict:
@@ -101,49 +70,6 @@ def _skip_reason(case, devices_present, failed) -> str:
     return failed.get((case.env, case.op, case.strategy), "")
 
 
-def _live_workers(workers: list, verbose, env_name, effective) -> list[Worker]:
-    """`workers` while they live, else fresh ones under setting `env_name` (worker.live);
-    notes in `effective` what TensorFlow does under that setting."""
-    workers = live(workers, verbose, env_name)
-    effective[env_name] = workers[0].environment
-    return workers
-
-
-def _verify_gate(cases, options, progress, effective, workers) -> dict:
-    """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
-    dtypes to be timed, checked in the workers of each environment setting (oneDNN replaces
-    some of TensorFlow's kernels, so a pair correct under one setting is checked under each).
-    The pairs are shared out over the setting's pool, which `workers` (env -> pool) keeps
-    for measuring: one start of TensorFlow per worker for the whole run."""
-    failed = {}
-    wanted = {}
-    for c in cases:
-        wanted.setdefault((c.env, c.op, c.strategy), set()).add(c.dtype)
-    for env_name in dict.fromkeys(env_name for env_name, _, _ in wanted):
-        pairs = [(op, s) for e, op, s in wanted if e == env_name and impls.get(op, s).available]
-        bar = iter(progress(pairs, f"verify ({env_name})"))
-        for start in range(0, len(pairs), options.processes):
-            pool = workers[env_name] = _live_workers(workers.get(env_name) or [None] * options.processes,
-                                                     options.verbose, env_name, effective)
-            batch = list(zip(pool, pairs[start:start + len(pool)]))
-            for worker, (op, strategy) in batch:
-                dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impls.get(op, strategy).dtypes)
-                worker.send("call", (verify.verify_pair, (op, strategy, dtypes)), None)
-            for worker, (op, strategy) in batch:
-                next(bar, None)
-                try:
-                    outcome, row = worker.answer(options.case_timeout_s)
-                except (CaseTimeout, WorkerDied) as e:
-                    outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
-                if outcome != status.OK:
-                    failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
-                elif row["forward"] != "pass" or row["gradient"] != "pass":
-                    failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
-                                                        f"gradient {row['gradient']}: {row['note']}")
-        next(bar, None)  # the bar ends
-    return failed
-
-
 def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathlib.Path]:
     """Measure options.cases; returns the run's table and its directory."""
     import tensorflow as tf
@@ -170,7 +96,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     # env -> its live workers: the correctness gate's, then the measuring's
     workers = options.workers if options.workers is not None else {}
     try:
-        failed = _verify_gate(todo, options, progress, effective, workers) if options.verify else {}
+        failed = verify.gate(todo, options, progress, effective, workers) if options.verify else {}
 
         to_measure, not_measured = [], []
         for case in todo:
@@ -183,7 +109,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
                 to_measure.append(case)
         store.add(*not_measured)
 
-        limits = _limits(store, options, log)
+        limits = limits_of(store, options, log)
         # Comparison groups (one case, every strategy; at the smallest shape of a floor series
         # their call floors too), each sampled in rounds that alternate between
         # `options.processes` workers of its setting.
@@ -223,66 +149,9 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     return table[table["key"].isin({c.key for c in options.cases})].reset_index(drop=True), store.directory
 
 
-# A smaller case predicts a larger one only when its time is mostly work, not the fixed
-# per-call cost (about 0.1-0.3 ms for a tf.function here): at least this many times the
-# series' smallest measured time, and at least MIN_PROJECTION_BASE_S.
-WORK_OVER_FLOOR = 10
-MIN_PROJECTION_BASE_S = 0.01
-
-
-def projected_too_slow(case, rows, settings) -> str:
-    """Why `case` cannot fit its budget, judged from the same series' largest smaller
-    case among `rows` (the tidy rows measured so far), else ''.  Time is projected linearly in size from that
-    case's work (its time above the series' fastest, per-call-overhead case), and only
-    when that case was mostly work.  Not for train_step, whose fixed per-step costs do
-    not scale with the batch."""
-    if case.direction == matrix.TRAIN_STEP:
-        return ""
-    series = [r for r in rows
-              if r["status"] == status.OK and matrix.Case.series_of(r["key"]) == case.series and 0 < r["size"] < case.size]
-    if not series:
-        return ""
-    base = max(series, key=lambda r: r["size"])
-    fastest = min(series, key=lambda r: r["median_s"])
-    floor = fastest["median_s"] if fastest is not base else 0.0
-    work = base["median_s"] - floor
-    if base["median_s"] < MIN_PROJECTION_BASE_S or work < (WORK_OVER_FLOOR - 1) * floor:
-        return ""  # mostly per-call overhead: it says nothing about a larger case, which is measured
-    per_call = floor + work * case.size / base["size"]
-    if not metrics.over_budget(per_call, 2, settings.min_rounds, settings.case_budget_s):
-        return ""
-    overhead = f", less {floor:.3g} s of per-call overhead (the {fastest['shape']} case)" if floor else ""
-    return (f"projected {per_call:.2f} s per call, linearly in size from the {base['shape']} case's "
-            f"{base['median_s']:.3g} s per call{overhead}; warm-up and {settings.min_rounds} rounds would exceed "
-            f"the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)")
-
-
 def group_key(case) -> tuple:
     """What the strategies of one comparison group share: everything but the strategy."""
     return (case.env, case.op, case.direction, case.dtype, case.device, case.shape)
-
-
-def _limits(store, options, log) -> _Limits:
-    """The call floors the run's stored rows already have, and the machine's bandwidth
-    figures for the report (measured once per run folder, kept in environment.json)."""
-    limits = _Limits()
-    for row in store.rows.values():
-        if row.get("floor_s") is not None:
-            case = matrix.Case.from_row(row)
-            limits.floors[(floor_series(case), case.strategy)] = row["floor_s"]
-    if not options.roofline:
-        limits.why_no_roofline = "the roofline was not measured in this run (--no-roofline)"
-        return limits
-    if (store.environment.get("roofline") or {}).get("machine"):
-        return limits
-    try:
-        log(f"measuring this machine's memory bandwidth (stratbench/roofline.py, {roofline.tf_threads()} threads)")
-        store.update_environment(roofline={"threads": roofline.tf_threads(),
-                                           "machine": roofline.machine().to_dict("records")})
-    except (roofline.Unmeasured, OSError) as e:
-        limits.why_no_roofline = str(e)
-        log(f"warning: no roofline fractions in this run: {e}")
-    return limits
 
 
 def _measure_group(group, options, store, env, run_id, effective, workers, limits, floors=False) -> None:
@@ -302,7 +171,7 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
     measurement, infos = None, {}
     why_no_roofline = limits.why_no_roofline
     while any(c.key not in excluded for c in cases):
-        pool = workers[env_name] = _live_workers(workers.get(env_name) or [None] * options.processes,
+        pool = workers[env_name] = live_noting(workers.get(env_name) or [None] * options.processes,
                                                  options.verbose, env_name, effective)
         try:
             measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors,

@@ -1,7 +1,8 @@
-"""Setting cases up and timing them in this process: inputs, the step in its production
-mode under its device scope (`prepare`), warm-up with TF allocator and RSS peaks, each
-strategy's call floor (the same step around an op that does nothing), and a comparison
-group (`Group`) whose entries stratbench/measurement.py samples in rounds.
+"""Setting cases up and timing them in this process: the step ready to time under its device
+scope (`prepare`; its inputs and step: stratbench/steps.py), warm-up with TF allocator and RSS
+peaks (stratbench/memory.py), each strategy's call floor (the same step around an op that does
+nothing), and a comparison group (`Group`) whose entries stratbench/measurement.py samples in
+rounds.
 
 Used by `stratbench run` and `stratbench compare` (inside worker processes), the asv and
 pytest-benchmark suites, the capability checks and benchmarks/research.
@@ -9,21 +10,19 @@ pytest-benchmark suites, the capability checks and benchmarks/research.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import re
 import time
 import types
-from typing import Callable
 
 import tensorflow as tf
 
 import impls
 from stratbench import metrics, roofline, stats, status
-from stratbench.environment import tf_allocator_stats
 from stratbench.matrix import TRAIN_STEP
 from impls.spec import OpSpec
 from stratbench.measurement import Measurement, Rounds, sample_rounds
+from stratbench.memory import kept_for_backward, measure_memory
+from stratbench.steps import make_inputs, step_function, sync
 
 
 @dataclasses.dataclass
@@ -49,84 +48,6 @@ class Settings:
 
 class TooSlow(Exception):
     """One call takes so long that the samples would not fit in the case budget."""
-
-
-def sync() -> None:
-    """Wait for every device to finish queued work (GPU kernels run asynchronously)."""
-    tf.test.experimental.sync_devices()
-
-
-def make_inputs(case, seed: int = 0):
-    """x and a real upstream gradient dy, made once on the case's device, outside timing;
-    for train_step, a batch of features and its class labels."""
-    with tf.device(f"/{case.device}:0"):
-        rng = tf.random.Generator.from_seed(seed)
-        if case.direction == TRAIN_STEP:
-            from impls.keras import MLP_CLASSES, MLP_FEATURES
-
-            features = tf.cast(rng.normal((case.size, MLP_FEATURES)), case.dtype)
-            labels = rng.uniform((case.size,), maxval=MLP_CLASSES, dtype=tf.int32)
-            return tf.identity(features), tf.identity(labels)
-        x = tf.cast(rng.normal(case.shape, stddev=impls.spec(case.op).input_scale), case.dtype)
-        dy = tf.cast(rng.normal(case.shape), case.dtype)
-        x, dy = tf.identity(x), tf.identity(dy)
-    sync()
-    return x, dy
-
-
-def in_mode(fn: Callable, mode: str) -> Callable:
-    """`fn` run the way `mode` runs a step: as it is (eager), traced (tf.function), compiled by XLA."""
-    if mode == "eager":
-        return fn
-    return tf.function(fn, jit_compile=mode == "xla")
-
-
-def step_function(impl, case):
-    """The step for case.direction, taking (x, dy), run the way production runs it.
-
-    forward: y.  backward: dx alone, from x and dy (a strategy that cannot drop its
-    forward pays for it here).  forward_backward: (y, dx) from one call.
-    """
-    def call(x):
-        return impl.spec.call(impl.fn, x)
-
-    def forward(x, dy):
-        return call(x)
-
-    def backward(x, dy):
-        return forward_backward(x, dy)[1]
-
-    def forward_backward(x, dy):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = call(x)
-        return y, tape.gradient(y, x, output_gradients=dy)
-
-    step = {"forward": forward, "backward": backward, "forward_backward": forward_backward,
-            TRAIN_STEP: train_step_of(impl, case)}[case.direction]
-    return in_mode(step, case.mode)
-
-
-def train_step_of(impl, case):
-    """A step(features, labels) that trains the small MLP of impls/keras.py once: forward,
-    loss, gradient, Adam update (what a model using the op feels); None unless train_step."""
-    if case.direction != TRAIN_STEP:
-        return None
-    import keras
-
-    from impls.keras import mlp, mlp_loss
-
-    model, loss_fn = mlp(impl.op, impl.strategy), mlp_loss(impl.op)
-    optimizer = keras.optimizers.Adam(1e-3)
-    optimizer.build(model.trainable_variables)  # its slots exist before any tf.function traces
-
-    def train_step(features, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(features, training=True))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss
-
-    return train_step
 
 
 class Prepared:
@@ -181,113 +102,6 @@ def warm_up(prepared: Prepared, settings: Settings, memory_device: str | None = 
     per_call = (time.perf_counter() - start) / calls
     return memory | {"calls": max(1, round(settings.target_sample_s / per_call)),
                      "compile_s": max(0.0, first_call_s - per_call)}
-
-
-def _proc_status(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            match = re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M)
-        return int(match.group(1)) * 1024 if match else None
-    except OSError:
-        return None
-
-
-def _reset_peak_rss() -> bool:
-    """Linux: set this process's peak RSS (VmHWM) back to its current RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _trim_malloc() -> None:
-    """glibc: hand the heap's free pages back to the OS, so what an earlier case freed
-    cannot be reused unseen by the next one (no-op elsewhere)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-POOL_BYTES = 1 << 30  # TF's caching allocators are grown to this once per worker (pregrow_tf_pool)
-
-
-def pregrow_tf_pool(device: str = "CPU", nbytes: int = POOL_BYTES) -> None:
-    """Grows TF's caching allocator (BFC, oneDNN's) to `nbytes` of touched memory once, so
-    that no case's tensors add to the process's resident size, whatever ran before it:
-    TF's share of a case is its allocator peak, the process's share what lies outside
-    that allocator.  Under TF's plain allocator the memory goes back at once."""
-    with tf.device(f"/{device}:0"):
-        block = tf.fill([nbytes // 4], 1.0)
-        sync()
-    del block
-
-
-@contextlib.contextmanager
-def measure_memory(device: str | None):
-    """The case's own memory while the block runs, into the dict it yields: TF's allocator
-    peak above what was live before (the inputs), and the process's resident peak above
-    its size at the start (`own_rss_bytes`: NumPy temporaries of py_func, scratch outside
-    TF's allocator; with the heap trimmed first and, in workers, TF's pool grown before any
-    case, so earlier cases neither hide nor add to it).  No device: measures nothing.  A
-    figure that cannot be read here is None, and `unmeasured` says why: a missing metric
-    never fails a case (TF's plain CPU allocator, oneDNN off, keeps no statistics)."""
-    peaks = {}
-    if device is None:
-        yield peaks
-        return
-    name = f"{device}:0"
-    sync()
-    why_no_tf_peak = tf_allocator_stats(device)  # resets the peak when it can
-    tf_before = None if why_no_tf_peak else tf.config.experimental.get_memory_info(name)["current"]
-    _trim_malloc()
-    rss_reset = _reset_peak_rss()
-    rss_start = _proc_status("VmRSS")
-    yield peaks
-    sync()
-    unmeasured = []
-    peaks["peak_tf_bytes"] = None
-    if why_no_tf_peak:
-        unmeasured.append(f"peak_tf_bytes: {why_no_tf_peak}")
-    else:
-        peaks["peak_tf_bytes"] = int(tf.config.experimental.get_memory_info(name)["peak"] - tf_before)
-    peaks["peak_rss_bytes"] = _proc_status("VmHWM") if rss_reset else None
-    if peaks["peak_rss_bytes"] is None:
-        unmeasured.append("own_rss_bytes: this system has no /proc/self/clear_refs and VmHWM (Linux only)")
-    peaks["rss_start_bytes"] = rss_start
-    peaks["own_rss_bytes"] = (peaks["peak_rss_bytes"] - rss_start
-                              if peaks["peak_rss_bytes"] is not None and rss_start is not None else None)
-    peaks["unmeasured"] = "; ".join(unmeasured)
-
-
-def kept_for_backward(impl, case, x, dy) -> tuple[int | None, str]:
-    """(bytes, '') TF's allocator holds between a forward under a gradient tape and its
-    backward, output included: current bytes after the forward minus before it, with the
-    op called in its strategy's mode (eager; a tf.function or jit function called from an
-    eager tape, which TF splits into a forward that returns what the backward needs); or
-    (None, why not)."""
-    why = tf_allocator_stats(case.device)
-    if why:
-        return None, why
-    call = lambda v: impl.spec.call(impl.fn, v)  # noqa: E731
-    forward = in_mode(call, case.mode)
-    name = f"{case.device}:0"
-    with tf.device(f"/{name}"):
-        for measured in (False, True):  # the first pass traces and compiles
-            sync()
-            before = tf.config.experimental.get_memory_info(name)["current"]
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = forward(x)
-            sync()
-            kept = tf.config.experimental.get_memory_info(name)["current"] - before
-            tape.gradient(y, x, output_gradients=dy)
-            del tape, y
-    return int(kept), ""
 
 
 def _identity(x, *axis):

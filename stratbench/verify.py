@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 import impls
-from stratbench import correctness
+from stratbench import correctness, status
+from stratbench.worker import CaseTimeout, WorkerDied, live_noting
 
 
 def _checks(impl, dtypes):
@@ -80,3 +81,38 @@ def format_table(table: pd.DataFrame) -> str:
     for col in ("max_err_forward_f32", "max_err_gradient_f32"):
         shown[col] = [("" if np.isnan(v) else f"{v:.1e}") for v in shown[col].astype(float)]
     return shown.to_string(index=False)
+
+
+def gate(cases, options, progress, effective, workers) -> dict:
+    """(env, op, strategy) -> reason, for every pair that fails the correctness gate in the
+    dtypes to be timed, checked in the workers of each environment setting (oneDNN replaces
+    some of TensorFlow's kernels, so a pair correct under one setting is checked under each).
+    The pairs are shared out over the setting's pool, which `workers` (env -> pool) keeps
+    for measuring: one start of TensorFlow per worker for the whole run."""
+    failed = {}
+    wanted = {}
+    for c in cases:
+        wanted.setdefault((c.env, c.op, c.strategy), set()).add(c.dtype)
+    for env_name in dict.fromkeys(env_name for env_name, _, _ in wanted):
+        pairs = [(op, s) for e, op, s in wanted if e == env_name and impls.get(op, s).available]
+        bar = iter(progress(pairs, f"verify ({env_name})"))
+        for start in range(0, len(pairs), options.processes):
+            pool = workers[env_name] = live_noting(workers.get(env_name) or [None] * options.processes,
+                                                     options.verbose, env_name, effective)
+            batch = list(zip(pool, pairs[start:start + len(pool)]))
+            for worker, (op, strategy) in batch:
+                dtypes = sorted(d for d in wanted[(env_name, op, strategy)] if d in impls.get(op, strategy).dtypes)
+                worker.send("call", (verify_pair, (op, strategy, dtypes)), None)
+            for worker, (op, strategy) in batch:
+                next(bar, None)
+                try:
+                    outcome, row = worker.answer(options.case_timeout_s)
+                except (CaseTimeout, WorkerDied) as e:
+                    outcome, row = status.ERROR, f"{type(e).__name__}: {e}"
+                if outcome != status.OK:
+                    failed[(env_name, op, strategy)] = f"failed verify: the check itself failed: {row}"
+                elif row["forward"] != "pass" or row["gradient"] != "pass":
+                    failed[(env_name, op, strategy)] = (f"failed verify: forward {row['forward']}, "
+                                                        f"gradient {row['gradient']}: {row['note']}")
+        next(bar, None)  # the bar ends
+    return failed

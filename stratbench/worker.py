@@ -64,11 +64,11 @@ def _serve(conn, verbose: bool, variables: dict, impls_root: str | None = None) 
     import tensorflow as tf
 
     import impls  # this checkout's, or impls_root's: the ops and strategies measured
-    from stratbench import environment, status, timing
+    from stratbench import environment, memory, status, timing
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
-    timing.pregrow_tf_pool()  # no case's tensors then add to the resident size, whatever ran before
+    memory.pregrow_tf_pool()  # no case's tensors then add to the resident size, whatever ran before
     conn.send(("ready", environment.effective()))
     group = None
     while True:
@@ -182,3 +182,11 @@ def live(workers: list, verbose: bool, env: str, impls_root: str | None = None,
          variables: dict | None = None) -> list[Worker]:
     """`starting(...)`, once every worker has started."""
     return [w.ready() for w in starting(workers, verbose, env, impls_root, variables)]
+
+
+def live_noting(workers: list, verbose, env_name, effective) -> list[Worker]:
+    """`workers` while they live, else fresh ones under setting `env_name` (worker.live);
+    notes in `effective` what TensorFlow does under that setting."""
+    workers = live(workers, verbose, env_name)
+    effective[env_name] = workers[0].environment
+    return workers

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from stratbench import commands, environment, recommend, report, results, tables, timing
+from stratbench import commands, environment, memory, recommend, report, results, tables, timing
 from stratbench.matrix import Case
 from stratbench.run import Options, run
 from stratbench.worker import starting
@@ -65,7 +65,7 @@ def test_memory_without_allocator_statistics_is_empty_with_its_reason(monkeypatc
         raise ValueError(f"Cannot reset memory stats for device '{device}'")
 
     monkeypatch.setattr(tf.config.experimental, "reset_memory_stats", no_stats)
-    with timing.measure_memory("CPU") as peaks:
+    with memory.measure_memory("CPU") as peaks:
         tf.ones([1000]) * 2.0
     assert peaks["peak_tf_bytes"] is None
     assert peaks["unmeasured"].startswith("peak_tf_bytes: TF's plain CPU allocator keeps no statistics")

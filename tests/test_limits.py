@@ -83,7 +83,7 @@ def test_a_group_times_its_roofline_in_its_rounds():
     measurement, info = timing.measure_group(cases, impls.get, settings, with_roofline=True)
     assert info[timing.ROOFLINE_KEY][0] == "ok"
     assert len(measurement.rounds(timing.ROOFLINE_KEY)) == len(measurement.rounds(cases[0].key))  # every round
-    from stratbench.run import roofline_figures
+    from stratbench.limits import roofline_figures
 
     figures = roofline_figures(measurement, cases[1], "")
     assert figures["roofline_fraction_low"] <= figures["roofline_fraction"] <= figures["roofline_fraction_high"]

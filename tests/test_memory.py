@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from stratbench import timing
+from stratbench import memory, timing
 from stratbench.matrix import Case
 from stratbench.measurement import Rounds
 from stratbench.worker import Worker
@@ -31,11 +31,11 @@ def known_op(keeps: str):
 
 
 def kept_by_known_op(keeps: str, strategy: str) -> int:
-    """Runs in a worker: timing.kept_for_backward of the known op in `strategy`'s mode."""
+    """Runs in a worker: memory.kept_for_backward of the known op in `strategy`'s mode."""
     impl = types.SimpleNamespace(spec=types.SimpleNamespace(call=lambda fn, x: fn(x)), fn=known_op(keeps))
     case = Case("spiky", strategy, "forward_backward", "float32", "CPU", (N,))
     x, dy = timing.make_inputs(case)
-    kept, why = timing.kept_for_backward(impl, case, x, dy)
+    kept, why = memory.kept_for_backward(impl, case, x, dy)
     assert not why, why
     return kept
 

@@ -11,7 +11,8 @@ import impls
 from stratbench import commands, matrix, recommend, results, timing
 from stratbench.measurement import Rounds
 from stratbench.matrix import Case
-from stratbench.run import Options, projected_too_slow, run
+from stratbench.limits import projected_too_slow
+from stratbench.run import Options, run
 
 FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_budget_s=20)
 
