@@ -5,9 +5,7 @@ draws them and `publishing.publish` links them, both by walking it."""
 from __future__ import annotations
 
 import math
-import pathlib
 import textwrap
-import zlib
 
 import matplotlib
 
@@ -22,117 +20,20 @@ import pandas as pd  # noqa: E402
 import impls  # noqa: E402
 from stratbench import matrix, metrics, status  # noqa: E402
 from stratbench.measurement import speedup_of  # noqa: E402
-from stratbench.tables import (caption, describe_setting, rank_in_group, roofline_seconds, settings_of,  # noqa: E402
-                               unmeasured_items)
-
-
-def color(strategy: str):
-    """A strategy's colour, the same in every figure: the registered strategies in order from
-    tab20 (a user's own strategy or an 11th never runs out: past the palette, from the name)."""
-    palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
-    if strategy in impls.STRATEGIES and impls.STRATEGIES.index(strategy) < len(palette):
-        return palette[impls.STRATEGIES.index(strategy)]
-    return plt.get_cmap("hsv")(zlib.crc32(strategy.encode()) % 256 / 256)
-
-
-FIGURE_FORMATS = ("png", "svg")
-
-
-def _finish(fig, env: dict, out: pathlib.Path, name: str, note: str | None = None) -> list[pathlib.Path]:
-    """Caption (`note`, or the machine and settings of env), layout, and the figure in every format."""
-    # The caption, wrapped to the figure's width; the axes are laid out above all its lines.
-    lines = textwrap.wrap(note or caption(env), width=int(fig.get_figwidth() / 0.06))
-    fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=7.5, color="0.3")
-    fig.tight_layout(rect=(0, (len(lines) * 7.5 * 1.35 + 6) / (fig.get_figheight() * 72), 1, 0.93))
-    paths = []
-    for fmt in FIGURE_FORMATS:
-        path = out / f"{name}{env.get('name_suffix', '')}.{fmt}"
-        fig.savefig(path, dpi=110)
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
-def _legend(fig, axes):
-    handles = {}
-    for ax in np.ravel(axes):
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    # matplotlib fills a legend column by column: given in that order, a second row reads on from the first
-    labels, ncol = list(handles), min(10, len(handles))
-    labels = [labels[i] for c in range(ncol) for i in range(c, len(labels), ncol)]
-    fig.legend([handles[k] for k in labels], labels, loc="upper center", ncol=ncol, fontsize=8, frameon=False,
-               handletextpad=0.4, columnspacing=1.2)
-
-
-def _key(ax, marker: str, label: str, **style):
-    """A grey legend entry for a marker drawn in every strategy's colour (the marker itself gets none)."""
-    ax.plot([], [], marker, color="0.4", label=label, **style)
-
-
-def _ok(table, op, direction=None):
-    rows = _of(table, op, direction)
-    return rows[rows["status"] == status.OK]
-
-
-def _of(table, op, direction=None):
-    """The rows of an op (and direction), measured or not, by size."""
-    sel = table["op"] == op
-    if direction:
-        sel &= table["direction"] == direction
-    return table[sel].sort_values("size", kind="stable")
-
-
-def _by_strategy(rows):
-    """(strategy, its rows), in the registry's order (a strategy it does not know: last, by name)."""
-    known = list(impls.STRATEGIES)
-    return sorted(rows.groupby("strategy"), key=lambda kv: (known.index(kv[0]) if kv[0] in known else len(known), kv[0]))
-
-
-def _why_not(row, column=None) -> str | None:
-    """Why a case has no value to draw ('too slow', 'skipped', ...; 'not measured' for a measured
-    case without `column`), or None where it has one."""
-    if row["status"] != status.OK:
-        return str(row["status"]).replace("_", " ")
-    if column is not None and pd.isna(pd.to_numeric(row.get(column), errors="coerce")):
-        return "not measured"
-    return None
-
-
-UNMEASURED_LABEL = "not measured (at the edge; why beside it)"
-
-
-def _mark_unmeasured(ax, rows, column=None, top=False):
-    """A hollow marker in the strategy's colour at each size a strategy has no value, stacked at the
-    panel's bottom (top) edge, and why beside the stack: a case that was not measured is shown, not dropped."""
-    missing = pd.DataFrame([{"size": r["size"], "strategy": r["strategy"], "why": why}
-                            for _, r in rows.iterrows() if (why := _why_not(r, column))])
-    if missing.empty:
-        return
-    ax.update_datalim([(size, 1.0) for size in missing["size"]], updatey=False)  # a panel of marks only: its sizes
-    edge = ax.get_xaxis_transform()  # x in data, y in axes fractions
-    sign, y = (-1, 1.0) if top else (1, 0.0)
-    middle = np.sqrt(rows["size"].min() * rows["size"].max())  # the why goes towards the panel's middle
-    for size, group in missing.groupby("size"):
-        for i, strategy in enumerate(group["strategy"]):
-            at = matplotlib.transforms.offset_copy(edge, ax.figure, y=sign * (6 + 7 * i), units="points")
-            ax.plot([size], [y], "o", ms=5, mfc="none", mew=1.3, color=color(strategy), transform=at, clip_on=False)
-        left = size > middle
-        at = matplotlib.transforms.offset_copy(edge, ax.figure, x=-6 if left else 6, y=sign * 6, units="points")
-        ax.text(size, y, " / ".join(dict.fromkeys(group["why"])), transform=at, fontsize=7, color="0.25",
-                ha="right" if left else "left", va="center")
-    _key(ax, "o", UNMEASURED_LABEL, ms=5, mfc="none", mew=1.3)
+from stratbench.plotting import (PlainLog, at_largest_measured, band, bars, by_strategy, color, finish,  # noqa: E402
+                                 headroom, legend, legend_key, mark_unmeasured, measured_rows, missing_rows, rows_of)
+from stratbench.tables import describe_setting, rank_in_group, roofline_seconds, settings_of, unmeasured_items  # noqa: E402
 
 
 def throughput_figure(table, op, env, out, baseline=matrix.BASELINE):
-    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(_of(table, op, d))]
+    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(rows_of(table, op, d))]
     if not directions:
         return []
     fig, axes = plt.subplots(1, len(directions), figsize=(4.6 * len(directions), 4.2), squeeze=False, sharey=True)
     for ax, direction in zip(axes[0], directions):
-        rows = _ok(table, op, direction)
-        for strategy, s in _by_strategy(rows):
-            low_s, high_s = _band(s)
+        rows = measured_rows(table, op, direction)
+        for strategy, s in by_strategy(rows):
+            low_s, high_s = band(s)
             fast, slow = s["size"] / low_s, s["size"] / high_s
             ax.plot(s["size"], s["elements_per_s"], marker="o", ms=3.5, label=strategy, color=color(strategy))
             ax.fill_between(s["size"], slow, fast, color=color(strategy), alpha=0.18, linewidth=0)
@@ -145,12 +46,12 @@ def throughput_figure(table, op, env, out, baseline=matrix.BASELINE):
             ax.plot(roof["size"], roof["roofline_bytes_per_s"] / per_element, "k--", lw=1.2,
                     label="memory roofline (same traffic)")
         ax.plot([], [], ls=":", lw=1, color="0.4", label="call floor (dotted, per strategy)")
-        _mark_unmeasured(ax, _of(table, op, direction))
+        mark_unmeasured(ax, rows_of(table, op, direction))
         ax.set(xscale="log", yscale="log", title=f"{op}: {direction}", xlabel="elements per call (an op along an axis: rows x cols)")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("throughput (elements/s, higher is better)")
-    _legend(fig, axes)
-    return _finish(fig, env, out, f"throughput_{op}")
+    legend(fig, axes)
+    return finish(fig, env, out, f"throughput_{op}")
 
 
 # The relative figure's top: the strategies a user weighs against each other lie within this factor of
@@ -179,16 +80,16 @@ def relative_figure(table, op, env, out, baseline=matrix.BASELINE):
     """Per direction: each strategy's time over the fastest's at each size, on a linear axis, where
     the 1.1-1.5x differences between the leading strategies are visible (the throughput figure's
     log axis spans six decades)."""
-    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(_ok(table, op, d))]
+    directions = [d for d in matrix.KERNEL_DIRECTIONS if len(measured_rows(table, op, d))]
     if not directions:
         return []
     fig, axes = plt.subplots(1, len(directions), figsize=(4.6 * len(directions), 4.4), squeeze=False, sharey=True)
     bottom = 0.9
     for ax, direction in zip(axes[0], directions):
-        ratios = relative_to_fastest(_of(table, op, direction))
+        ratios = relative_to_fastest(rows_of(table, op, direction))
         bottom = min(bottom, ratios["low"].min() - 0.02, ratios["value"].min() - 0.02)
         beyond = []
-        for strategy, r in _by_strategy(ratios):
+        for strategy, r in by_strategy(ratios):
             ax.plot(r["size"], r["value"], marker="o", ms=3.5, label=strategy, color=color(strategy))
             ax.fill_between(r["size"], r["low"], r["high"], color=color(strategy), alpha=0.2, linewidth=0)
             far = r[r["value"] > RELATIVE_CEILING]
@@ -197,9 +98,9 @@ def relative_figure(table, op, env, out, baseline=matrix.BASELINE):
                 most = far["value"].max()
                 beyond.append(f"{strategy} up to {most:.3g}x" if most < 1000 else f"{strategy} up to {most:,.0f}x")
         if beyond:
-            _key(ax, "^", f"beyond {RELATIVE_CEILING:g}x (at the top edge)", ms=6)
+            legend_key(ax, "^", f"beyond {RELATIVE_CEILING:g}x (at the top edge)", ms=6)
         ax.axhline(1.0, color="k", lw=0.8)
-        _mark_unmeasured(ax, _of(table, op, direction), top=True)
+        mark_unmeasured(ax, rows_of(table, op, direction), top=True)
         xlabel = "elements per call (an op along an axis: rows x cols)"
         if beyond:
             xlabel += "\n" + textwrap.fill(f"beyond {RELATIVE_CEILING:g}x: " + ", ".join(beyond), 60)
@@ -211,68 +112,8 @@ def relative_figure(table, op, env, out, baseline=matrix.BASELINE):
     for ax in axes[0]:
         ax.set_ylim(bottom, RELATIVE_CEILING)
     axes[0][0].set_ylabel("time / the fastest's time at that size\n(1 = fastest, lower is better; band: 95% interval)")
-    _legend(fig, axes)
-    return _finish(fig, env, out, f"relative_{op}")
-
-
-def _band(rows) -> tuple[pd.Series, pd.Series]:
-    """(low, high) seconds around each row's median: its 95% interval where the run kept one
-    (paired rounds), else the IQR (asv and pytest-benchmark results)."""
-    number = lambda column: pd.to_numeric(rows[column], errors="coerce")  # noqa: E731  (None where not kept)
-    median, half = number("median_s"), number("iqr_s").fillna(0) / 2
-    low = number("ci_low_s").fillna((median - half).clip(lower=median * 0.05))
-    high = number("ci_high_s").fillna(median + half)
-    return low, high
-
-
-def _bars(ax, values: pd.DataFrame, low=None, high=None, labels=None, missing=None):
-    """Grouped bars: one group per row of `values`, one bar per column (strategy); `labels` (text per
-    cell) written above each bar, `missing` (why per cell) written at the place of a bar not drawn."""
-    width = 0.8 / max(1, len(values.columns))
-    x = np.arange(len(values.index))
-    edge = ax.get_xaxis_transform()  # x in data, y in axes fractions
-    for i, strategy in enumerate(values.columns):
-        at = x + (i - (len(values.columns) - 1) / 2) * width
-        v = values[strategy].to_numpy(dtype=float)
-        yerr, top = None, v
-        if low is not None:
-            yerr = np.vstack([v - low[strategy].to_numpy(dtype=float), high[strategy].to_numpy(dtype=float) - v])
-            yerr = np.nan_to_num(np.clip(yerr, 0, None))
-            top = v + yerr[1]
-        ax.bar(at, v, width, yerr=yerr, capsize=2, label=strategy, color=color(strategy), error_kw={"lw": 0.8})
-        for j in range(len(values.index)):
-            if labels is not None and np.isfinite(top[j]) and labels[strategy].iloc[j]:
-                ax.annotate(labels[strategy].iloc[j], (at[j], top[j]), xytext=(0, 2), textcoords="offset points",
-                            rotation=90, ha="center", va="bottom", fontsize=7,
-                            path_effects=[matplotlib.patheffects.withStroke(linewidth=2, foreground="white")])
-            if missing is not None and isinstance(missing[strategy].iloc[j], str):  # a case not measured: say so
-                ax.text(at[j], 0.02, missing[strategy].iloc[j], transform=edge, rotation=90, ha="center",
-                        va="bottom", fontsize=7, color=color(strategy), fontweight="bold")
-    ax.set_xticks(x, [str(i) for i in values.index])
-    ax.set_xlim(-0.5, len(values.index) - 0.5)  # every group's place, also of a bar not drawn
-    ax.grid(True, axis="y", alpha=0.3)
-
-
-class _PlainLog(matplotlib.ticker.LogFormatter):
-    """A log axis's labels as plain numbers; which ticks get one, as LogFormatter decides."""
-
-    def _num_to_string(self, x, vmin, vmax):
-        return f"{x:g}"
-
-
-def _headroom(ax, fraction=0.22):
-    """Room above the highest bar for the labels written above the bars (log or linear axis)."""
-    bottom, top = ax.get_ylim()
-    if ax.get_yscale() == "log":
-        ax.set_ylim(bottom, top * (top / bottom) ** fraction)
-    else:
-        ax.set_ylim(bottom, top + (top - bottom) * fraction)
-
-
-def _missing(rows, index: str, like: pd.DataFrame, column=None) -> pd.DataFrame:
-    """Why each (index, strategy) cell of `rows` has no value (NaN where it has one), shaped like the bars."""
-    why = rows.assign(why=[_why_not(r, column) for _, r in rows.iterrows()])
-    return why.pivot(index=index, columns="strategy", values="why").reindex(index=like.index, columns=like.columns)
+    legend(fig, axes)
+    return finish(fig, env, out, f"relative_{op}")
 
 
 def bar_label(row, group, baseline) -> str:
@@ -286,22 +127,15 @@ def bar_label(row, group, baseline) -> str:
     return metrics.marked(value, fastest, False, tie)
 
 
-def _at_largest_measured(rows):
-    """Per direction, its rows (measured or not) at the largest size where something was measured:
-    a strategy too slow there stays in, to be marked."""
-    return pd.concat([g[g["size"] == g.loc[g["status"] == status.OK, "size"].max()]
-                      for _, g in rows.groupby("direction") if (g["status"] == status.OK).any()] or [rows.iloc[:0]])
-
-
 def speedup_figure(table, op, env, out, baseline=matrix.BASELINE):
-    rows = _at_largest_measured(_of(table, op))
+    rows = at_largest_measured(rows_of(table, op))
     base = rows[(rows["strategy"] == baseline) & (rows["status"] == status.OK)].set_index("direction")["median_s"]
     if base.empty:
         return []
     rows = rows[rows["direction"].isin(base.index)]
     ok = rows[rows["status"] == status.OK]
     order = [d for d in matrix.DIRECTIONS if d in base.index]
-    strategies = [s for s, _ in _by_strategy(rows)]
+    strategies = [s for s, _ in by_strategy(rows)]
     median = ok.pivot(index="direction", columns="strategy", values="median_s").reindex(index=order, columns=strategies)
     iqr = ok.pivot(index="direction", columns="strategy", values="iqr_s").reindex_like(median).fillna(0)
     b = base.loc[order]
@@ -316,20 +150,20 @@ def speedup_figure(table, op, env, out, baseline=matrix.BASELINE):
         low, high = (median + iqr / 2).rdiv(b, axis=0), (median - iqr / 2).clip(lower=1e-12).rdiv(b, axis=0)
     labels = grid(lambda d, s: marks.get((d, s), ""))
     fig, ax = plt.subplots(figsize=(10, 4.8))
-    _bars(ax, speedup, low, high, labels=labels, missing=_missing(rows, "direction", speedup))
+    bars(ax, speedup, low, high, labels=labels, missing=missing_rows(rows, "direction", speedup))
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(_PlainLog())  # 0.1 and 2, not 1e-01 and 2x10^0
-    ax.yaxis.set_minor_formatter(_PlainLog(minor_thresholds=(2, 0.4)))
-    _headroom(ax)
+    ax.yaxis.set_major_formatter(PlainLog())  # 0.1 and 2, not 1e-01 and 2x10^0
+    ax.yaxis.set_minor_formatter(PlainLog(minor_thresholds=(2, 0.4)))
+    headroom(ax)
     ax.set_xticks(ax.get_xticks(), [f"{d}\n{rows.loc[rows['direction'] == d, 'shape'].iloc[0]}" for d in order])
     ax.set(ylabel=f"speedup over {baseline} (x, log scale)",
            title=f"{op}: speedup over {baseline} at the largest size (below each direction)\n"
                  f"above each bar: the speedup; {metrics.FASTEST_MARK} fastest beyond the 95% interval, "
                  f"{metrics.TIE_MARK} tied for fastest (interval within 5%)")
     ax.title.set_fontsize(10)
-    _legend(fig, ax)
-    return _finish(fig, env, out, f"speedup_{op}")
+    legend(fig, ax)
+    return finish(fig, env, out, f"speedup_{op}")
 
 
 MEMORY_PANELS = (  # column, title: each a case's own memory, per element (per call = per element x elements)
@@ -345,21 +179,21 @@ MEMORY_FLOOR = 0.1
 
 def memory_figure(table, op, env, out, baseline=matrix.BASELINE, direction="forward_backward"):
     table = metrics.allocator_zeros_unmeasured(table)  # a 0 from TF's allocator is not measured, not 0 bytes
-    rows = _ok(table, op, direction)
+    rows = measured_rows(table, op, direction)
     if rows.empty:
         return []
     panels = [(c, t) for c, t in MEMORY_PANELS if c in rows]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False, sharex=True, sharey=True)
     for ax, (column, label) in zip(axes[0], panels):
         values = pd.to_numeric(rows[column], errors="coerce")
-        for strategy, s in _by_strategy(rows.assign(v=values / rows["size"])):
+        for strategy, s in by_strategy(rows.assign(v=values / rows["size"])):
             # NaN stays NaN: the line breaks where a case was not measured, never drawn at 0
             ax.plot(s["size"], s["v"].clip(lower=MEMORY_FLOOR), marker="o", ms=3.5, label=strategy,
                     color=color(strategy))
             floored = s[s["v"] <= MEMORY_FLOOR]
             ax.plot(floored["size"], [MEMORY_FLOOR] * len(floored), "v", ms=6, mfc="white", color=color(strategy))
         if (values / rows["size"] <= MEMORY_FLOOR).any():
-            _key(ax, "v", f"{MEMORY_FLOOR:g} or less (0; below 0: the process shrank): on the dotted floor",
+            legend_key(ax, "v", f"{MEMORY_FLOOR:g} or less (0; below 0: the process shrank): on the dotted floor",
                  ms=6, mfc="white")
         ax.axhline(MEMORY_FLOOR, color="0.5", lw=0.8, ls=":")
         ax.set(xscale="log", yscale="log", xlabel="elements per call", title=f"{op} {direction}:\n{label}")
@@ -370,33 +204,33 @@ def memory_figure(table, op, env, out, baseline=matrix.BASELINE, direction="forw
             ax.text(0.5, 0.5, "not measured here" + (":\n" + textwrap.fill(why, 44) if why else ""), ha="center",
                     va="center", transform=ax.transAxes, fontsize=9, color="0.3")
         else:  # the cases this panel lacks (too slow, or this metric not measured for them) at their sizes
-            _mark_unmeasured(ax, _of(table, op, direction), column)
+            mark_unmeasured(ax, rows_of(table, op, direction), column)
     per_element = np.concatenate([pd.to_numeric(rows[c], errors="coerce") / rows["size"] for c, _ in panels])
     highest = np.nanmax(per_element, initial=MEMORY_FLOOR * 100)  # a panel with nothing measured still gets a scale
     axes[0][0].set_ylim(MEMORY_FLOOR / 4, highest * 2)  # below the floor: room for the not-measured marks
     axes[0][0].set_xlim(rows["size"].min() / 1.6, rows["size"].max() * 1.6)  # sharex: also a panel of gaps only
     axes[0][0].set_ylabel("bytes per element (log scale)")
-    _legend(fig, axes)
-    return _finish(fig, env, out, f"memory_{op}")
+    legend(fig, axes)
+    return finish(fig, env, out, f"memory_{op}")
 
 
 def compile_figure(table, op, env, out, baseline=matrix.BASELINE):
-    rows = _of(table, op)
-    rows = _at_largest_measured(rows[rows["direction"].isin(matrix.KERNEL_DIRECTIONS)])
+    rows = rows_of(table, op)
+    rows = at_largest_measured(rows[rows["direction"].isin(matrix.KERNEL_DIRECTIONS)])
     if rows.empty:
         return []
     order = [d for d in matrix.DIRECTIONS if d in set(rows["direction"])]
-    strategies = [s for s, _ in _by_strategy(rows)]
+    strategies = [s for s, _ in by_strategy(rows)]
     values = rows.pivot(index="direction", columns="strategy", values="compile_s").reindex(index=order, columns=strategies)
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    _bars(ax, values.astype(float), missing=_missing(rows, "direction", values, "compile_s"))
+    bars(ax, values.astype(float), missing=missing_rows(rows, "direction", values, "compile_s"))
     highest = np.nanmax(values.to_numpy(dtype=float), initial=0)
     ax.set_ylim(0, highest * 1.1 if highest > 0 else 1)  # seconds from 0 (the scale of nothing measured: 0-1 s)
     ax.set(ylabel="first call minus a warm call (s)",
            title=f"{op}: tracing and compile time at the largest size (first call, excluded from the timings)")
     ax.title.set_fontsize(10)
-    _legend(fig, ax)
-    return _finish(fig, env, out, f"compile_{op}")
+    legend(fig, ax)
+    return finish(fig, env, out, f"compile_{op}")
 
 
 # The figures drawn for every op, each figure(table, op, env, out, baseline) -> its files: report.write
@@ -412,19 +246,19 @@ def train_figure(table, env, out):
     fig, axes = plt.subplots(1, len(ops), figsize=(4.8 * len(ops), 4.2), squeeze=False)
     for ax, op in zip(axes[0], ops):
         r = every[every["op"] == op]
-        strategies = [s for s, _ in _by_strategy(r)]
+        strategies = [s for s, _ in by_strategy(r)]
         values = r[r["status"] == status.OK].pivot(index="size", columns="strategy", values="elements_per_s")
         values = values.reindex(index=sorted(set(r["size"])), columns=strategies)
-        _bars(ax, values.astype(float), missing=_missing(r, "size", values))
+        bars(ax, values.astype(float), missing=missing_rows(r, "size", values))
         ax.set(yscale="log", xlabel="batch size", title=f"MLP train step using {op}")
     axes[0][0].set_ylabel("samples/s (higher is better, log scale)")
-    _legend(fig, axes)
-    return _finish(fig, env, out, "train_step")
+    legend(fig, axes)
+    return finish(fig, env, out, "train_step")
 
 
 def settings_figure(table, op, env, out, direction="forward_backward"):
     """Median time per strategy under each setting, at the largest size of `direction`."""
-    rows = _ok(table, op, direction)
+    rows = measured_rows(table, op, direction)
     if rows.empty or rows["env"].nunique() < 2:
         return []
     rows = rows[rows["size"] == rows["size"].max()]
@@ -447,74 +281,5 @@ def settings_figure(table, op, env, out, direction="forward_backward"):
                  "(dashed: the memory roofline of the same traffic)")
     ax.title.set_fontsize(10)
     ax.grid(True, axis="y", alpha=0.3)
-    _legend(fig, ax)
-    return _finish(fig, env, out, f"settings_{op}")
-
-
-def machines_figure(runs: dict, out: pathlib.Path, baseline: str = matrix.BASELINE, direction: str = "forward_backward"):
-    """Speedup over `baseline` per strategy and machine at each op's largest size, one panel per op."""
-    frames = []
-    for identity, (_, table, _) in runs.items():
-        for op, group in table[(table["direction"] == direction) & (table["status"] == status.OK)].groupby("op"):
-            at = group[group["size"] == group["size"].max()]
-            base = at.loc[at["strategy"] == baseline, "median_s"]
-            if base.empty:
-                continue
-            speedups = [speedup_of(r, at, baseline) for _, r in at.iterrows()]
-            value = [s.value for s in speedups]
-            frames.append(pd.DataFrame({"machine": identity, "op": op, "strategy": at["strategy"].to_numpy(),
-                                        "speedup": value, "shape": at["shape"].to_numpy(),
-                                        "low": [s.low if math.isfinite(s.low) else s.value for s in speedups],
-                                        "high": [s.high if math.isfinite(s.high) else s.value for s in speedups]}))
-    if not frames:
-        return []
-    data = pd.concat(frames)
-    ops = sorted(data["op"].unique())
-    fig, axes = plt.subplots(1, len(ops), figsize=(4.8 * len(ops), 4.4), squeeze=False, sharey=True)
-    palette = plt.get_cmap("Set2").colors
-    machines = list(runs)
-    for ax, op in zip(axes[0], ops):
-        d = data[data["op"] == op]
-        strategies = [s for s in impls.STRATEGIES if s in set(d["strategy"])]
-        width = 0.8 / len(machines)
-        for i, machine in enumerate(machines):
-            m = d[d["machine"] == machine].set_index("strategy").reindex(strategies)
-            x = np.arange(len(strategies)) + (i - (len(machines) - 1) / 2) * width
-            err = np.nan_to_num(np.clip(np.vstack([m["speedup"] - m["low"], m["high"] - m["speedup"]]).astype(float), 0, None))
-            ax.bar(x, m["speedup"], width, yerr=err, capsize=2, label=machine, color=palette[i % len(palette)],
-                   error_kw={"lw": 0.8})
-        ax.set_xticks(np.arange(len(strategies)), strategies, rotation=30, ha="right")
-        ax.axhline(1.0, color="k", lw=0.8)
-        ax.set(yscale="log", title=f"{op} {direction} at {d['shape'].iloc[0]}")
-        ax.title.set_fontsize(10)
-        ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"speedup over {baseline} (log scale)")
-    _legend(fig, axes)
-    note = ("Each machine's newest run, at the setting it gets by default; error bars: the 95% interval of the paired "
-            "speedup where the run kept one (runs before paired rounds: ratios of medians).")
-    return _finish(fig, {}, out, "machines", note=note)
-
-
-def release_figure(numbers: pd.DataFrame, env: dict, out: pathlib.Path) -> list[pathlib.Path]:
-    """Per op (rows) and direction (columns): median per call against TensorFlow release,
-    a line per strategy."""
-    ops = list(dict.fromkeys(numbers.index.get_level_values("op")))
-    directions = [d for d in matrix.KERNEL_DIRECTIONS if d in set(numbers.index.get_level_values("direction"))]
-    fig, axes = plt.subplots(len(ops), len(directions), figsize=(4.2 * len(directions), 3.0 * len(ops)),
-                             squeeze=False, sharex=True)
-    x = np.arange(len(numbers.columns))
-    for (op, direction, strategy), times in numbers.iterrows():
-        ax = axes[ops.index(op)][directions.index(direction)]
-        ax.plot(x, times.to_numpy(dtype=float) * 1e3, marker="o", ms=4, label=strategy, color=color(strategy))
-        ax.set(yscale="log", title=f"{op}: {direction}", xticks=x)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())  # 20, not 2x10^1
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(minor_thresholds=(2, 0.4)))
-        ax.set_xticklabels([f"TF {v}" for v in numbers.columns])
-        ax.grid(True, which="both", alpha=0.3)
-    for row in axes:
-        row[0].set_ylabel("ms per call (lower is better)")
-    _legend(fig, axes)
-    return _finish(fig, env, out, "releases",
-                   note=f"{env['machine']}, commit {env['commit'][:8]}: one commit under each TensorFlow release "
-                        "(asv.releases.conf.json); asv's timer at forward_backward, stratbench's harness in asv's "
-                        "setup_cache (its median per call) elsewhere.")
+    legend(fig, ax)
+    return finish(fig, env, out, f"settings_{op}")

@@ -11,10 +11,11 @@ import pandas as pd
 
 import impls
 from stratbench import capabilities, figures, matrix, metrics, status
-from stratbench.report import write_machines
+from stratbench.across import write_machines
 from stratbench.results import format_seconds
-from stratbench.tables import (FROM_RUN, caption, describe_setting, headline, headline_setting, machine_name, markdown,
+from stratbench.tables import (caption, describe_setting, headline, headline_setting, machine_name, markdown,
                                settings_of, settings_table, unmeasured_notes)
+from stratbench.which_run import FROM_RUN
 
 README_BEGIN = "<!-- stratbench report --publish: begin (generated; do not edit by hand) -->"
 README_END = "<!-- stratbench report --publish: end -->"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 import pandas as pd
 
-from stratbench import capabilities, environment, figures, matrix, metrics, results, status
-from stratbench.tables import (caption, headline, headline_setting, machines_table, markdown, metric_table,
-                               release_rows, release_table, settings_of, settings_table, unmeasured_notes)
+from stratbench import capabilities, figures, matrix, results
+from stratbench.tables import (headline, headline_setting, markdown, metric_table, settings_of, settings_table,
+                               unmeasured_notes)
 
 
 def _png(paths: list[pathlib.Path]) -> list[pathlib.Path]:
@@ -94,75 +93,3 @@ def latest_run(results: pathlib.Path) -> pathlib.Path | None:
     """The most recently written `stratbench run` directory under `results`."""
     runs = sorted(results.glob("*/*/cases.json"), key=lambda p: p.stat().st_mtime)
     return runs[-1].parent if runs else None
-
-
-def machine_runs(root) -> dict:
-    """{machine identity: (run dir, its table at the setting that machine gets by default, env)}:
-    per machine type under root, its newest run with oneDNN as that CPU has it by default
-    (else its newest run)."""
-    newest, names = {}, {}
-    for run_dir in results.runs_under(root):
-        env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
-        if not env.get("cpu_model"):
-            continue
-        # runs that did not record their memory (before 2026-12) join the type they otherwise are
-        identity = environment.machine_identity(env | {"memory_bytes": None})
-        if env.get("memory_bytes"):
-            names[identity] = environment.machine_identity(env)
-        table = results.load(run_dir)
-        # a run with oneDNN as the CPU has it unasked (what the machine gets by default) first,
-        # then the newest, then the one with the most cases
-        rank = (env.get("onednn") == environment.onednn_by_default(env.get("cpu_flags") or ""),
-                results.run_time(run_dir), int((table["status"] == status.OK).sum()))
-        if identity not in newest or rank > newest[identity][3]:
-            newest[identity] = (run_dir, table, env, rank)
-    out = {}
-    for identity, (run_dir, table, env, _) in sorted(newest.items()):
-        identity = names.get(identity, identity)
-        table = table[table["env"] == headline_setting(table, env)]
-        if not env.get("roofline"):  # before the roofline tool its fractions were of a TF copy: not comparable
-            table = table.assign(roofline_fraction=np.nan)
-        out[identity] = (run_dir, table, env)
-    return out
-
-
-def write_machines(root, out, baseline: str = matrix.BASELINE, log=print) -> dict:
-    """machines.md, machines.csv and the machines figure for every machine type under root."""
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = machine_runs(root)
-    if not runs:
-        raise ValueError(f"no `stratbench run` results with a recorded CPU under {root}")
-    table = machines_table(runs, baseline)
-    table.to_csv(out / "machines.csv")
-    lines = ["Each machine type's newest run under " + str(root) + ":", ""]
-    for identity, (run_dir, _, env) in runs.items():
-        lines.append(f"- **{identity}**: `{run_dir}` ({caption(env | {'setting': headline_setting(results.load(run_dir), env)})})")
-    lines += ["", f"Speedup over {baseline} and median time at each op's largest and smallest size. {metrics.MARKS_LEGEND}.",
-              "", markdown(table), ""]
-    (out / "machines.md").write_text("\n".join(lines))
-    drawn = figures.machines_figure(runs, out, baseline)
-    log(f"report: {len(runs)} machines side by side in {out}")
-    return {"table": out / "machines.md", "figures": drawn, "runs": runs}
-
-
-def write_releases(table: pd.DataFrame, out, log=print) -> dict:
-    """releases.md, releases.csv and the releases figure for one commit measured under
-    several TensorFlow releases; returns {"table": path of the .md, "figures": [...]}."""
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = release_rows(table)
-    numbers, text = release_table(rows)
-    sizes = ", ".join(f"{op} {shape}" for op, shape in rows.groupby("op")["shape"].first().items())
-    commit = str(rows["commit"].iloc[0])
-    env = {"machine": ", ".join(sorted(map(str, rows["machine"].dropna().unique()))), "commit": commit}
-    numbers.to_csv(out / "releases.csv")
-    timers = "; ".join(f"{n} cases: {how}" for how, n in rows.loc[rows["status"] == status.OK, "measured_with"]
-                       .value_counts().items())
-    (out / "releases.md").write_text(
-        f"Median per call at each op's largest size ({sizes}), commit {commit[:8]}, float32 on the CPU. "
-        f"`(Nx)`: speedup over the release in the column before (above 1: faster). Timed by {timers}.\n\n"
-        + markdown(text) + "\n")
-    drawn = figures.release_figure(numbers, env, out)
-    log(f"report: releases table and figure for {len(numbers.columns)} TensorFlow releases in {out}")
-    return {"table": out / "releases.md", "figures": drawn}

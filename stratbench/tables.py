@@ -1,11 +1,8 @@
 """The report's tables (pandas; Markdown and CSV when written) and the text that labels
-what they were measured on: the per-op metric tables, the headline, the settings, machines
-and releases comparisons."""
+what they were measured on: the per-op metric tables, the headline, the settings comparison
+(machines and releases: stratbench/across.py)."""
 
 from __future__ import annotations
-
-import pathlib
-import re
 
 import numpy as np
 import pandas as pd
@@ -23,7 +20,7 @@ def _fmt_count(n: float, unit: str) -> str:
     return f"{n:.3g} {unit}"
 
 
-def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+def ordered(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(
         _op=table["op"], _dir=table["direction"].map(matrix.DIRECTIONS.index),
         _strategy=table["strategy"].map(impls.STRATEGIES.index),
@@ -38,7 +35,7 @@ def metric_table(table: pd.DataFrame, op: str, direction: str, baseline: str = m
     """(numbers, text): rows (shape, metric), columns strategies, for one op and direction.
     Text cells mark a noisy timing (metrics.marked); a memory figure not measured (missing,
     or a 0 from an allocator that did not count the case, metrics.allocator_bytes) says so."""
-    rows = _ordered(table[(table["op"] == op) & (table["direction"] == direction)])
+    rows = ordered(table[(table["op"] == op) & (table["direction"] == direction)])
     numbers, text = {}, {}
     for shape, group in rows.groupby("shape", sort=False):
         for r in group.itertuples():
@@ -135,7 +132,7 @@ def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFra
     """Speedup over `baseline` at the largest size of each (op, direction), with its 95%
     interval where the run paired them: rows are (op, direction, shape), columns strategies;
     fastest and tied marked (metrics.marked; no time, so no noisy mark: metrics.SPEEDUP_MARKS_LEGEND)."""
-    table = _ordered(table)
+    table = ordered(table)
     cells = {}
     for (op, direction), group in table.groupby(["op", "direction"], sort=False):
         largest = group[group["size"] == group["size"].max()]
@@ -144,29 +141,6 @@ def headline(table: pd.DataFrame, baseline: str = matrix.BASELINE) -> pd.DataFra
     out = pd.DataFrame.from_dict(cells, orient="index")
     out.index.names = ["op", "direction", "shape"]
     return out.reindex(columns=[s for s in impls.STRATEGIES if s in out.columns]).fillna("")
-
-
-# how results/README.md names the run it was generated from (publish writes it, published_run reads it)
-FROM_RUN = "from the run in `{}`"
-
-
-def published_run(results_readme) -> pathlib.Path | None:
-    """The run directory a published results/README.md was generated from (its FROM_RUN
-    phrase), resolved; None when the file is absent or names none."""
-    path = pathlib.Path(results_readme)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
-    found = re.search(re.escape(FROM_RUN).replace(re.escape("{}"), "([^`]+)"), text)
-    return (path.parent / found.group(1)).resolve() if found else None
-
-
-def is_published_run(run_dir) -> bool:
-    """Whether run_dir is the run a results/README.md above it (up to three folders up) was
-    published from: the committed reference run."""
-    run_dir = pathlib.Path(run_dir).resolve()
-    return any(published_run(folder / "README.md") == run_dir for folder in list(run_dir.parents)[:3])
 
 
 def describe_setting(env: dict, name: str) -> str:
@@ -253,7 +227,7 @@ def settings_table(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     (op, direction): rows (op, direction, shape, strategy), columns settings; each cell the
     median and its speedup over the same strategy under `reference`.  The memory roofline
     of the case's traffic is a row of its own."""
-    ok = _ordered(table[table["status"] == status.OK])
+    ok = ordered(table[table["status"] == status.OK])
     names = settings_of(table)
     cells = {}
     for (op, direction), group in ok.groupby(["op", "direction"], sort=False):
@@ -291,76 +265,6 @@ def unmeasured_notes(table: pd.DataFrame) -> list[str]:
              if column in ok for value in pd.to_numeric(ok[column], errors="coerce") if value == 0]
     counts = pd.Series(unmeasured_items(ok) + zeros, dtype=object).value_counts()
     return [f"{note} ({count} cases)" for note, count in counts.items()]
-
-
-def machines_table(runs: dict, baseline: str = matrix.BASELINE) -> pd.DataFrame:
-    """Per op, direction and strategy, at the largest and the smallest size each machine
-    measured: each machine's speedup over `baseline` (paired, with its 95% interval where
-    the run kept one) and time; rows (op, direction, size, strategy), columns machines."""
-    cells = {}
-    for identity, (_, table, env) in runs.items():
-        column = f"{identity} ({describe_setting(env, headline_setting(table, env))})"
-        for (op, direction), group in _ordered(table).groupby(["op", "direction"], sort=False):
-            for which, size in (("largest", group["size"].max()), ("smallest", group["size"].min())):
-                at = group[group["size"] == size]
-                for _, r in at.iterrows():
-                    key = (op, direction, f"{which}: {r['shape']}", r["strategy"])
-                    if r["status"] != status.OK:
-                        cells.setdefault(key, {})[column] = r["status"]
-                        continue
-                    fastest, tie = rank_in_group(r, at)
-                    speedup = speedup_text(r, at, baseline)
-                    cells.setdefault(key, {})[column] = metrics.marked(
-                        (f"{speedup} " if speedup else "") + f"({format_seconds(r['median_s'])})",
-                        fastest, metrics.is_noisy_row(r), tie, **metrics.row_marks(r))
-    out = pd.DataFrame.from_dict(cells, orient="index")
-    out.index.names = ["op", "direction", "size", "strategy"]
-    return out.fillna("")
-
-
-def _version_key(version) -> tuple:
-    return tuple(int(part) for part in str(version).split(".") if part.isdigit())
-
-
-def at_largest(rows):
-    return rows[rows["size"] == rows["size"].max()]
-
-
-def release_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the commit measured under the most TensorFlow releases (asv's release
-    matrix, asv.releases.conf.json), at each op's largest size.  ValueError when no
-    commit has two releases."""
-    rows = table[table["tensorflow"].notna()]
-    releases = rows.groupby("commit")["tensorflow"].nunique()
-    if releases.empty or releases.max() < 2:
-        raise ValueError("no commit measured under two or more TensorFlow releases in these results: run "
-                         "`asv run --config asv.releases.conf.json HEAD^!` (README, \"Across TensorFlow releases\")")
-    rows = rows[rows["commit"] == releases.idxmax()]
-    return pd.concat([at_largest(group) for _, group in rows.groupby("op")])
-
-
-def release_table(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(numbers, text) of release_rows: rows (op, direction, strategy), a column per
-    release, oldest first.  Text: the median per call and, in brackets, the speedup over
-    the release before it (above 1: this release is faster); a case a release could not
-    measure says so."""
-    versions = sorted(rows["tensorflow"].unique(), key=_version_key)
-    ordered = _ordered(rows)
-    index = list(dict.fromkeys(zip(ordered["op"], ordered["direction"], ordered["strategy"])))
-    numbers = (rows[rows["status"] == status.OK]
-               .pivot_table(index=["op", "direction", "strategy"], columns="tensorflow", values="median_s", aggfunc="first")
-               .reindex(index=pd.MultiIndex.from_tuples(index, names=["op", "direction", "strategy"]), columns=versions))
-    text = numbers.copy().astype(object)
-    for key, times in numbers.iterrows():
-        before = None
-        for version, t in times.items():
-            if pd.isna(t):
-                text.at[key, version] = "not measured"
-                continue
-            text.at[key, version] = format_seconds(t) + (f" ({before / t:.2f}x)" if before else "")
-            before = t
-    text.columns = [f"TF {v}" for v in versions]
-    return numbers, text
 
 
 def steal_line(table: pd.DataFrame) -> str:

@@ -7,9 +7,33 @@ from __future__ import annotations
 import datetime
 import pathlib
 import platform
+import re
 import subprocess
 
-from stratbench import environment, results, tables
+from stratbench import environment, results
+
+
+# how results/README.md names the run it was generated from (publish writes it, published_run reads it)
+FROM_RUN = "from the run in `{}`"
+
+
+def published_run(results_readme) -> pathlib.Path | None:
+    """The run directory a published results/README.md was generated from (its FROM_RUN
+    phrase), resolved; None when the file is absent or names none."""
+    path = pathlib.Path(results_readme)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(re.escape(FROM_RUN).replace(re.escape("{}"), "([^`]+)"), text)
+    return (path.parent / found.group(1)).resolve() if found else None
+
+
+def is_published_run(run_dir) -> bool:
+    """Whether run_dir is the run a results/README.md above it (up to three folders up) was
+    published from: the committed reference run."""
+    run_dir = pathlib.Path(run_dir).resolve()
+    return any(published_run(folder / "README.md") == run_dir for folder in list(run_dir.parents)[:3])
 
 
 class NoResult(Exception):
@@ -63,7 +87,7 @@ def whose_run(run_dir: pathlib.Path, env: dict) -> str:
     host = env.get("host") or env.get("machine")
     what = (f"{run_dir} ({made}; machine {environment.machine_identity(env)}, host {host}, "
             f"TensorFlow {env.get('tensorflow')}, commit {commit[:8]})")
-    if tables.is_published_run(run_dir):
+    if is_published_run(run_dir):
         return f"Answered from the published reference run (results/README.md): {what}"
     tracked = _git(run_dir, "ls-files", "--error-unmatch", "cases.json")
     if tracked is not None and tracked.returncode == 0:

@@ -13,7 +13,7 @@ import tensorflow as tf
 import impls
 from impls.keras import OpLayer
 from stratbench import (capabilities, commands, correctness, matrix, metrics, publishing, recommend, report, results,
-                        tables, timing)
+                        savedmodel, tables, timing, which_run)
 from stratbench.testing import usable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def checked(tmp_path_factory):
     """Real capability cells of spiky under native and pyfunc, SavedModels reloaded by a fresh process."""
     scratch = tmp_path_factory.mktemp("capabilities")
     pairs = {("spiky", strategy): capabilities.check_pair("spiky", strategy, str(scratch)) for strategy in ("native", "pyfunc")}
-    reloaded = capabilities.reload_in_fresh_process([cells.pop("_savedmodel_job") for cells in pairs.values()])
+    reloaded = savedmodel.reload_in_fresh_process([cells.pop("_savedmodel_job") for cells in pairs.values()])
     for pair, cells in pairs.items():
         cells["savedmodel"] = capabilities.dataclasses.asdict(reloaded[pair])
     return {f"{op}/{strategy}": cells for (op, strategy), cells in pairs.items()}
@@ -204,12 +204,12 @@ def test_recommend_ranks_and_constrains_by_memory(tmp_path):
 
 
 def test_every_strategy_has_a_colour_however_many_there_are():
-    from stratbench import figures
+    from stratbench import plotting
 
-    registered = [figures.color(s) for s in impls.STRATEGIES]
+    registered = [plotting.color(s) for s in impls.STRATEGIES]
     assert len(set(registered)) == len(registered)  # told apart in one figure
-    own = [figures.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
-    assert figures.color("my_strategy_3") == own[3]  # and the same in every figure
+    own = [plotting.color(f"my_strategy_{i}") for i in range(30)]  # past any palette: no KeyError
+    assert plotting.color("my_strategy_3") == own[3]  # and the same in every figure
 
 
 # --- what recommend and the tables print never contradicts itself ----------------------
@@ -291,7 +291,7 @@ def test_recommend_says_whose_run_first_and_when_it_is_call_bound(tmp_path):
     assert first.startswith("Answered from a run committed to this repository, not the published reference run")
     assert "made 2026-12-03" in first
     assert "amd-epyc-avx512_vnni-2cpu-24gib-nogpu" in first and "commit c695584c" in first
-    published = tables.published_run(ROOT / "results" / "README.md")
+    published = which_run.published_run(ROOT / "results" / "README.md")
     published_env = json.loads((published / "environment.json").read_text())
     assert recommend.recommend(published, "spiky", "CPU", "1000", "forward", this_machine=published_env).startswith(
         "Answered from the published reference run")

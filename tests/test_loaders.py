@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import impls
-from stratbench import loaders, matrix
+from stratbench import across, loaders, matrix
 from stratbench.results import COLUMNS
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -188,8 +188,6 @@ def test_asv_setup_reuses_the_warm_case_across_samples():
 
 
 def test_release_table_gives_each_release_its_speedup_over_the_one_before(tmp_path):
-    from stratbench import report
-
     rows = []
     for version, seconds in (("2.21.0", None), ("2.9.0", 4e-3), ("2.17.1", 2e-3)):  # 2.9 is older than 2.17
         for shape in ("1000", "16000000"):
@@ -198,19 +196,18 @@ def test_release_table_gives_each_release_its_speedup_over_the_one_before(tmp_pa
                          "status": "ok" if seconds else "skipped", "measured_with": "asv timer",
                          "median_s": (seconds if shape == "16000000" else 1e-5) if seconds else None})
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    written = report.write_releases(table, tmp_path, log=lambda m: None)
+    written = across.write_releases(table, tmp_path, log=lambda m: None)
     text = written["table"].read_text()
     assert text.index("TF 2.9.0") < text.index("TF 2.17.1") < text.index("TF 2.21.0")  # oldest first
     assert "4 ms" in text and "2 ms (2.00x)" in text and "not measured" in text and "1e-05" not in text
     assert all(path.exists() for path in written["figures"])
     with pytest.raises(ValueError, match="asv.releases.conf.json"):
-        report.write_releases(table[table["tensorflow"] == "2.9.0"], tmp_path, log=lambda m: None)
+        across.write_releases(table[table["tensorflow"] == "2.9.0"], tmp_path, log=lambda m: None)
 
 
 def test_the_committed_release_matrix_holds_the_whole_matrix_under_each_release():
     # results/asv/vm-epyc/94f4a130-*: `asv run --config asv.releases.conf.json HEAD^!`, committed
     # from the 2-core VM: one commit under TensorFlow 2.17.1, 2.19.1 and 2.21.0.
-    from stratbench import tables
 
     table = loaders.load_any(ROOT / "results" / "asv" / "vm-epyc")
     one = table[table["commit"].str.startswith("94f4a130")]
@@ -220,8 +217,8 @@ def test_the_committed_release_matrix_holds_the_whole_matrix_under_each_release(
         assert set(rows["key"]) == whole_matrix, release  # every case of the matrix, measured or skipped
         skipped = rows[rows["status"] != "ok"]
         assert set(skipped["strategy"]) == {"pyfunc_seed"} and set(skipped["size"]) == {16_000_000}, release
-    releases = tables.release_rows(table)
-    assert sorted(set(releases["tensorflow"]), key=tables._version_key) == ["2.17.1", "2.19.1", "2.21.0"]
+    releases = across.release_rows(table)
+    assert sorted(set(releases["tensorflow"]), key=across.version_key) == ["2.17.1", "2.19.1", "2.21.0"]
     ok = releases[releases["status"] == "ok"]
     timed_by_asv = ok["direction"] == "forward_backward"
     assert (ok.loc[timed_by_asv, "measured_with"] == "asv timer").all()

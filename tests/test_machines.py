@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from stratbench import environment, recommend, results
+from stratbench import across, environment, recommend, results
 
 XEON = {"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_flags": "sse4_2 avx avx2 avx512f avx512_vnni amx_tile",
         "cpu_count": 2, "memory_bytes": 24 * 2**30, "gpus": [], "onednn": True}
@@ -78,10 +78,8 @@ def test_a_run_that_did_not_record_memory_still_counts_as_this_type(tmp_path):
 def test_report_puts_every_machine_type_side_by_side(tmp_path):
     import pathlib
 
-    from stratbench import report
-
     root = pathlib.Path(__file__).resolve().parents[1] / "results"
-    written = report.write_machines(root, tmp_path, log=lambda m: None)
+    written = across.write_machines(root, tmp_path, log=lambda m: None)
     # each CPU's runs join one type whatever memory the newest recorded: a run made here (the
     # Quickstart's `stratbench run` before the tests, on either VM) adds one and may rename it
     names = set(written["runs"])
@@ -112,19 +110,15 @@ def test_recommend_prefers_a_run_with_onednn_as_this_machine_has_it(tmp_path):
 
 
 def test_runs_that_did_not_record_memory_join_their_type_in_the_side_by_side(tmp_path):
-    from stratbench import report
-
     _run(tmp_path, XEON | {"memory_bytes": None}, "aaaa", "old", fastest="custom_op")
     _run(tmp_path, XEON | {"started_at": 2e9}, "bbbb", "new", fastest="xla")
     _run(tmp_path, EPYC, "cccc", "amd", fastest="xla")
-    runs = report.machine_runs(tmp_path)
+    runs = across.machine_runs(tmp_path)
     assert list(runs) == ["amd-epyc-9r14-avx512_vnni-2cpu-24gib-nogpu", "intel-xeon-amx-2cpu-24gib-nogpu"]
     assert runs["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "bbbb"  # the newest of the type
 
 
 def test_the_side_by_side_takes_a_run_with_the_machines_default_onednn(tmp_path):
-    from stratbench import report
-
     _run(tmp_path, XEON | {"onednn": True, "started_at": 1e9}, "aaaa", "box", fastest="custom_op")
     _run(tmp_path, XEON | {"onednn": False, "started_at": 2e9}, "bbbb", "box", fastest="xla")  # newer, oneDNN off
-    assert report.machine_runs(tmp_path)["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "aaaa"
+    assert across.machine_runs(tmp_path)["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "aaaa"

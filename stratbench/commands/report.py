@@ -45,14 +45,14 @@ def add_parser(sub, common) -> None:
 
 def write_report(source, out, baseline, publish, releases=False) -> None:
     """Writes the report of `source` (and with `publish`, results/README.md and the headline)."""
-    from stratbench import capabilities, publishing, report
+    from stratbench import across, capabilities, publishing, report
 
     table, env, caps, default_out = report.source_of(source)
     out = out or default_out
     if releases:
         if publish:
             raise ValueError("--releases and --publish: choose one (--publish is for a `stratbench run` directory)")
-        written = report.write_releases(table, out, log=present.log)
+        written = across.write_releases(table, out, log=present.log)
         print(f"{written['table']}\n" + "\n".join(map(str, written["figures"])))
         return
     written = report.write(table, out, env, caps, baseline, log=present.log)
@@ -71,7 +71,7 @@ def write_report(source, out, baseline, publish, releases=False) -> None:
 
 
 def main(args) -> int:
-    from stratbench import report
+    from stratbench import across, report
 
     source = args.source or report.latest_run(pathlib.Path("results"))
     if source is None:
@@ -84,7 +84,7 @@ def main(args) -> int:
             if args.publish or args.releases:
                 raise ValueError("--machines reads a folder of runs; --publish (of one run) includes the machines "
                                  "of its results folder already, and --releases compares TF releases")
-            written = report.write_machines(source, args.out or pathlib.Path(source) / "machines", args.baseline,
+            written = across.write_machines(source, args.out or pathlib.Path(source) / "machines", args.baseline,
                                             log=present.log)
             print(f"{written['table']}\n" + "\n".join(map(str, written["figures"])))
             return 0
