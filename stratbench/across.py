@@ -29,7 +29,7 @@ def machine_runs(root) -> dict:
         env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
         if not env.get("cpu_model"):
             continue
-        # runs that did not record their memory (before 2026-12) join the type they otherwise are
+        # runs that did not record their memory (older runs) join the type they otherwise are
         identity = environment.machine_identity(env | {"memory_bytes": None})
         if env.get("memory_bytes"):
             names[identity] = environment.machine_identity(env)

@@ -56,7 +56,7 @@ def recorded_rule(threshold: float) -> dict:
 
 def rule(threshold: float = THRESHOLD, margin: float = MARGIN, screen_margin: float | None = SCREEN_MARGIN) -> str:
     """The detector's rule in words (compare's summary and --help, noise's report), with the
-    screen a file was made with (SCREEN_MARGIN: None since 2026-12-03's second change, 0 before)."""
+    screen a file was made with (SCREEN_MARGIN as it records it: older files have 0)."""
     interval = "" if screen_margin is None else \
         f" and whose interval excludes 1{f' ± {screen_margin:.0%}' if screen_margin else ''}"
     return (f"a case whose ratio is beyond {threshold:.0%}{interval} is measured once more in fresh worker processes, "

@@ -163,7 +163,7 @@ def machine_identity(env: dict) -> str:
     """The machine type a run's figures hold for, as a folder name: CPU model, best vector
     ISA, logical CPUs, memory (GiB) and GPUs -- what changes figures; the host name is only
     a label (`host`).  The same type gives the same name; a different CPU never does.  Runs
-    that did not record a part (memory, before 2026-12) say so in the name."""
+    that did not record a part (memory: older runs) say so in the name."""
     isa = env.get("cpu_isa") or cpu_isa(env.get("cpu_flags") or "")
     memory = env.get("memory_bytes")
     gpus = [g.get("name", "gpu") for g in env.get("gpus") or []]

@@ -29,7 +29,7 @@ ASV_METRICS = {
     "track_kept_for_backward_bytes": "kept_for_backward_bytes",
     "track_compile_s": "compile_s",
     "track_speedup_over_native": "speedup",
-    # suites before 2026-11-26 (results/asv/vm)
+    # older suites (results/asv/vm)
     "track_elements_per_s": "elements_per_s",
     "track_roofline_fraction": "roofline_fraction",
 }

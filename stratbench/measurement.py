@@ -108,7 +108,7 @@ class Measurement:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "Measurement":
-        return cls(frame.reindex(columns=SAMPLE_COLUMNS).to_dict("records"))  # no steal before 2026-12-03
+        return cls(frame.reindex(columns=SAMPLE_COLUMNS).to_dict("records"))  # older runs kept no steal
 
 
 @dataclasses.dataclass

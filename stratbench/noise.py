@@ -63,15 +63,15 @@ def noise(case, settings, reruns: int = 3, processes: int = 2, threshold: float 
 
 def resolves(table: pd.DataFrame) -> str:
     """What the noise check says about this machine, in one paragraph."""
-    threshold = table["threshold"].iloc[0] if "threshold" in table else None  # not recorded before 2026-12-02
-    confirming = "confirm_verdict" in table  # a flag measured again in fresh workers (since 2026-12-02)
+    threshold = table["threshold"].iloc[0] if "threshold" in table else None  # older files did not record it
+    confirming = "confirm_verdict" in table  # a flag measured again in fresh workers (not in older files)
     lines = []
     for name, group in table.groupby("change", sort=False):
         flagged = int((group["verdict"] != UNCHANGED).sum())
         lines.append(f"{name}: ratio {group['ratio'].median():.3f} (median of {len(group)} reruns), "
                      f"flagged {flagged} of {len(group)}")
     aa = table[table["change"] == "A again"]["half_width"]
-    if "pooled_ratio" in table:  # the rule since 2026-12-03 (the screen's own margin recorded since its change that day)
+    if "pooled_ratio" in table:  # the rule that pools both passes (the screen's own margin: recorded with it)
         screen = table["screen_margin"].iloc[0] if "screen_margin" in table else table["margin"].iloc[0]
         text = rule(threshold, table["margin"].iloc[0], None if pd.isna(screen) else screen)
         text = text[0].upper() + text[1:]

@@ -30,8 +30,8 @@ def machines_lines(base: pathlib.Path, rel, baseline: str = matrix.BASELINE) -> 
         return []
     lines = ["## Every machine type measured", "",
              "Results are filed under the machine type that made them (`stratbench/environment.py`, "
-             "`machine_identity`: CPU model, vector ISA, logical CPUs, memory, GPUs; runs before 2026-12 did "
-             "not record their memory). Each type's newest run:", ""]
+             "`machine_identity`: CPU model, vector ISA, logical CPUs, memory, GPUs; older runs did not "
+             "record their memory). Each type's newest run:", ""]
     for identity, (run_dir, table, env) in written["runs"].items():
         lines += [f"### {identity}", "", f"From `{rel(run_dir)}`: {caption(env | {'setting': headline_setting(table, env)})}",
                   "", markdown(headline(table, baseline)), ""]

@@ -42,10 +42,15 @@ COLUMNS = [
     # memory (stratbench/timing.py): TF's allocator peak above the inputs, the process's resident
     # peak above the case's start, and (forward_backward) what a forward keeps for its backward
     "peak_tf_bytes", "own_rss_bytes", "kept_for_backward_bytes", "peak_rss_bytes", "rss_start_bytes", "compile_s",
-    "status", "reason", "unmeasured", "measured_with", "commit", "tensorflow", "run_id", "machine", "key",
+    "status", "reason", "unmeasured", "measured_with", "measuring_settings", "commit", "tensorflow", "run_id", "machine", "key",
 ]
 # unmeasured: "metric: why" for each figure this case could not measure here (it is empty,
-# never a failure of the case)
+# never a failure of the case); measured_with: the measuring settings in words,
+# measuring_settings: the same as JSON (timing.Settings.as_data), what resuming compares
+
+# The version of a run's files (cases.json, environment.json): 1, files that do not say (rows
+# without measuring_settings, compared by their measured_with); 2, rows with it.
+SCHEMA_VERSION = 2
 
 
 _UMASK = os.umask(0)
@@ -112,11 +117,18 @@ class RunStore:
                 self.environment["settings"] = settings
             _write_atomic(path, json.dumps(self.environment, indent=1, sort_keys=True))
 
-    def measured(self, measured_with: str | None = None) -> set[str]:
-        """Keys of the cases already measured in this run (status ok), with these
-        measuring settings when given."""
-        return {k for k, row in self.rows.items() if row.get("status") == status.OK
-                and (measured_with is None or row.get("measured_with") == measured_with)}
+    def measured(self, settings=None) -> set[str]:
+        """Keys of the cases already measured in this run (status ok), with these measuring
+        settings (a timing.Settings) when given: compared as data, or where a row has none
+        (schema 1) by their description."""
+        def same(row) -> bool:
+            if settings is None:
+                return True
+            if row.get("measuring_settings"):
+                return json.loads(row["measuring_settings"]) == settings.as_data()
+            return row.get("measured_with") == settings.describe()
+
+        return {k for k, row in self.rows.items() if row.get("status") == status.OK and same(row)}
 
     def add(self, *rows: dict) -> None:
         """Stores `rows` (replacing those of the same keys) in one write of the files."""
@@ -149,11 +161,17 @@ class RunStore:
 
     def _flush(self) -> None:
         rows = list(self.rows.values())
-        _write_atomic(self.directory / "cases.json", json.dumps({"environment": self.environment, "rows": rows}, indent=1))
+        _write_atomic(self.directory / "cases.json", json.dumps({"schema_version": SCHEMA_VERSION,
+                                                                 "environment": self.environment, "rows": rows}, indent=1))
         _write_atomic(self.directory / "cases.csv", self.table().to_csv(index=False))
 
 
 SAMPLES = "samples.csv.gz"  # key, process, round, seconds, calls, steal: every per-call sample of the run
+
+
+def measuring_columns(settings) -> dict:
+    """A row's measured_with and measuring_settings for a timing.Settings."""
+    return {"measured_with": settings.describe(), "measuring_settings": json.dumps(settings.as_data(), sort_keys=True)}
 
 
 def read_samples(directory) -> pd.DataFrame | None:
@@ -163,8 +181,8 @@ def read_samples(directory) -> pd.DataFrame | None:
 
 
 def run_time(run_dir) -> float:
-    """When a run was made: its environment's `started_at`, else its commit's time (runs
-    before 2026-12), else its file's time (which a fresh clone resets)."""
+    """When a run was made: its environment's `started_at`, else its commit's time (older
+    runs), else its file's time (which a fresh clone resets)."""
     run_dir = pathlib.Path(run_dir)
     env_file = run_dir / "environment.json"
     env = read_json(env_file) if env_file.exists() else {}

@@ -16,7 +16,7 @@ import impls
 from stratbench import capabilities, environment, matrix, metrics, status, verify
 from stratbench.limits import floor_series, limits_of, projected_too_slow, roofline_figures
 from stratbench.measurement import group_figures, sample_rounds
-from stratbench.results import RunStore
+from stratbench.results import RunStore, measuring_columns
 from stratbench.timing import ROOFLINE_KEY, Floor, RooflineEntry, Settings, floor_key
 from stratbench.worker import CaseTimeout, WorkerDied, live_noting
 
@@ -81,7 +81,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
     run_id = environment.run_id(env) + (time.strftime("-%Y%m%dT%H%M%S") if options.fresh else "")
     store = RunStore(options.out / env["machine"] / run_id, env)
     measured_with = options.settings.describe()
-    done = store.measured(measured_with)
+    done = store.measured(options.settings)
     todo = [c for c in options.cases if c.key not in done]
     if len(todo) < len(options.cases):
         log(f"resuming run {run_id}: {len(options.cases) - len(todo)} of {len(options.cases)} cases already "
@@ -104,7 +104,7 @@ def run(options: Options, progress=None, log=print) -> tuple[pd.DataFrame, pathl
             if reason:
                 outcome = status.FAILED_VERIFY if reason.startswith("failed verify") else status.SKIPPED
                 not_measured.append(_row(case, env, run_id, outcome, reason, effective.get(case.env),
-                                         measured_with=measured_with))
+                                         **measuring_columns(options.settings)))
             else:
                 to_measure.append(case)
         store.add(*not_measured)
@@ -160,7 +160,7 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
     workers are replaced and the group is measured again without it; a failing floor
     costs the group its floors."""
     env_name = group[0].env
-    measured_with = options.settings.describe()
+    measuring = measuring_columns(options.settings)
     cases, excluded = [], {}  # excluded: key -> (status, why)
     for case in group:
         projected = projected_too_slow(case, store.rows.values(), options.settings)
@@ -198,11 +198,11 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
     for case in group:
         outcome, info = excluded.get(case.key) or infos[case.key]
         if outcome != status.OK:
-            rows.append(_row(case, env, run_id, outcome, info, effective.get(env_name), measured_with=measured_with))
+            rows.append(_row(case, env, run_id, outcome, info, effective.get(env_name), **measuring))
             continue
         memory = {k: v for k, v in info.items() if k != "calls"}
         summary = measurement.summary(case.key)
-        rows.append(_row(case, env, run_id, effective=effective[env_name], measured_with=measured_with,
+        rows.append(_row(case, env, run_id, effective=effective[env_name], **measuring,
                          baseline=options.baseline, **roofline_figures(measurement, case, why_no_roofline),
                          **limits.figures(case, summary["median_s"]),
                          **memory, **summary, **figures.get(case.key, {})))

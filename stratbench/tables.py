@@ -181,7 +181,7 @@ def caption(env: dict) -> str:
         parts.append(f"measured with {env['measured_with']}")
     measured_with = env.get("measured_with") or ""
     ratios = ("Hodges-Lehmann estimates of the per-round ratios" if stats.RATIO_ESTIMATOR in measured_with
-              else "medians of the per-round ratios" if "paired rounds" in measured_with  # before 2026-12-02
+              else "medians of the per-round ratios" if "paired rounds" in measured_with  # runs before the Hodges-Lehmann estimator
               else "paired ratios")  # how is not known here (the published headline's caption)
     return "; ".join(parts) + (f". Times are medians of paired rounds, speedups {ratios}; bands and error bars are 95% "
                                "intervals (of the median time; of the paired speedup), or the IQR for results kept "

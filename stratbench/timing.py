@@ -38,8 +38,13 @@ class Settings:
     def min_rounds(self) -> int:
         return self.rounds.min_rounds
 
+    def as_data(self) -> dict:
+        """What a stored figure was measured with, as data (each row keeps it, `measuring_settings`):
+        a case measured otherwise is measured again, whatever `describe` says."""
+        return dataclasses.asdict(self) | {"estimator": stats.RATIO_ESTIMATOR}
+
     def describe(self) -> str:
-        """What a stored figure was measured with: a case measured otherwise is measured again."""
+        """The measuring settings in words, as each row shows them (`measured_with`)."""
         r = self.rounds
         return (f"paired rounds of {self.target_sample_s:g} s samples, {r.min_rounds}-{r.max_rounds} rounds to "
                 f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s, "

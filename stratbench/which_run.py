@@ -47,7 +47,7 @@ def env_of(run_dir: pathlib.Path) -> dict:
 
 def _same_type(mine: dict, theirs: dict) -> str | None:
     """'' when `theirs` is this machine's type, a note when it is except for parts it did
-    not record (memory, before 2026-12), None when it is another type."""
+    not record (memory: older runs), None when it is another type."""
     if environment.machine_identity(theirs) == environment.machine_identity(mine):
         return ""
     if not theirs.get("memory_bytes") and \
@@ -80,7 +80,7 @@ def whose_run(run_dir: pathlib.Path, env: dict) -> str:
     commit = str(env.get("commit") or "unknown")
     if env.get("started_at"):
         made = f"made {_date(float(env['started_at']))}"
-    else:  # runs before 2026-12 did not record when they were made
+    else:  # older runs did not record when they were made
         found = _git(run_dir, "log", "-1", "--format=%ct", commit) if commit != "unknown" else None
         made = ("date not recorded, its commit of " + _date(float(found.stdout.strip()))
                 if found and found.returncode == 0 and found.stdout.strip() else "date not recorded")

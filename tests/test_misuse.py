@@ -2,6 +2,7 @@
 of other measuring settings, bad input, damaged files, a worker after out-of-memory, the
 xla strategy inside a caller's XLA compile, and projections of too-slow cases."""
 
+import json
 import os
 import threading
 
@@ -9,9 +10,9 @@ import pytest
 
 import impls
 from stratbench import commands, matrix, recommend, results, timing
-from stratbench.measurement import Rounds
-from stratbench.matrix import Case
 from stratbench.limits import projected_too_slow
+from stratbench.matrix import Case
+from stratbench.measurement import Rounds
 from stratbench.run import Options, run
 
 FAST = timing.Settings(target_sample_s=0.01, rounds=Rounds(max_rounds=6), case_budget_s=20)
@@ -61,6 +62,28 @@ def test_figures_of_other_measuring_settings_are_measured_again(shared_workers, 
     assert measured["measured_with"] == slower.describe() and measured["samples"] == 7
     table, _ = run(Options(settings=slower, **options), log=logged.append)  # same settings: resumed, not redone
     assert f"1 of 1 cases already measured with {slower.describe()}" in logged[-1]
+
+
+def test_a_reworded_settings_description_does_not_measure_a_case_again(shared_workers, tmp_path, monkeypatch):
+    """Resuming compares the settings as data (measuring_settings), not their wording."""
+    logged = []
+    options = dict(cases=[spiky_case("sleepy")], out=tmp_path, verify=False, capabilities=False, roofline=False,
+                   workers=shared_workers)
+    run(Options(settings=FAST, **options), log=logged.append)
+    monkeypatch.setattr(timing.Settings, "describe", lambda self: "the same settings, in other words")
+    _, run_dir = run(Options(settings=FAST, **options), log=logged.append)
+    assert "1 of 1 cases already measured" in logged[-1]
+    assert json.loads((run_dir / "cases.json").read_text())["schema_version"] == results.SCHEMA_VERSION
+
+
+def test_rows_of_schema_1_are_resumed_by_their_description(tmp_path):
+    """A row stored before measuring_settings existed is compared by its measured_with."""
+    store = results.RunStore(tmp_path, {"machine": "m"})
+    store.add(row("old", measured_with=FAST.describe()), row("other", measured_with="something else"),
+              row("new", **results.measuring_columns(FAST)))
+    assert store.measured(FAST) == {"old", "new"}
+    changed = timing.Settings(target_sample_s=0.02, rounds=FAST.rounds, case_budget_s=FAST.case_budget_s)
+    assert store.measured(changed) == set()
 
 
 def test_a_run_on_a_subset_shows_only_its_cases(shared_workers, tmp_path):
