@@ -17,18 +17,10 @@ import pandas as pd
 from stratbench import status
 from stratbench.decision import (CONFIRM_BUDGET_S, CONFIRM_COLUMNS, FASTER, SLOWER, THRESHOLD, confirmed,
                                  for_confirming, judged, pooled, recorded_rule)
-from stratbench.measurement import Measurement, sample_rounds
+from stratbench.engine import EntryFailed, answers, sample
+from stratbench.measurement import Measurement
 from stratbench.sources import Repository, checkouts, repositories
 from stratbench.worker import CaseTimeout, Worker, WorkerDied, starting
-
-
-class NotMeasured(RuntimeError):
-    """A version could not be measured: (status, why); its workers stay usable unless the
-    status says they are suspect (status.NEEDS_FRESH_WORKER)."""
-
-    def __init__(self, outcome: str, why: str):
-        super().__init__(f"{outcome}: {why}")
-        self.status = outcome
 
 
 @dataclasses.dataclass
@@ -88,41 +80,34 @@ class Pool:
 
 
 def measure_versions(versions: dict, pool: Pool, settings, timeout_s: float = 300.0) -> Measurement:
-    """Paired rounds over `versions` ({name: Version}); raises NotMeasured naming the version
+    """Paired rounds over `versions` ({name: Version}); raises EntryFailed naming the version
     that could not be set up (an op or strategy its commit lacks, too slow, a failing step)."""
     roots = list(dict.fromkeys(v.place for v in versions.values()))  # places: a root and its variables
     cases = {root: list({v.case.key: v.case for v in versions.values() if v.place == root}.values()) for root in roots}
 
-    def ask_all(kind, payload_of):  # every worker of every root at once: setups run in parallel
+    def ask_all(kind, payload_of, key):  # every worker of every root at once: setups run in parallel
         workers = pool.counterbalanced(roots)
-        for root, w in workers:
-            w.send(kind, payload_of(root), settings)
-        return [(root, w.answer(timeout_s)) for root, w in workers]
+        return zip((root for root, _ in workers),
+                   answers([(w, kind, payload_of(root)) for root, w in workers], settings, timeout_s, key))
 
-    for root, (outcome, why) in ask_all("group", lambda root: cases[root][0]):
+    first = next(iter(versions))
+    for root, (outcome, why) in ask_all("group", lambda root: cases[root][0], first):
         if outcome != status.OK:
-            raise NotMeasured(outcome, why)
+            raise EntryFailed(first, outcome, why)
     figures = {}
     for i in range(max(len(c) for c in cases.values())):
         nth = {root: cases[root][min(i, len(cases[root]) - 1)] for root in roots}  # a root with fewer repeats its last
-        for root, (outcome, answer) in ask_all("add", nth.get):
+        for root, (outcome, answer) in ask_all("add", nth.get, first):
             if outcome != status.OK:
-                raise NotMeasured(outcome, answer)
+                raise EntryFailed(nth[root].key, outcome, answer)
             if answer[0] != status.OK:  # the case's own status (too slow, an error in its step)
-                raise NotMeasured(answer[0], f"{nth[root].key} at {root[0] or 'this checkout'}: {answer[1]}")
+                raise EntryFailed(nth[root].key, answer[0], f"{nth[root].key} at {root[0] or 'this checkout'}: {answer[1]}")
             key = (root, nth[root].key)
             figures[key] = max(figures.get(key, 1), answer[1]["calls"])
     calls = {name: figures[(v.place, v.case.key)] for name, v in versions.items()}
-
-    def sampler(name, round_, process):
-        v = versions[name]
-        outcome, seconds = pool.worker(v.place, process).ask("sample", (v.case.key, round_ // pool.processes), None, timeout_s)
-        if outcome != status.OK:
-            raise NotMeasured(outcome, f"{name}: {seconds}")
-        return seconds
-
     rounds = dataclasses.replace(settings.rounds, far_behind=float("inf"), resolved=0.0)  # every version in every round
-    return sample_rounds(sampler, calls, rounds, processes=pool.processes)
+    return sample(lambda name: [pool.worker(versions[name].place, p) for p in range(pool.processes)], calls, rounds,
+                  timeout_s, pool.processes, entry_of=lambda name: versions[name].case.key)
 
 
 def compare_commits(old: str, new: str, cases, settings, processes: int = 2, threshold: float = THRESHOLD,
@@ -141,8 +126,8 @@ def compare_commits(old: str, new: str, cases, settings, processes: int = 2, thr
         versions = {a: Version(case, *places[old]), b: Version(case, *places[new])}
         try:
             m = measure_versions(versions, pool, settings, timeout_s)
-        except (NotMeasured, CaseTimeout, WorkerDied) as e:
-            if not isinstance(e, NotMeasured) or e.status in status.NEEDS_FRESH_WORKER:
+        except (EntryFailed, CaseTimeout, WorkerDied) as e:  # the last two: a worker that did not start
+            if not isinstance(e, EntryFailed) or e.status in status.NEEDS_FRESH_WORKER:
                 pool.close(kill=True)  # suspect workers: the next case gets fresh ones
             return {"verdict": "not measured", "reason": str(e)[:300]}, None
         return {"old_s": m.time(a).value, "new_s": m.time(b).value, **judged(m, b, a, threshold), "reason": ""}, m

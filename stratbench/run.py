@@ -15,10 +15,11 @@ import pandas as pd
 import impls
 from stratbench import capabilities, environment, matrix, metrics, status, verify
 from stratbench.limits import floor_series, limits_of, projected_too_slow, roofline_figures
-from stratbench.measurement import group_figures, sample_rounds
+from stratbench.engine import EntryFailed, answers, sample
+from stratbench.measurement import group_figures
 from stratbench.results import RunStore, measuring_columns
 from stratbench.timing import ROOFLINE_KEY, Floor, RooflineEntry, Settings, floor_key
-from stratbench.worker import CaseTimeout, WorkerDied, live_noting
+from stratbench.worker import live_noting
 
 
 @dataclasses.dataclass
@@ -177,7 +178,7 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
             measurement, infos = _sample_group([c for c in cases if c.key not in excluded], pool, options, floors,
                                                with_roofline=not why_no_roofline)
             break
-        except _EntryFailed as e:
+        except EntryFailed as e:
             if e.key.startswith(floor_key("")):
                 floors = False
             elif e.key == ROOFLINE_KEY:
@@ -214,62 +215,29 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
         store.add_samples(samples)
 
 
-class _EntryFailed(Exception):
-    """One entry of a group failed in a way that stops the group (a hang, a crash, a failing
-    sample); the group is measured again without it."""
-
-    def __init__(self, key, outcome, reason):
-        super().__init__(reason)
-        self.key, self.status, self.reason = key, outcome, reason
-
-
-def _ask_all(pool, kind, payload, key, options) -> list:
-    """The answers of every worker of the pool to one request, sent to all at once."""
-    for worker in pool:
-        worker.send(kind, payload, options.settings)
-    try:
-        return [worker.answer(options.case_timeout_s) for worker in pool]
-    except CaseTimeout:
-        raise _EntryFailed(key, status.TIMEOUT,
-                           f"still running after the {options.case_timeout_s:g} s case limit; killed") from None
-    except WorkerDied as e:
-        raise _EntryFailed(key, status.CRASHED, str(e)) from None
-
-
 def _sample_group(cases, pool, options, floors: bool = False, with_roofline: bool = False) -> tuple:
     """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
     with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the
     model's) and the roofline of its traffic if `with_roofline` (train_step has none)."""
-    _ask_all(pool, "group", cases[0], cases[0].key, options)
+    ask_all = lambda kind, payload, key: answers([(w, kind, payload) for w in pool], options.settings,  # noqa: E731
+                                                 options.case_timeout_s, key)
+    ask_all("group", cases[0], cases[0].key)
     infos, calls = {}, {}
     entries = [(c.key, c) for c in cases] + [(floor_key(c.strategy), Floor(c))
                                              for c in cases if floors and c.direction != matrix.TRAIN_STEP]
     if with_roofline and cases[0].traffic:
         entries.append((ROOFLINE_KEY, RooflineEntry(cases[0])))
     for key, case in entries:
-        answers = _ask_all(pool, "add", case, key, options)
-        failed = next((a for a in answers if a[0] != status.OK), None)
+        said = ask_all("add", case, key)
+        failed = next((a for a in said if a[0] != status.OK), None)
         if failed:  # the worker answered with an error of its own (not the entry's)
-            raise _EntryFailed(key, *failed)
-        infos[key] = next((a[1] for a in answers if a[1][0] != status.OK), answers[0][1])
+            raise EntryFailed(key, *failed)
+        infos[key] = next((a[1] for a in said if a[1][0] != status.OK), said[0][1])
         if infos[key][0] == status.OK:
-            calls[key] = max(a[1][1]["calls"] for a in answers)
-    processes = len(pool)
-
-    def sampler(name, round_, process):
-        try:
-            outcome, result = pool[process].ask("sample", (name, round_ // processes), None, options.case_timeout_s)
-        except CaseTimeout:
-            raise _EntryFailed(name, status.TIMEOUT, f"a sample ran past the {options.case_timeout_s:g} s case limit") from None
-        except WorkerDied as e:
-            raise _EntryFailed(name, status.CRASHED, str(e)) from None
-        if outcome != status.OK:
-            raise _EntryFailed(name, outcome, f"while sampling: {result}")
-        return result
-
+            calls[key] = max(a[1][1]["calls"] for a in said)
     contenders = [c.key for c in cases if c.key in calls]
     if not contenders:
         return None, infos
     keep = [c.key for c in cases if c.strategy == options.baseline]
-    return sample_rounds(sampler, calls, options.settings.rounds, contenders=contenders, keep=keep,
-                         processes=processes), infos
+    return sample(lambda name: pool, calls, options.settings.rounds, options.case_timeout_s, len(pool),
+                  contenders=contenders, keep=keep), infos

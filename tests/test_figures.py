@@ -28,7 +28,7 @@ def table(rows) -> pd.DataFrame:
 def drawn(monkeypatch):
     """The figures a figure function made, kept open instead of written: {name: figure}."""
     kept = {}
-    monkeypatch.setattr(figures, "_finish", lambda fig, env, out, name, note=None: kept.setdefault(name, fig) and [])
+    monkeypatch.setattr(figures, "finish", lambda fig, env, out, name, note=None: kept.setdefault(name, fig) and [])
     yield kept
     for fig in kept.values():
         figures.plt.close(fig)

@@ -53,7 +53,8 @@ def paths(out: pathlib.Path, case) -> tuple[pathlib.Path, pathlib.Path]:
 
 
 def main(args) -> int:
-    from stratbench import compare, matrix, noise, results
+    from stratbench import matrix, noise, results
+    from stratbench.engine import EntryFailed
 
     shape = args.size or max(matrix.sizes_for(args.op), key=lambda s: math.prod(s))
     case = matrix.Case(args.op, args.strategy, args.direction, "float32", "CPU", shape, args.env)
@@ -70,7 +71,7 @@ def main(args) -> int:
         table, _ = noise.noise(case, options.settings(args), args.reruns, args.processes, args.threshold,
                                  present.progress(), args.verbose, confirm_budget_s=args.confirm_budget,
                                  written=written if args.out else None)
-    except compare.NotMeasured as e:
+    except EntryFailed as e:
         return present.error("noise", str(e), 1)
     present.table(table, index=False, float_format=lambda v: f"{v:.3f}")
     print("\n" + noise.resolves(table))
