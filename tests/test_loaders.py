@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import impls
-from stratbench import across, loaders, matrix
+from stratbench import across, loaders, matrix, results, status
 from stratbench.results import COLUMNS
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -238,3 +238,27 @@ def test_an_op_the_measured_commit_lacks_still_has_its_asv_classes_which_skip(mo
     for suite in (gelu_time, gelu_tracked):
         with pytest.raises(NotImplementedError, match="gelu is not an op at this commit"):
             suite().setup({}, "absent 104", "-", "-")
+
+
+@pytest.mark.parametrize("run_dir", sorted(p.parent.relative_to(ROOT).as_posix()
+                                           for p in (ROOT / "results").rglob("cases.json")))
+def test_every_shipped_run_still_loads(run_dir):
+    """Each `stratbench run` folder committed under results/, of every schema version, reads into
+    the one table (results.COLUMNS), with its cases, their status and, where measured, a time."""
+    table = results.load(ROOT / run_dir)
+    assert list(table.columns) == COLUMNS and len(table)
+    assert table["status"].isin(status.ALL).all() and table["key"].notna().all()
+    ok = table[table["status"] == status.OK]
+    assert len(ok) and (ok["median_s"] > 0).all()
+    assert loaders.load_any(ROOT / run_dir)["key"].tolist() == table["key"].tolist()
+
+
+def test_every_shipped_noise_file_still_reads():
+    """The noise checks committed under results/noise, whatever rule they were made with, say
+    what the machine resolves (what `report --publish` quotes)."""
+    from stratbench import noise
+
+    files = sorted((ROOT / "results" / "noise").glob("*.csv"))
+    assert files
+    for path in files:
+        assert "A/A interval" in noise.resolves(pd.read_csv(path)), path.name
