@@ -221,7 +221,9 @@ def speedup_of(row, group: pd.DataFrame, baseline: str) -> stats.Interval:
     else the ratio of the medians with no interval (other tools' results, another baseline);
     NO_INTERVAL without the baseline in the group.  Every speedup shown is this one."""
     if row.get("baseline") == baseline and pd.notna(row.get("speedup")):
-        low, high = row.get("speedup_low"), row.get("speedup_high")
+        low, high = row.get("speedup_repro_low"), row.get("speedup_repro_high")  # the reproducibility interval
+        if not (pd.notna(low) and pd.notna(high)):  # where the machine type has a stored spread, else the run's
+            low, high = row.get("speedup_low"), row.get("speedup_high")
         return stats.Interval(float(row["speedup"]), float(low) if pd.notna(low) else math.nan,
                               float(high) if pd.notna(high) else math.nan,
                               int(row["samples"]) if pd.notna(row.get("samples")) else 0)
@@ -241,8 +243,11 @@ def speedup_text(row, group: pd.DataFrame, baseline: str) -> str:
 
 
 def rank_of(row, group: pd.DataFrame) -> tuple[bool, bool]:
-    """(fastest, tied for fastest) of a row within its comparison group: the paired rank where
-    stored, else the lowest median."""
+    """(fastest, tied for fastest) of a row within its comparison group: the paired rank from
+    reproducibility intervals where there are some (stratbench/repro.py), else from the run's
+    own, else the lowest median."""
+    if "rank_repro" in group and group["rank_repro"].notna().any():
+        return row.get("rank_repro") == "fastest", row.get("rank_repro") == "tie"
     if "rank" in group and group["rank"].notna().any():
         return row.get("rank") == "fastest", row.get("rank") == "tie"
     ok = group[group["status"] == status.OK]

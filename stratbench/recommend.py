@@ -8,7 +8,7 @@ import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, environment, matrix, metrics, results, stats, status
+from stratbench import capabilities, environment, matrix, metrics, repro, results, stats, status
 from stratbench.measurement import Measurement
 from stratbench.which_run import NoResult, env_of, pick_run, whose_run
 
@@ -74,7 +74,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
     ok = _ranked(rows, caps, op, needs, by, max_memory_per_element)
     eligible = ok[[not lacking for lacking in ok["lacking"]]]
     asked = list(needs) + ([f"at most {max_memory_per_element:g} bytes per element"] if max_memory_per_element is not None else [])
-    lines = [whose_run(run_dir, env), f"Why this run: {why}",
+    lines = [whose_run(run_dir, env), f"Why this run: {why}", f"Intervals: {repro.describe(run_dir)}",
              f"Request: {op}, {direction}, {shape} on {device} ({dtype})" + (f", needs {', '.join(asked)}" if asked else "")
              + (", ranked by memory" if by == "memory" else ""), ""]
     if eligible.empty:
@@ -151,7 +151,8 @@ def _answer(run_dir, ok, eligible, op, direction, by) -> list[str]:
     samples = results.read_samples(run_dir)
     paired = Measurement.from_frame(samples) if samples is not None else None
     # each other strategy against the one named, by key (a row holding NaN never equals itself)
-    against = {r.key: _against(best, r, paired) for r in ok.itertuples() if r.key != best.key}
+    between = repro.Between(repro.read_spread(run_dir))
+    against = {r.key: _against(best, r, paired, between) for r in ok.itertuples() if r.key != best.key}
     tied = [r for r in eligible.itertuples() if r.key in against and against[r.key][0] == "tie"]
     per = "sample" if direction == matrix.TRAIN_STEP else "element"
     roofline = (f", {best.roofline_fraction:{'.2g' if best.roofline_fraction < 0.1 else '.2f'}} of the memory roofline"
@@ -176,7 +177,7 @@ def _answer(run_dir, ok, eligible, op, direction, by) -> list[str]:
     for r in ok[[bool(lacking) for lacking in ok["lacking"]]].itertuples():
         verdict, _, was_paired = against.get(r.key, ("slower", "", False))
         if verdict == "faster":
-            ratio = _ratio(best, r, paired) if was_paired else None
+            ratio = _ratio(best, r, paired, between) if was_paired else None
             by_how_much = (f"{1 / ratio.value:.2f}x [{1 / ratio.high:.2f}, {1 / ratio.low:.2f}] faster (paired rounds, "
                            "95% interval)" if ratio else f"{best.median_s / r.median_s:.2f}x faster by its median")
             lines.append(f"  gives up {r.label}, {by_how_much} ({_fmt(r.median_s)}), which lacks {', '.join(r.lacking)}")
@@ -198,22 +199,26 @@ def _spread(row) -> str:
     return text + (", noisy" if metrics.is_noisy_row(row) else "")
 
 
-def _ratio(best, r, paired) -> stats.Interval | None:
-    """r's time over best's from the rounds that sampled both, or None where no rounds did:
-    no samples kept, or another setting (another comparison group: its rounds were not
-    taken together with best's, so their round numbers pair nothing)."""
+def _ratio(best, r, paired, between) -> stats.Interval | None:
+    """r's time over best's from the rounds that sampled both, its interval widened by the
+    pair's between-run spread where this machine type has one (`between`, repro.Between);
+    None where no rounds sampled both: no samples kept, or another setting (another
+    comparison group: its rounds were not taken together with best's, so their round
+    numbers pair nothing)."""
     if paired is None or r.env != best.env:
         return None
     ratio = paired.ratio(r.key, best.key)
+    widened = repro.widen(ratio, between(r._asdict(), best.strategy))
+    ratio = widened if math.isfinite(widened.low) else ratio
     return ratio if math.isfinite(ratio.value) else None
 
 
-def _against(best, r, paired) -> tuple[str, str, bool]:
+def _against(best, r, paired, between) -> tuple[str, str, bool]:
     """(verdict, line, paired) of row r against the one named: verdict 'slower' (r is slower
     beyond the 95% interval and the tie margin), 'faster' (r is faster beyond it: possible
     when ranked by memory) or 'tie'; the line words exactly that verdict, and a ratio is
     worded "faster" only above 1."""
-    ratio = _ratio(best, r, paired)
+    ratio = _ratio(best, r, paired, between)
     if ratio is not None:
         verdict = stats.verdict(ratio)
         where = f"{_fmt(r.median_s)}; paired rounds, 95% interval"

@@ -11,7 +11,7 @@ import pathlib
 
 import pandas as pd
 
-from stratbench import capabilities, figures, matrix, results
+from stratbench import capabilities, figures, matrix, repro, results
 from stratbench.tables import (headline, headline_setting, markdown, metric_table, settings_of, settings_table,
                                unmeasured_notes)
 
@@ -84,6 +84,8 @@ def source_of(path) -> tuple[pd.DataFrame, dict | None, dict | None, pathlib.Pat
     run_dir = path if path.is_dir() else path.parent
     env_file = run_dir / "environment.json"
     env = results.read_json(env_file) if (run_dir / "cases.json").exists() and env_file.exists() else None
+    if env is not None:
+        env["repro"] = repro.describe(run_dir)
     caps = capabilities.load(run_dir) if env else None
     out = run_dir / "report" if env else run_dir / f"{path.stem}-report"
     return table, env, caps, out

@@ -21,6 +21,7 @@ import tempfile
 import pandas as pd
 
 from stratbench import status
+from stratbench.repro import REPRO_COLUMNS, read_spread, with_repro
 
 COLUMNS = [
     "op", "strategy", "direction", "device", "dtype", "size", "shape", "mode",
@@ -33,6 +34,8 @@ COLUMNS = [
     # paired figures of the case's comparison group (stratbench/measurement.py): speedup over the
     # baseline strategy, time over the group's fastest, each with its 95% interval, and the rank
     "baseline", "speedup", "speedup_low", "speedup_high", "vs_fastest", "vs_fastest_low", "vs_fastest_high", "rank",
+    # the same widened by this machine type's between-run spread, where one is stored (stratbench/repro.py)
+    *REPRO_COLUMNS,
     # roofline_*: the memory roofline of the case's traffic (stratbench/roofline.py), timed in the
     # group's rounds: its bandwidth, and the case's fraction of it (roofline time / the case's
     # time, paired, with its 95% interval); floor_s: its strategy's call floor in the same step,
@@ -157,7 +160,7 @@ class RunStore:
                 raise
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame(list(self.rows.values()), columns=COLUMNS)
+        return with_repro(pd.DataFrame(list(self.rows.values()), columns=COLUMNS), read_spread(self.directory))
 
     def _flush(self) -> None:
         rows = list(self.rows.values())
@@ -233,9 +236,10 @@ def read_json(path: pathlib.Path) -> dict:
                          "it may be cut short or not a stratbench file") from None
 
 
-def load(path) -> pd.DataFrame:
-    """A results table from a run directory, its cases.json or its cases.csv; NotResults
-    (a ValueError) naming the path when it holds none."""
+def load(path, repro: bool = True) -> pd.DataFrame:
+    """A results table from a run directory, its cases.json or its cases.csv, with the repro
+    columns from its machine type's spread (repro); NotResults (a ValueError) naming the path
+    when it holds none."""
     path = pathlib.Path(path)
     if path.is_dir():
         if not (path / "cases.json").exists():
@@ -253,7 +257,7 @@ def load(path) -> pd.DataFrame:
         except (OSError, ValueError) as e:
             raise NotResults(f"{path} cannot be read as a cases table: {e}") from None
     table["env"] = table["env"].fillna("default")  # runs from before settings were recorded
-    return table
+    return with_repro(table, read_spread(path.parent)) if repro else table
 
 
 MACHINE_COLUMNS = ("machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes", "onednn", "cpu_allocator",

@@ -185,7 +185,7 @@ def caption(env: dict) -> str:
               else "paired ratios")  # how is not known here (the published headline's caption)
     return "; ".join(parts) + (f". Times are medians of paired rounds, speedups {ratios}; bands and error bars are 95% "
                                "intervals (of the median time; of the paired speedup), or the IQR for results kept "
-                               "without samples.")
+                               "without samples." + (f" {env['repro'][0].upper()}{env['repro'][1:]}." if env.get("repro") else ""))
 
 
 def markdown(frame: pd.DataFrame) -> str:

@@ -4,9 +4,11 @@ one case (spiky forward, 1000 elements) of three strategies, sampled in paired r
 
 import math
 
+import numpy as np
+
 import pytest
 
-from stratbench import agree, commands, results
+from stratbench import agree, commands, repro, results
 from stratbench.measurement import Measurement, group_figures
 
 STRATEGIES = ("native", "xla", "custom_op")
@@ -132,3 +134,46 @@ def test_the_command_refuses_one_run_and_a_folder_without_results(runs, tmp_path
 def test_group_labels_name_what_is_not_the_default():
     assert agree.label(("softmax", "backward", "float32", "CPU", "4096x2048", "default")) == "softmax/backward/4096x2048"
     assert agree.label(("gelu", "forward", "float16", "GPU", "1000", "onednn")) == "gelu/forward/1000/float16/GPU/onednn"
+
+
+# --- the reproducibility interval (stratbench/repro.py) ---------------------------------
+def test_identical_runs_have_no_between_run_spread(tmp_path):
+    runs = [make_run(tmp_path / "m" / f"r{i}", {"native": 1e-3, "xla": 5e-4, "custom_op": 4.9e-4}) for i in range(3)]
+    table = repro.spread(runs)
+    assert len(table) == 3 and (table["between_var"] == 0).all() and set(table["runs"]) == {3}
+
+
+def test_a_spread_widens_the_intervals_and_a_close_winner_becomes_a_tie(tmp_path):
+    """xla's time moves by 10% from run to run: its ratios to the others get that spread, a 1.09x
+    lead over custom_op stops being a win, and native (2x slower) stays behind."""
+    machine = tmp_path / "m"
+    moving = [make_run(machine / f"r{i}", {"native": 1e-3, "xla": 4.5e-4 * f, "custom_op": 4.9e-4})
+              for i, f in enumerate((1.0, 1.1, 0.9))]
+    table = repro.spread(moving)
+    pair = table[(table["a"] == "custom_op") & (table["b"] == "xla")].iloc[0]
+    assert 0.005 < pair["between_var"] < np.var(np.log([1.0, 1.1, 0.9]), ddof=1)  # less the within-run part
+    assert table[(table["a"] == "custom_op") & (table["b"] == "native")].iloc[0]["between_var"] == 0
+
+    before = results.load(moving[0]).set_index("strategy")
+    assert before["rank"]["xla"] == "fastest" and before["rank_repro"].isna().all()  # no spread stored yet
+    assert commands.main(["agree", *map(str, moving), "--spread"]) == 0
+    after = results.load(moving[0]).set_index("strategy")
+    assert after["rank"]["xla"] == "fastest" and after["rank_repro"]["xla"] == "tie"  # the run's own rank kept
+    assert after["rank_repro"]["native"] == ""
+    xla = after.loc["xla"]
+    assert xla["speedup_repro_low"] < xla["speedup_low"] <= xla["speedup"] <= xla["speedup_high"] < xla["speedup_repro_high"]
+    assert "A/A runs" in repro.describe(moving[0]) and "no A/A spread" in repro.describe(tmp_path / "x" / "r")
+
+
+def test_a_winner_far_ahead_stays_the_winner_under_the_spread(tmp_path):
+    machine = tmp_path / "m"
+    runs = [make_run(machine / f"r{i}", {"native": 1e-3, "xla": 3e-4 * f, "custom_op": 4.9e-4})
+            for i, f in enumerate((1.0, 1.1, 0.9))]
+    repro.write_spread(runs, machine)
+    assert results.load(runs[0]).set_index("strategy")["rank_repro"]["xla"] == "fastest"  # 1.6x ahead
+
+
+def test_spread_takes_runs_of_one_machine_type(tmp_path, capsys):
+    runs = [make_run(tmp_path / f"m{i}" / "r", {"native": 1e-3, "xla": 5e-4}) for i in range(2)]
+    assert commands.main(["agree", *map(str, runs), "--spread"]) == 2
+    assert "--spread takes runs of one machine type" in capsys.readouterr().err
