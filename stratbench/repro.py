@@ -117,9 +117,10 @@ def describe(run_dir) -> str:
     if table is None or table.empty:
         return ("no A/A spread is stored for this machine type: every interval is this run's own, and says "
                 "nothing of how far a rerun may move")
+    runs = sorted({int(table["runs"].min()), int(table["runs"].max())})
     return (f"speedup intervals and the `*` / `=` marks are reproducibility intervals: this run's, widened by "
-            f"how far the same ratio moved between {int(table['runs'].min())}-{int(table['runs'].max())} A/A runs "
-            f"of this machine type ({SPREAD_FILE})")
+            f"how far the same ratio moved between {'-'.join(map(str, runs))} A/A runs of this machine type "
+            f"({SPREAD_FILE})")
 
 
 class Between:
