@@ -18,6 +18,11 @@ CAPABILITIES_S = 180.0
 BUILD_S = 45.0
 
 
+def sampling(options, quick: bool = False) -> tuple[float, int]:
+    """(seconds a sample lasts, rounds at most): --quick takes 10 ms samples and stops at --min-rounds."""
+    return (0.01 if quick else options.sample_time), (options.min_rounds if quick else options.max_rounds)
+
+
 def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -117,8 +122,6 @@ def _compare_parts(cases: list, args, sample_s: float, max_rounds: int, rounds: 
 
 def dry_run(command: str, cases: list, args) -> str:
     """The dry run's text for `command` (run or compare) over `cases`, with the parsed options `args`."""
-    from stratbench.commands.options import sampling
-
     sample_s, max_rounds = sampling(args, getattr(args, "quick", False))
     rounds = f"{args.min_rounds} rounds" if max_rounds <= args.min_rounds else \
         f"{args.min_rounds}-{max_rounds} rounds, stopping within {args.group_budget:g} s of rounds after the first " \

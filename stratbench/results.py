@@ -85,6 +85,7 @@ class RunStore:
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.environment = environment
+        self.spread = read_spread(self.directory)  # its machine type's, for the repro columns of every write
         with self._locked():
             self.rows = self._read()
         self.update_environment()
@@ -160,7 +161,7 @@ class RunStore:
                 raise
 
     def table(self) -> pd.DataFrame:
-        return with_repro(pd.DataFrame(list(self.rows.values()), columns=COLUMNS), read_spread(self.directory))
+        return with_repro(pd.DataFrame(list(self.rows.values()), columns=COLUMNS), self.spread)
 
     def _flush(self) -> None:
         rows = list(self.rows.values())

@@ -15,6 +15,7 @@ from impls import ops as op_registry
 from impls import strategies as strategy_registry
 from stratbench.decision import CONFIRM_BUDGET_S, MARGIN, THRESHOLD
 from stratbench.environment import ENV_HELP, ENV_SETTINGS
+from stratbench.estimate import sampling
 from stratbench.matrix import DEVICES, DIRECTIONS
 from stratbench.stats import MIN_ROUNDS
 
@@ -131,11 +132,6 @@ def settings(options, quick: bool = False):
     rounds = Rounds(min_rounds=options.min_rounds, max_rounds=max_rounds, precision=options.precision,
                     group_budget_s=options.group_budget)
     return Settings(target_sample_s=sample_s, rounds=rounds, case_budget_s=options.case_budget)
-
-
-def sampling(options, quick: bool = False) -> tuple[float, int]:
-    """(seconds a sample lasts, rounds at most): --quick takes 10 ms samples and stops at --min-rounds."""
-    return (0.01 if quick else options.sample_time), (options.min_rounds if quick else options.max_rounds)
 
 
 def default_settings(command: str, **changes):
