@@ -231,8 +231,7 @@ def test_an_op_without_an_axis_attribute_is_moved_there_and_back(monkeypatch):
 
 
 # Past the private caches of TF's threads, where its allocator caches memory (StreamOutput in
-# impls/kernels/stratbench.h: oneDNN on, or the BFC allocator), an elementwise gradient or a
-# memory-bound forward (kStreamBlocks)
+# impls/kernels/stratbench.h: oneDNN on, or the BFC allocator), an elementwise kernel
 # computes 128-byte blocks and streams them out, with ordinary stores
 # before the first 64-byte boundary of each shard and after its last whole block: an odd
 # length over 8 MiB exercises both ends in every dtype.

@@ -57,7 +57,7 @@ def test_every_setting_measures_and_only_the_plain_allocator_leaves_tf_peaks_emp
         assert found["variables"]["TF_ENABLE_ONEDNN_OPTS"] == environment.ENV_SETTINGS[name]["TF_ENABLE_ONEDNN_OPTS"]
     assert env["settings"]["bfc"]["effective"]["cpu_allocator"].startswith("bfc")
     assert {"cpu_isa", "onednn", "cpu_allocator", "custom_op_build"} <= env.keys()
-    assert env["custom_op_build"]["isa"] in ("avx2", "generic")
+    assert env["custom_op_build"]["isa"] in ("avx512", "avx2", "generic")
 
 
 def test_memory_without_allocator_statistics_is_empty_with_its_reason(monkeypatch):
@@ -96,8 +96,13 @@ def test_build_targets_what_the_cpu_and_compiler_support(monkeypatch):
     monkeypatch.setattr(build, "_cpu_flags", lambda: {"avx", "avx2", "fma", "f16c"})
     assert build.target_isa("g++") == "avx2"
     assert build.target_isa("/bin/false") == "generic"  # a compiler that refuses -mavx2
-    monkeypatch.setenv("STRATBENCH_CPU_ISA", "avx512")
-    with pytest.raises(build.BuildError, match="not a known target; accepted: avx2, generic"):
+    monkeypatch.setattr(build, "_cpu_flags", lambda: {"avx", "avx2", "fma", "f16c", "avx512f", "avx512vl",
+                                                      "avx512dq", "avx512bw"})
+    assert build.target_isa("g++") == "avx512"
+    monkeypatch.setenv("STRATBENCH_CPU_ISA", "avx2")
+    assert build.target_isa("g++") == "avx2"  # asked for: a smaller target than the CPU's best
+    monkeypatch.setenv("STRATBENCH_CPU_ISA", "avx10")
+    with pytest.raises(build.BuildError, match="not a known target; accepted: avx512, avx2, generic"):
         build.target_isa("g++")
     monkeypatch.setattr(build, "_cpu_flags", lambda: {"sse2"})
     monkeypatch.setenv("STRATBENCH_CPU_ISA", "avx2")

@@ -33,7 +33,8 @@ from typing import NamedTuple
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE_SUFFIXES = (".cc", ".cu", ".h", ".cuh")
 SHARED = [HERE / name for name in ("stratbench.h", "stratbench.cuh", "gpu.h", "gpu_common.cu")]  # in every library
-# -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines; GCC
+# -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines (the avx512
+# target names its extensions instead); GCC
 # vectorises std::floor only with -fno-trapping-math; -DNDEBUG drops Eigen's bounds
 # asserts, which keep some loops from being vectorised.
 BASE_FLAGS = ["-O3", "-DNDEBUG", "-fPIC", "-shared", "-fno-trapping-math", "-fno-math-errno",
@@ -44,6 +45,8 @@ BASE_FLAGS = ["-O3", "-DNDEBUG", "-fPIC", "-shared", "-fno-trapping-math", "-fno
 # (/proc/cpuinfo) and this compiler support, so the library never holds an instruction
 # the machine that built it cannot run.
 ISAS = {
+    "avx512": ({"avx2", "fma", "f16c", "avx512f", "avx512vl", "avx512dq", "avx512bw"},
+               ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw"]),
     "avx2": ({"avx2", "fma", "f16c"}, ["-mavx2", "-mfma", "-mf16c"]),
     "generic": (set(), []),
 }

@@ -72,19 +72,31 @@ inline bool StreamOutput(OpKernelContext* ctx, size_t footprint_bytes) {
   return ctx->get_allocator(tensorflow::AllocatorAttributes())->GetStats().has_value();
 }
 
-// Copies n bytes from cache to memory with streaming stores (plain copies for the
-// unaligned ends); memcpy where the CPU has no SSE2.
+// Streams one 64-byte line from `src` (any alignment) to 64-byte aligned `dst`, in the
+// widest stores the build has.
+inline void StreamLine(char* dst, const char* src) {
+#if defined(__AVX512F__)
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), _mm512_loadu_si512(src));
+#elif defined(__AVX__)
+  for (int k = 0; k < 64; k += 32)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + k), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
+#elif defined(__SSE2__)
+  for (int k = 0; k < 64; k += 16)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
+#else
+  std::memcpy(dst, src, 64);
+#endif
+}
+
+// Copies n bytes from cache to memory with streaming stores (plain copies for the ends
+// outside whole 64-byte lines).
 inline void StreamBytes(void* dst, const void* src, size_t n) {
   auto* d = static_cast<char*>(dst);
   auto* s = static_cast<const char*>(src);
-#if defined(__SSE2__)
-  const size_t head = std::min(n, (16 - reinterpret_cast<uintptr_t>(d) % 16) % 16);
+  const size_t head = std::min(n, (64 - reinterpret_cast<uintptr_t>(d) % 64) % 64);
   std::memcpy(d, s, head);
   d += head, s += head, n -= head;
-  for (; n >= 16; n -= 16, d += 16, s += 16) {
-    _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-  }
-#endif
+  for (; n >= 64; n -= 64, d += 64, s += 64) StreamLine(d, s);
   std::memcpy(d, s, n);
 }
 
@@ -94,19 +106,16 @@ inline void StreamBytes(void* dst, const void* src, size_t n) {
 // (spiky forward, 64 MB, 2 threads on the Intel VM).
 constexpr size_t kStreamBlockBytes = 128;
 
-// Streams one block from an aligned buffer to 64-byte aligned memory, in the widest stores.
-inline void StreamBlock(void* dst, const void* src) {
-  auto* d = static_cast<char*>(dst);
-  auto* s = static_cast<const char*>(src);
-#if defined(__AVX__)
-  for (size_t k = 0; k < kStreamBlockBytes; k += 32)
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + k), _mm256_load_si256(reinterpret_cast<const __m256i*>(s + k)));
-#elif defined(__SSE2__)
-  for (size_t k = 0; k < kStreamBlockBytes; k += 16)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(d + k), _mm_load_si128(reinterpret_cast<const __m128i*>(s + k)));
-#else
-  std::memcpy(d, s, kStreamBlockBytes);
-#endif
+// How far ahead of its block a shard asks for its inputs, into L2 (prefetcht1).  The
+// hardware prefetcher alone falls behind once streaming stores share the core with an
+// op's arithmetic: gelu's forward, 64 MB on 2 threads of the Intel VM, ran 1.25x faster
+// with it (2 and 8 KiB as fast as 4; prefetchnta 1.5x slower than none).
+constexpr size_t kPrefetchBytes = 4096;
+
+template <typename T>
+inline void PrefetchBlock(const T* p) {
+  for (size_t k = 0; k < kStreamBlockBytes; k += 64)
+    __builtin_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + k, 0, 2);
 }
 
 // Streaming stores are weakly ordered: fence them before another thread reads the output.
@@ -135,15 +144,10 @@ inline absl::Status SameShape(const std::string& op, const Tensor& x, const Tens
 // An elementwise op's forward (kGrad false: out = f(x), dy null) or gradient (out from x
 // and dy) on the CPU, sharded over TF's pool: Range(x, dy, out, begin, end) computes
 // [begin, end) at kCost cycles per element.  Past the private caches (StreamOutput) each
-// shard computes a block at a time (kStreamBlockBytes) and streams it out (kStreamBlocks).
+// shard computes a block at a time (kStreamBlockBytes), its inputs prefetched ahead, and
+// streams it out.
 template <typename T, bool kGrad, void (*Range)(const T*, const T*, T*, int64_t, int64_t), int64_t kCost>
 class ElementwiseCpu : public OpKernel {
-  // Blocks for a memory-bound op (spiky's forward and gradient ran 1.3-1.4x faster) and for a
-  // gradient (three arrays: gelu's 1.3x faster), not for an arithmetic-bound forward (gelu's
-  // tanh, 40 cycles an element, ran 1.2x slower in blocks than over whole shards): stratbench
-  // compare against e04b074, 16M float32, oneDNN on, Intel VM.
-  static constexpr bool kStreamBlocks = kGrad || kCost <= kElementwiseCost;
-
  public:
   explicit ElementwiseCpu(OpKernelConstruction* c) : OpKernel(c) {}
   void Compute(OpKernelContext* ctx) override {
@@ -157,7 +161,7 @@ class ElementwiseCpu : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &out));
     const T* xp = x.flat<T>().data();
     T* op = out->flat<T>().data();
-    if (!kStreamBlocks || !StreamOutput(ctx, x.TotalBytes() * (kGrad ? 3 : 2))) {
+    if (!StreamOutput(ctx, x.TotalBytes() * (kGrad ? 3 : 2))) {
       ParallelFor(ctx, x.NumElements(), kCost, [&](int64_t b, int64_t e) { Range(xp, dy, op, b, e); });
       return;
     }
@@ -169,8 +173,11 @@ class ElementwiseCpu : public OpKernel {
       constexpr int64_t kBlock = kStreamBlockBytes / sizeof(T);
       alignas(64) T block[kBlock];
       for (; i + kBlock <= e; i += kBlock) {
+        PrefetchBlock(xp + i);
+        if (kGrad) PrefetchBlock(dy + i);
         Range(xp + i, kGrad ? dy + i : nullptr, block, 0, kBlock);
-        StreamBlock(op + i, block);
+        for (size_t k = 0; k < kStreamBlockBytes; k += 64)
+          StreamLine(reinterpret_cast<char*>(op + i) + k, reinterpret_cast<const char*>(block) + k);
       }
       Range(xp, dy, op, i, e);
       StreamFence();
