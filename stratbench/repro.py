@@ -10,7 +10,8 @@ and Jones, "Rigorous benchmarking in reasonable time", ISMM 2013),
 `tau2 = max(0, var(x_i) - mean(v_i))`, averaged over the sizes of one (op, direction,
 setting, pair), and never below the mean of the same pair over every op and direction (few
 runs make one cell's estimate loose).  It is stored per machine type as
-results/<machine>/spread.csv (`write_spread`) with the runs it rests on.  A run read from
+results/<machine>/spread.csv (`write_spread`) with the runs it rests on and their oneDNN
+setting, which moves every ratio: a run of the other setting gets none.  A run read from
 under that folder gets, beside each within-run interval, one whose sides are each grown by
 `tau2` in logs (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and rank_repro, the `*` /
 `=` rank from those intervals).  Where no spread is stored the repro columns stay empty and
@@ -20,6 +21,7 @@ every table shows the within-run figures.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pathlib
 
@@ -95,28 +97,63 @@ def spread(run_dirs) -> pd.DataFrame:
     return table.assign(pair_var=pair_var, between_var=np.maximum(table["cell_var"], pair_var))
 
 
+def onednn(run_dir) -> str:
+    """A run's oneDNN setting as its environment.json records it: "on", "off", or "" where it does not say."""
+    try:
+        value = json.loads((pathlib.Path(run_dir) / "environment.json").read_text()).get("onednn")
+    except (OSError, ValueError):
+        return ""
+    return {True: "on", False: "off"}.get(value, "")
+
+
 def write_spread(run_dirs, machine_dir) -> pathlib.Path:
-    """Stores the spread of `run_dirs` as machine_dir/spread.csv, with the runs it came from."""
+    """Stores the spread of `run_dirs` as machine_dir/spread.csv, with the runs it came from and
+    their oneDNN setting (runs of both settings are refused)."""
+    settings = {onednn(d) for d in run_dirs}
+    if len(settings) > 1:
+        raise ValueError("the runs mix oneDNN on and off: a spread holds for one setting; "
+                         "give runs of one (environment.json's onednn)")
     table = spread(run_dirs)
     if table.empty:
         raise ValueError("the runs share no comparison group measured in at least two of them: no spread")
     path = pathlib.Path(machine_dir) / SPREAD_FILE
-    table.assign(made_from=" ".join(pathlib.Path(d).name for d in run_dirs)).to_csv(path, index=False)
+    table.assign(onednn=settings.pop(), made_from=" ".join(pathlib.Path(d).name for d in run_dirs)).to_csv(
+        path, index=False)
     return path
 
 
-def read_spread(run_dir) -> pd.DataFrame | None:
-    """The spread stored for the machine type of a run folder (OUT/MACHINE/RUN_ID), or None."""
+def _stored_spread(run_dir) -> pd.DataFrame | None:
     path = pathlib.Path(run_dir).parent / SPREAD_FILE
-    return pd.read_csv(path) if path.exists() else None
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    return table.assign(onednn=table["onednn"].fillna("")) if "onednn" in table else table
+
+
+def _other_setting(table: pd.DataFrame, run_dir) -> str:
+    """The run's oneDNN setting where the stored spread is of the other one, else ""."""
+    stored = set(table["onednn"]) - {""} if "onednn" in table else set()
+    setting = onednn(run_dir)
+    return setting if setting and stored and setting not in stored else ""
+
+
+def read_spread(run_dir) -> pd.DataFrame | None:
+    """The spread stored for the machine type of a run folder (OUT/MACHINE/RUN_ID) and the run's
+    oneDNN setting, or None."""
+    table = _stored_spread(run_dir)
+    return None if table is None or _other_setting(table, run_dir) else table
 
 
 def describe(run_dir) -> str:
     """What a run's intervals are, for its captions and recommend's answer."""
-    table = read_spread(run_dir)
+    table = _stored_spread(run_dir)
     if table is None or table.empty:
         return ("no A/A spread is stored for this machine type: every interval is this run's own, and says "
                 "nothing of how far a rerun may move")
+    if setting := _other_setting(table, run_dir):
+        return (f"no A/A spread is stored for this machine type with oneDNN {setting} (only with oneDNN "
+                f"{'on' if setting == 'off' else 'off'}): every interval is this run's own, and says nothing "
+                "of how far a rerun may move")
     runs = sorted({int(table["runs"].min()), int(table["runs"].max())})
     return (f"speedup intervals and the `*` / `=` marks are reproducibility intervals: this run's, widened by "
             f"how far the same ratio moved between {'-'.join(map(str, runs))} A/A runs of this machine type "

@@ -20,16 +20,17 @@ def key(strategy, size=1000):
     return f"spiky/{strategy}/forward/float32/CPU/default/{size}"
 
 
-def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000):
+def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000, onednn: bool | None = None):
     """A run folder of one comparison group: `seconds` {strategy: seconds per call}, sampled in
     ROUNDS rounds over two processes; its rows' figures (speedup over native, rank) as a run
-    stores them (measurement.group_figures)."""
+    stores them (measurement.group_figures); `onednn`: the setting its environment.json records."""
     m = Measurement()
     for r in range(ROUNDS):
         for i, (strategy, s) in enumerate(seconds.items()):
             m.add(key(strategy, size), r % 2, r, s * JITTER[(r + 2 * i) % len(JITTER)], 10, steal)
     figures = group_figures(m, {key(s, size): s for s in seconds}, "native")
-    store = results.RunStore(folder, {"machine": "m", "commit": "c" * 40})
+    env = {"machine": "m", "commit": "c" * 40} | ({} if onednn is None else {"onednn": onednn})
+    store = results.RunStore(folder, env)
     store.add(*[{"op": "spiky", "strategy": s, "direction": "forward", "device": "CPU", "dtype": "float32",
                  "size": size, "shape": str(size), "env": "default", "status": "ok", "key": key(s, size),
                  "median_s": m.median(key(s, size)), "baseline": "native", "cpu_steal": m.steal(key(s, size)),
@@ -177,3 +178,19 @@ def test_spread_takes_runs_of_one_machine_type(tmp_path, capsys):
     runs = [make_run(tmp_path / f"m{i}" / "r", {"native": 1e-3, "xla": 5e-4}) for i in range(2)]
     assert commands.main(["agree", *map(str, runs), "--spread"]) == 2
     assert "--spread takes runs of one machine type" in capsys.readouterr().err
+
+
+def test_a_spread_holds_for_the_onednn_setting_of_its_runs(tmp_path):
+    """A/A runs with oneDNN on: a run of the machine type with oneDNN off gets no repro interval,
+    and its caption says why; runs of both settings make no spread."""
+    machine = tmp_path / "m"
+    moving = [make_run(machine / f"r{i}", {"native": 1e-3, "xla": 4.5e-4 * f, "custom_op": 4.9e-4}, onednn=True)
+              for i, f in enumerate((1.0, 1.1, 0.9))]
+    off = make_run(machine / "off", {"native": 1e-3, "xla": 4.5e-4, "custom_op": 4.9e-4}, onednn=False)
+    with pytest.raises(ValueError, match="mix oneDNN on and off"):
+        repro.write_spread([*moving, off], machine)
+    repro.write_spread(moving, machine)
+    assert results.load(moving[0]).set_index("strategy")["rank_repro"]["xla"] == "tie"
+    assert results.load(off)["rank_repro"].isna().all() and repro.read_spread(off) is None
+    assert "no A/A spread is stored for this machine type with oneDNN off (only with oneDNN on)" in repro.describe(off)
+    assert "A/A runs" in repro.describe(moving[0])

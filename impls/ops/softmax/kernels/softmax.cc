@@ -56,10 +56,10 @@ void ExpShifted(const C* __restrict x, C m, C* __restrict out, int64_t n) {
 //   3. the scaled result written out once.
 // Past the private caches (`stream`), step 2 runs four cache lines at a time, and each
 // step also asks for the next row's lines (into L2) and streams out the previous row's
-// result, held in cache since its step 3: reads, arithmetic and writes overlap (with the
-// AVX-512 build, 0.55 of the paired roofline against 0.40 for each row's reads and writes
-// in its own steps; the same traffic spread over all three steps: 0.46; 4096x2048 float32,
-// Intel VM).  Streaming stores, since a plain store first reads the line it overwrites.
+// result, held in cache since its step 3: reads, arithmetic and writes overlap.  4096x2048
+// float32 on the Intel VM: 0.54 of the paired roofline, against 0.40 with each row's reads
+// and writes in its own steps, and 0.46 with this traffic spread over all three steps.
+// Streaming stores, since a plain store first reads the line it overwrites.
 // 16-bit types are converted to float a row at a time (Eigen's vectorised casts).
 template <typename T>
 class SoftmaxRows {
