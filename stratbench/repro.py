@@ -21,7 +21,6 @@ every table shows the within-run figures.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import pathlib
 
@@ -99,9 +98,11 @@ def spread(run_dirs) -> pd.DataFrame:
 
 def onednn(run_dir) -> str:
     """A run's oneDNN setting as its environment.json records it: "on", "off", or "" where it does not say."""
+    from stratbench.which_run import env_of  # which_run imports results, which imports this module
+
     try:
-        value = json.loads((pathlib.Path(run_dir) / "environment.json").read_text()).get("onednn")
-    except (OSError, ValueError):
+        value = env_of(pathlib.Path(run_dir)).get("onednn")
+    except ValueError:  # a damaged environment.json: the setting is not known
         return ""
     return {True: "on", False: "off"}.get(value, "")
 
