@@ -12,9 +12,9 @@ setting, pair), and never below the mean of the same pair over every op and dire
 runs make one cell's estimate loose).  It is stored per machine type as
 results/<machine>/spread.csv (`write_spread`) with the runs it rests on and their oneDNN
 setting, which moves every ratio: a run of the other setting gets none.  A run read from
-under that folder gets, beside each within-run interval, one whose sides are each grown by
-`tau2` in logs (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and rank_repro, the `*` /
-`=` rank from those intervals).  Where no spread is stored the repro columns stay empty and
+under that folder gets, beside each within-run interval, the interval a rerun's figure lands
+in (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and rank_repro, the `*` / `=` rank from
+those intervals): this run's error, a rerun's, and `tau2` for each of the two runs.  Where no spread is stored the repro columns stay empty and
 every table shows the within-run figures.
 """
 
@@ -178,8 +178,8 @@ class Between:
 
 
 def widen(ratio: stats.Interval, between_var: float) -> stats.Interval:
-    """`ratio` with the between-run variance added to each side of its own interval (which keeps
-    its asymmetry, and is never narrower); NO_INTERVAL where either is unknown."""
+    """Where a rerun's `ratio` lands, from its own interval (whose asymmetry it keeps) and the
+    pair's between-run variance; NO_INTERVAL where either is unknown."""
     low, high = _widened(ratio.value, ratio.low, ratio.high, between_var)
     if not math.isfinite(low):
         return stats.NO_INTERVAL
@@ -187,13 +187,16 @@ def widen(ratio: stats.Interval, between_var: float) -> stats.Interval:
 
 
 def _widened(value, low, high, between_var) -> tuple[np.ndarray, np.ndarray]:
-    """The repro interval's ends, over columns or scalars: each side of the run's interval,
-    in logs, grown to sqrt(side^2 + (Z sd_between)^2); nan where any part is unknown."""
+    """The repro interval's ends, over columns or scalars: where a rerun's figure lands, 95%.
+    A rerun's log ratio differs from this run's by both runs' within-run errors and both runs'
+    between-run deviations, var = v_this + v_rerun + 2 tau2, the rerun's v taken as this
+    run's (the same command): each side of the run's interval, in logs, grown to
+    sqrt(2 side^2 + 2 (Z sd_between)^2).  nan where any part is unknown."""
     with np.errstate(divide="ignore", invalid="ignore"):
         value, low, high, var = (np.asarray(v, dtype=float) for v in (value, low, high, between_var))
         centre, extra = np.log(value), Z * Z * var
-        return (np.exp(centre - np.sqrt((centre - np.log(low)) ** 2 + extra)),
-                np.exp(centre + np.sqrt((np.log(high) - centre) ** 2 + extra)))
+        return (np.exp(centre - np.sqrt(2 * ((centre - np.log(low)) ** 2 + extra))),
+                np.exp(centre + np.sqrt(2 * ((np.log(high) - centre) ** 2 + extra))))
 
 
 def with_repro(table: pd.DataFrame, spread_table: pd.DataFrame | None) -> pd.DataFrame:

@@ -58,6 +58,18 @@ def test_recommend_prefers_this_machines_type_and_says_which_run_and_why(tmp_pat
         ask(this_machine=EPYC, machine="nosuch")
 
 
+def test_recommend_prefers_the_published_run_to_newer_ones_committed_beside_it(tmp_path):
+    from stratbench.which_run import FROM_RUN
+
+    _run(tmp_path, XEON, "aaaa", "box1", fastest="custom_op")
+    _run(tmp_path, XEON, "bbbb", "box1", fastest="xla")  # newer: an A/A or held-out run
+    ask = lambda: recommend.recommend(tmp_path, "spiky", "CPU", "1000", "forward", this_machine=XEON)  # noqa: E731
+    assert "Use xla:" in ask() and "the newest run made on this machine's type" in ask()
+    (tmp_path / "README.md").write_text(FROM_RUN.format("intel-xeon-amx-2cpu-24gib-nogpu/aaaa") + "\n")
+    text = ask()
+    assert "Use custom_op:" in text and "Why this run: the published run made on this machine's type" in text
+
+
 def test_recommend_from_another_machine_says_how_it_differs_and_how_to_measure_here(tmp_path):
     _run(tmp_path, EPYC, "bbbb", "box2", fastest="xla")
     here = XEON | {"cpu_count": 4, "onednn": False}
