@@ -18,12 +18,14 @@ from stratbench.plotting import color, finish, legend
 from stratbench.measurement import speedup_of, speedup_text
 from stratbench.results import format_seconds
 from stratbench.tables import caption, describe_setting, headline_setting, markdown, ordered, rank_in_group
+from stratbench.which_run import is_published_run
 
 
-def machine_runs(root) -> dict:
+def machine_runs(root, published=None) -> dict:
     """{machine identity: (run dir, its table at the setting that machine gets by default, env)}:
-    per machine type under root, its newest run with oneDNN as that CPU has it by default
-    (else its newest run)."""
+    per machine type under root, its published run, else its newest, with oneDNN as that CPU
+    has it by default (else with the other setting).  `published`: the run being published
+    (else the one a results/README.md names)."""
     newest, names = {}, {}
     for run_dir in results.runs_under(root):
         env = results.read_json(run_dir / "environment.json") if (run_dir / "environment.json").exists() else {}
@@ -35,8 +37,9 @@ def machine_runs(root) -> dict:
             names[identity] = environment.machine_identity(env)
         table = results.load(run_dir)
         # a run with oneDNN as the CPU has it unasked (what the machine gets by default) first,
-        # then the newest, then the one with the most cases
+        # then the published one, then the newest, then the one with the most cases
         rank = (env.get("onednn") == environment.onednn_by_default(env.get("cpu_flags") or ""),
+                run_dir.resolve() == pathlib.Path(published).resolve() if published else is_published_run(run_dir),
                 results.run_time(run_dir), int((table["status"] == status.OK).sum()))
         if identity not in newest or rank > newest[identity][3]:
             newest[identity] = (run_dir, table, env, rank)
@@ -50,11 +53,11 @@ def machine_runs(root) -> dict:
     return out
 
 
-def write_machines(root, out, baseline: str = matrix.BASELINE, log=print) -> dict:
+def write_machines(root, out, baseline: str = matrix.BASELINE, log=print, published=None) -> dict:
     """machines.md, machines.csv and the machines figure for every machine type under root."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = machine_runs(root)
+    runs = machine_runs(root, published)
     if not runs:
         raise ValueError(f"no `stratbench run` results with a recorded CPU under {root}")
     table = machines_table(runs, baseline)

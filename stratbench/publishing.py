@@ -21,17 +21,17 @@ README_BEGIN = "<!-- stratbench report --publish: begin (generated; do not edit 
 README_END = "<!-- stratbench report --publish: end -->"
 
 
-def machines_lines(base: pathlib.Path, rel, baseline: str = matrix.BASELINE) -> list[str]:
-    """results/README.md's machines: a section per machine type (its newest run's headline)
+def machines_lines(base: pathlib.Path, rel, baseline: str = matrix.BASELINE, published=None) -> list[str]:
+    """results/README.md's machines: a section per machine type (its published run's headline, else its newest)
     and the side-by-side table and figure (written to base/machines)."""
     try:
-        written = write_machines(base, base / "machines", baseline, log=lambda m: None)
+        written = write_machines(base, base / "machines", baseline, log=lambda m: None, published=published)
     except ValueError:
         return []
     lines = ["## Every machine type measured", "",
              "Results are filed under the machine type that made them (`stratbench/environment.py`, "
              "`machine_identity`: CPU model, vector ISA, logical CPUs, memory, GPUs; older runs did not "
-             "record their memory). Each type's newest run:", ""]
+             "record their memory). Each type's published run, else its newest:", ""]
     for identity, (run_dir, table, env) in written["runs"].items():
         lines += [f"### {identity}", "", f"From `{rel(run_dir)}`: {caption(env | {'setting': headline_setting(table, env)})}",
                   "", markdown(headline(table, baseline)), ""]
@@ -175,7 +175,7 @@ def publish(run_dir: pathlib.Path, written: dict, table, env, caps, results_read
     lines += _per_op_lines(written, table, env, names, rel)
     for name, png in written["train"].items():
         lines += [f"## Training step (small MLP, impls/keras.py), {describe_setting(env, name)}", "", _image(png, rel), ""]
-    lines += machines_lines(base, rel, baseline)
+    lines += machines_lines(base, rel, baseline, published=run_dir)
     results_readme.write_text("\n".join(lines))
     if top_readme is not None:
         _publish_headline(top_readme, results_readme, written, table, env, caps, baseline, noise)

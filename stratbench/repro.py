@@ -14,8 +14,8 @@ results/<machine>/spread.csv (`write_spread`) with the runs it rests on and thei
 setting, which moves every ratio: a run of the other setting gets none.  A run read from
 under that folder gets, beside each within-run interval, the interval a rerun's figure lands
 in (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and rank_repro, the `*` / `=` rank from
-those intervals): this run's error, a rerun's, and `tau2` for each of the two runs.  Where no spread is stored the repro columns stay empty and
-every table shows the within-run figures.
+those intervals): this run's error, a rerun's, and `tau2` for each of the two runs.  Where no
+spread is stored the repro columns stay empty and every table shows the within-run figures.
 """
 
 from __future__ import annotations
@@ -156,9 +156,9 @@ def describe(run_dir) -> str:
                 f"{'on' if setting == 'off' else 'off'}): every interval is this run's own, and says nothing "
                 "of how far a rerun may move")
     runs = sorted({int(table["runs"].min()), int(table["runs"].max())})
-    return (f"speedup intervals and the `*` / `=` marks are reproducibility intervals: this run's, widened by "
-            f"how far the same ratio moved between {'-'.join(map(str, runs))} A/A runs of this machine type "
-            f"({SPREAD_FILE})")
+    return (f"speedup intervals and the `*` / `=` marks are reproducibility intervals, where a rerun lands: this "
+            f"run's, widened by how far the same ratio moved between {'-'.join(map(str, runs))} A/A runs of this "
+            f"machine type ({SPREAD_FILE})")
 
 
 class Between:

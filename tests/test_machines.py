@@ -130,6 +130,14 @@ def test_runs_that_did_not_record_memory_join_their_type_in_the_side_by_side(tmp
     assert runs["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "bbbb"  # the newest of the type
 
 
+def test_the_side_by_side_takes_the_published_run_of_a_type_before_newer_ones(tmp_path):
+    _run(tmp_path, XEON | {"started_at": 1e9}, "aaaa", "box", fastest="custom_op")
+    _run(tmp_path, XEON | {"started_at": 2e9}, "bbbb", "box", fastest="xla")  # newer: an A/A or held-out run
+    published = tmp_path / "intel-xeon-amx-2cpu-24gib-nogpu" / "aaaa"
+    assert across.machine_runs(tmp_path, published=published)["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "aaaa"
+    assert across.machine_runs(tmp_path)["intel-xeon-amx-2cpu-24gib-nogpu"][0].name == "bbbb"
+
+
 def test_the_side_by_side_takes_a_run_with_the_machines_default_onednn(tmp_path):
     _run(tmp_path, XEON | {"onednn": True, "started_at": 1e9}, "aaaa", "box", fastest="custom_op")
     _run(tmp_path, XEON | {"onednn": False, "started_at": 2e9}, "bbbb", "box", fastest="xla")  # newer, oneDNN off
