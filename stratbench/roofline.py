@@ -198,9 +198,9 @@ class Paired:
     def chosen(self) -> tuple[int, str]:
         """(threads, store), chosen at the first call.  Each trial times every config in turn, so
         that a pause costs one trial, not a config: a group's workers warm up side by side, and
-        with each config's trials in a row the other worker's sweep sometimes picked ordinary
-        stores (2 of 60 choices; the published runs show groups whose roofline ran at 24-31
-        GB/s against 38-49 in the other runs)."""
+        with each config's trials in a row the other one's sweep took ordinary stores in 2 of 60
+        choices (0 of 120 interleaved).  Published runs had one worker's roofline 1.3-1.9x
+        slower than the other's in 3-7 of 45 groups; runs with this choice, 2 and 3."""
         passes = {c: max(1, round(self.trial_s / self._seconds(c, 1))) for c in self.configs}
         best = dict.fromkeys(self.configs, float("inf"))
         for _ in range(self.trials):
