@@ -200,7 +200,7 @@ class Paired:
         that a pause costs one trial, not a config: a group's workers warm up side by side, and
         with each config's trials in a row the other one's sweep took ordinary stores in 2 of 60
         choices (0 of 120 interleaved).  Published runs had one worker's roofline 1.3-1.9x
-        slower than the other's in 3-7 of 45 groups; runs with this choice, 2 and 3."""
+        slower than the other's in 3-7 of 45 groups; a run with this choice, in 2."""
         passes = {c: max(1, round(self.trial_s / self._seconds(c, 1))) for c in self.configs}
         best = dict.fromkeys(self.configs, float("inf"))
         for _ in range(self.trials):
