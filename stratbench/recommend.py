@@ -81,7 +81,7 @@ def recommend(root, op: str, device: str, shape: str, direction: str, needs=(), 
         lines.append("No measured strategy meets every need:")
         lines += [f"  {r.label}: lacks {', '.join(r.lacking)}" for r in ok.itertuples()]
         return "\n".join(lines)
-    lines += _answer(run_dir, ok, eligible, op, direction, by)
+    lines += _answer(run_dir, table, ok, eligible, op, direction, by)
     best = eligible.iloc[0]
     if caps:
         missing = [f"{name} ({cell['detail'][:90] or cell['status']})" for name, cell in caps.get(f"{op}/{best.strategy}", {}).items()
@@ -145,13 +145,13 @@ def _ranked(rows, caps, op, needs, by, max_memory_per_element) -> pd.DataFrame:
     return ok.assign(lacking=[lacks(r.strategy, r.memory) for r in ok.itertuples()])
 
 
-def _answer(run_dir, ok, eligible, op, direction, by) -> list[str]:
+def _answer(run_dir, table, ok, eligible, op, direction, by) -> list[str]:
     """The strategy to use, with its figures, the ties, the others met, and what was given up."""
     best = eligible.iloc[0]
     samples = results.read_samples(run_dir)
     paired = Measurement.from_frame(samples) if samples is not None else None
     # each other strategy against the one named, by key (a row holding NaN never equals itself)
-    between = repro.Between(repro.read_spread(run_dir))
+    between = repro.Between(repro.read_spread(run_dir), table)
     against = {r.key: _against(best, r, paired, between) for r in ok.itertuples() if r.key != best.key}
     tied = [r for r in eligible.itertuples() if r.key in against and against[r.key][0] == "tie"]
     per = "sample" if direction == matrix.TRAIN_STEP else "element"

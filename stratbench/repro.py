@@ -8,8 +8,9 @@ each run, `x_i`, with its within-run variance `v_i` (from the run's 95% interval
 between-run variance is the method-of-moments estimate of a random-effects model (Kalibera
 and Jones, "Rigorous benchmarking in reasonable time", ISMM 2013),
 `tau2 = max(0, var(x_i) - mean(v_i))`, averaged over the sizes of one (op, direction,
-setting, pair), and never below the mean of the same pair over every op and direction (few
-runs make one cell's estimate loose).  It is stored per machine type as
+setting, pair) in two classes, each op's largest size and its smaller ones (a ratio at the
+largest size moved about half as much between runs), and never below the mean of the same
+pair and class over every op and direction (few runs make one cell's estimate loose).  It is stored per machine type as
 results/<machine>/spread.csv (`write_spread`) with the runs it rests on and their oneDNN
 setting, which moves every ratio: a run of the other setting gets none.  A run read from
 under that folder gets, beside each within-run interval, the interval a rerun's figure lands
@@ -33,6 +34,8 @@ SPREAD_FILE = "spread.csv"
 Z = 1.959963984540054  # the 95% normal quantile: intervals are read back as log-normal
 PAIR = ["op", "direction", "dtype", "device", "env", "a", "b"]  # a < b: the spread of log(a/b) is that of log(b/a)
 GROUP = ["op", "direction", "dtype", "device", "shape", "env"]
+SERIES = ["op", "direction", "dtype", "device", "env"]  # a group without its size
+LARGEST, SMALLER = "largest", "smaller"  # the size classes of a spread: each series' largest size in its run, the rest
 REPRO_COLUMNS = ["speedup_repro_low", "speedup_repro_high", "vs_fastest_repro_low", "vs_fastest_repro_high",
                  "rank_repro"]
 
@@ -44,13 +47,22 @@ def log_variance(low: float, high: float) -> float:
     return ((math.log(high) - math.log(low)) / (2 * Z)) ** 2
 
 
+def size_classes(table: pd.DataFrame) -> pd.Series:
+    """Each row's size class in its run's table: LARGEST where its size is the largest of its
+    series (op, direction, dtype, device, setting) there, else SMALLER."""
+    largest = table.groupby(SERIES, sort=False)["size"].transform("max")
+    return pd.Series(np.where(table["size"] == largest, LARGEST, SMALLER), index=table.index)
+
+
 def _pair_ratios(run_dir) -> dict:
-    """(group, a, b) -> (log ratio a/b, its within-run variance) for every pair of measured
-    strategies of every comparison group of one run, from its samples (paired rounds)."""
+    """(group, a, b) -> (log ratio a/b, its within-run variance, the group's size class) for
+    every pair of measured strategies of every comparison group of one run, from its samples
+    (paired rounds)."""
     from stratbench import results
     from stratbench.measurement import Measurement
 
     table = results.load(run_dir, repro=False)
+    table = table.assign(size_class=size_classes(table))
     table = table[table["status"] == status.OK]
     samples = results.read_samples(run_dir)
     if samples is None:
@@ -63,16 +75,17 @@ def _pair_ratios(run_dir) -> dict:
         for a, b in itertools.combinations(sorted(keys), 2):
             ratio = m.ratio(keys[a], keys[b])
             if ratio.value > 0 and math.isfinite(ratio.value):
-                out[(group, a, b)] = (math.log(ratio.value), log_variance(ratio.low, ratio.high))
+                out[(group, a, b)] = (math.log(ratio.value), log_variance(ratio.low, ratio.high),
+                                      rows["size_class"].iloc[0])
     return out
 
 
 def spread(run_dirs) -> pd.DataFrame:
     """The between-run variance of each pair's log ratio over `run_dirs` (A/A runs of one
-    machine type), one row per (op, direction, dtype, device, setting, pair): its own estimate
-    (`cell_var`), the pair's over every op and direction (`pair_var`), the larger of the two
-    (`between_var`, what intervals are widened by), the `runs` it rests on (the fewest of its
-    sizes), the `sizes` averaged, and the largest `within_var` seen, for scale."""
+    machine type), one row per (op, direction, dtype, device, setting, pair, size class): its
+    own estimate (`cell_var`), the pair's over every op and direction (`pair_var`), the larger
+    of the two (`between_var`, what intervals are widened by), the `runs` it rests on (the
+    fewest of its sizes), the `sizes` averaged, and the largest `within_var` seen, for scale."""
     if len(run_dirs) < 2:
         raise ValueError(f"a spread needs at least two runs of the same command, got {len(run_dirs)}")
     per_run = [_pair_ratios(d) for d in run_dirs]
@@ -81,18 +94,19 @@ def spread(run_dirs) -> pd.DataFrame:
         seen = [r[key] for r in per_run if key in r and math.isfinite(r[key][1])]
         if len(seen) < 2:
             continue
-        x, v = np.array(seen).T
+        x, v = np.array([s[:2] for s in seen]).T
         (op, direction, dtype, device, shape, env), a, b = key
-        cells.setdefault((op, direction, dtype, device, env, a, b), []).append(
+        cells.setdefault((op, direction, dtype, device, env, a, b, seen[0][2]), []).append(
             (max(0.0, float(np.var(x, ddof=1) - np.mean(v))), len(seen), float(np.max(v))))
-    rows = [dict(zip(PAIR, k)) | {"cell_var": float(np.mean([c[0] for c in cs])), "runs": min(c[1] for c in cs),
-                                  "sizes": len(cs), "within_var": max(c[2] for c in cs)}
+    rows = [dict(zip(PAIR + ["size_class"], k)) | {"cell_var": float(np.mean([c[0] for c in cs])),
+                                                  "runs": min(c[1] for c in cs), "sizes": len(cs),
+                                                  "within_var": max(c[2] for c in cs)}
             for k, cs in sorted(cells.items())]
-    table = pd.DataFrame(rows, columns=PAIR + ["cell_var", "runs", "sizes", "within_var"])
+    table = pd.DataFrame(rows, columns=PAIR + ["size_class", "cell_var", "runs", "sizes", "within_var"])
     # A cell's variance from three runs is a chi-square of two degrees of freedom: it can be a
     # tenth of the truth.  The same pair of strategies over every op and direction is one
     # estimate from many cells; a cell gets the larger of its own and its pair's.
-    pair_var = table.groupby(["dtype", "device", "env", "a", "b"])["cell_var"].transform("mean")
+    pair_var = table.groupby(["dtype", "device", "env", "a", "b", "size_class"])["cell_var"].transform("mean")
     return table.assign(pair_var=pair_var, between_var=np.maximum(table["cell_var"], pair_var))
 
 
@@ -163,17 +177,26 @@ def describe(run_dir) -> str:
 
 class Between:
     """The between-run variance of a pair's log ratio, looked up in a stored spread: the cell of
-    its op and direction, else the pair's over every op and direction (a pair some op did not
-    measure in the A/A runs), else nan."""
+    its op, direction and size class, else the pair's over every op and direction in that class
+    (a pair some op did not measure in the A/A runs), else nan.  A row's size class is taken
+    from `table`, the run it is in (size_classes); a spread stored before the classes holds
+    for every size."""
 
-    def __init__(self, spread_table: pd.DataFrame | None):
-        table = spread_table if spread_table is not None else pd.DataFrame(columns=PAIR + ["between_var", "pair_var"])
-        self.cell = {tuple(r[c] for c in PAIR): r["between_var"] for _, r in table.iterrows()}
-        self.pair = {tuple(r[c] for c in PAIR[2:]): r["pair_var"] for _, r in table.iterrows()}
+    def __init__(self, spread_table: pd.DataFrame | None, table: pd.DataFrame):
+        spread_table = spread_table if spread_table is not None else pd.DataFrame(
+            columns=PAIR + ["size_class", "between_var", "pair_var"])
+        if "size_class" not in spread_table:
+            spread_table = pd.concat([spread_table.assign(size_class=c) for c in (LARGEST, SMALLER)])
+        keys = [tuple(r) for r in spread_table[PAIR + ["size_class"]].itertuples(index=False)]
+        self.cell = dict(zip(keys, spread_table["between_var"]))
+        self.pair = {k[2:]: v for k, v in zip(keys, spread_table["pair_var"])}
+        self.largest = table.groupby(SERIES)["size"].max().to_dict() if len(table) else {}
 
     def __call__(self, row, other: str) -> float:
         a, b = sorted((row["strategy"], other))
-        pair = (row["dtype"], row["device"], row["env"], a, b)
+        largest = self.largest.get(tuple(row[c] for c in SERIES))
+        size_class = LARGEST if largest is not None and row["size"] >= largest else SMALLER
+        pair = (row["dtype"], row["device"], row["env"], a, b, size_class)
         return self.cell.get((row["op"], row["direction"], *pair), self.pair.get(pair, math.nan))
 
 
@@ -210,7 +233,7 @@ def with_repro(table: pd.DataFrame, spread_table: pd.DataFrame | None) -> pd.Dat
     ok = table[table["status"] == status.OK] if spread_table is not None and len(table) else table.iloc[:0]
     if ok.empty:
         return table
-    between = Between(spread_table)
+    between = Between(spread_table, table)
     fastest = ok.loc[ok.groupby(GROUP, sort=False)["median_s"].idxmin()].set_index(GROUP)["strategy"]
     fastest_of = [fastest[g] for g in ok[GROUP].itertuples(index=False, name=None)]
     rows = ok.to_dict("records")

@@ -5,6 +5,7 @@ one case (spiky forward, 1000 elements) of three strategies, sampled in paired r
 import math
 
 import numpy as np
+import pandas as pd
 
 import pytest
 
@@ -207,3 +208,26 @@ def test_a_spread_holds_for_the_onednn_setting_of_its_runs(tmp_path):
     assert results.load(off)["rank_repro"].isna().all() and repro.read_spread(off) is None
     assert "no A/A spread is stored for this machine type with oneDNN off (only with oneDNN on)" in repro.describe(off)
     assert "A/A runs" in repro.describe(moving[0])
+
+
+def test_the_spread_of_a_series_largest_size_is_kept_apart_from_its_smaller_sizes(tmp_path):
+    """xla moves 10% between runs at the small size and not at the large one: the large size's
+    intervals get no between-run part, the small size's do."""
+    machine = tmp_path / "m"
+    runs = []
+    for i, f in enumerate((1.0, 1.1, 0.9)):
+        make_run(machine / f"r{i}", {"native": 1e-3, "xla": 4.5e-4 * f}, size=1000)
+        runs.append(make_run(machine / f"r{i}", {"native": 1e-1, "xla": 4.5e-2}, size=100_000))
+    table = repro.spread(runs).set_index("size_class")
+    assert table.loc[repro.LARGEST, "between_var"] == 0 < table.loc[repro.SMALLER, "between_var"]
+    repro.write_spread(runs, machine)
+    rows = results.load(runs[0]).set_index(["size", "strategy"])
+    small, large = rows.loc[(1000, "xla")], rows.loc[(100_000, "xla")]
+    assert small["speedup_repro_low"] < small["speedup_low"] and small["speedup_high"] < small["speedup_repro_high"]
+    assert math.isclose(math.log(large["speedup_repro_high"] / large["speedup"]),
+                        math.sqrt(2) * math.log(large["speedup_high"] / large["speedup"]), rel_tol=1e-6)
+    stored = pd.read_csv(machine / repro.SPREAD_FILE)
+    old = stored[stored["size_class"] == repro.SMALLER].drop(columns="size_class")  # as stored before the classes
+    between, xla = repro.Between(old, results.load(runs[0], repro=False)), rows.reset_index()
+    xla = xla[xla["strategy"] == "xla"].set_index("size", drop=False)
+    assert between(xla.loc[1000], "native") == between(xla.loc[100_000], "native") > 0
