@@ -112,3 +112,15 @@ def test_shipped_kernels_stay_under_the_roofline(op, shape):
         measurement, _ = timing.measure_group(group, impls.get, settings, with_roofline=True)
         fractions |= {c.key: measurement.ratio(timing.ROOFLINE_KEY, c.key).value for c in group}
     assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
+
+
+@pytest.mark.parametrize("n", [1000, 1 << 21])  # in cache, and streamed past the private caches
+def test_the_copy_ops_move_the_bytes_they_say(n):
+    """compare_custom_op.py's bound for any compiled op of a traffic: x, or x + dy, written into TF's output."""
+    import tensorflow as tf
+
+    from impls.strategies import custom_op
+
+    x, dy = tf.random.normal([n], seed=1), tf.random.normal([n], seed=2)
+    np.testing.assert_array_equal(custom_op.copy_op(timing.FLOOR_SPEC)(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(custom_op.copy_op(timing.FLOOR_SPEC, reads=2)(x, dy).numpy(), (x + dy).numpy())

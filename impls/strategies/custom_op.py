@@ -68,11 +68,11 @@ def availability(spec):
         return False, str(e)
 
 
-def copy_op(spec):
+def copy_op(spec, reads: int = 1):
     """The copy op of the library that holds `spec`'s call floor (impls/kernels/floor.cc,
-    <name>_copy, float32 and float64 on the CPU): x copied into a fresh TF output by the
-    elementwise kernels' own path."""
-    return getattr(_load(build.library_of(spec))[0], f"{build.library_of(spec).entry}_copy")
+    float32 and float64 on the CPU): x copied into a fresh TF output by the elementwise
+    kernels' own path (<name>_copy), or with `reads=2`, x + dy so (<name>_add)."""
+    return getattr(_load(build.library_of(spec))[0], f"{build.library_of(spec).entry}_{('copy', 'add')[reads - 1]}")
 
 
 def built_with_cuda(spec) -> bool:
