@@ -143,8 +143,8 @@ def marks_legend(times: bool = True) -> str:
             f"without paired rounds: the spread of its median clear of every other's), `{TIE_MARK}` tied for fastest "
             f"(the interval does not exclude a difference under 5%), {noisy}`{CALL_BOUND_MARK}` call-bound (under "
             f"{CALL_BOUND:g}x its strategy's call floor: the call, not the op), `{EXCEEDED_MARK}` roofline exceeded "
-            f"(over {ROOFLINE_EXCEEDED:g} of the memory roofline: a defect); [low, high]: the 95% interval of a paired "
-            "ratio")
+            f"(over {ROOFLINE_EXCEEDED:g} of the memory roofline: a defect); [low, high]: a paired ratio's 95% interval "
+            "(of this run, or where a rerun lands: the caption says which)")
 
 
 MARKS_LEGEND = marks_legend()

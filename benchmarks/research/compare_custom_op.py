@@ -9,8 +9,9 @@ in a tf.function), fed the same x and a real upstream dy, sampled in rounds in a
 order with the memory roofline of the case's traffic (stratbench/roofline.py, Paired);
 each ratio is the paired estimate with its 95% interval, and each side's fraction of the
 roofline is one too.  `tf_copy_op` is a compiled op that copies x (for a backward, writes
-x + dy) into the fresh output TF hands it, by the elementwise kernels' own path
-(impls/kernels/floor.cc): what any compiled op of that traffic can reach; `floor` is an empty tf.function called the
+x + dy; for forward_backward, both ops) into the fresh output TF hands it, by the
+elementwise kernels' own path (impls/kernels/floor.cc): what any compiled op of that
+traffic can reach; `floor` is an empty tf.function called the
 same way (the per-call overhead every tf.function pays).  It runs in the
 shell's environment, which the header line names (oneDNN, CPU allocator): compare
 settings by running it under each, e.g. with TF_ENABLE_ONEDNN_OPTS=0 and
@@ -57,7 +58,7 @@ COMPARISONS = [
     for d in ("forward", "backward", "forward_backward") for rival in ("xla",)
 ] + [
     Comparison(op, shape, d, "tf_copy_op", None, roofline_target=0.85)
-    for op in ("spiky", "gelu") for shape in ELEMENTWISE for d in ("forward", "backward")
+    for op in ("spiky", "gelu") for shape in ELEMENTWISE for d in ("forward", "backward", "forward_backward")
 ] + [
     Comparison("softmax", (4096, 2048), d, "tf_copy_op", None, roofline_target=0.75) for d in ("forward", "backward")
 ] + [
@@ -100,9 +101,10 @@ def step(strategy, c: Comparison, args) -> timing.Prepared:
 
 
 def rival_step(c: Comparison, args) -> timing.Prepared:
-    if c.rival == "tf_copy_op":  # a forward's traffic: x; a gradient's: x and dy
-        reads = 1 if c.direction == "forward" else 2
-        return timing.Prepared(tf.function(custom_op.copy_op(timing.FLOOR_SPEC, reads)), [args[:reads]], "CPU")
+    if c.rival == "tf_copy_op":  # a forward's traffic: x; a gradient's: x and dy; both: the two ops
+        copy, add = (custom_op.copy_op(timing.FLOOR_SPEC, reads) for reads in (1, 2))
+        fn = {"forward": lambda x, dy: copy(x), "backward": add, "forward_backward": lambda x, dy: (copy(x), add(x, dy))}
+        return timing.Prepared(tf.function(fn[c.direction]), [args], "CPU")
     if c.rival == "floor":
         return timing.Prepared(tf.function(_empty), [args], "CPU")
     if c.rival == "last_axis":
