@@ -8,15 +8,16 @@ each run, `x_i`, with its within-run variance `v_i` (from the run's 95% interval
 between-run variance is the method-of-moments estimate of a random-effects model (Kalibera
 and Jones, "Rigorous benchmarking in reasonable time", ISMM 2013),
 `tau2 = max(0, var(x_i) - mean(v_i))`, averaged over the sizes of one (op, direction,
-setting, pair) in two classes, each op's largest size and its smaller ones (a ratio at the
-largest size moved about half as much between runs), and never below the mean of the same
-pair and class over every op and direction (few runs make one cell's estimate loose).  It is stored per machine type as
-results/<machine>/spread.csv (`write_spread`) with the runs it rests on and their oneDNN
-setting, which moves every ratio: a run of the other setting gets none.  A run read from
-under that folder gets, beside each within-run interval, the interval a rerun's figure lands
-in (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and rank_repro, the `*` / `=` rank from
-those intervals): this run's error, a rerun's, and `tau2` for each of the two runs.  Where no
-spread is stored the repro columns stay empty and every table shows the within-run figures.
+setting, pair) in two classes, each series' largest size and its smaller ones (a ratio at
+the largest size moved about half as much between runs), and never below the mean of the
+same pair and class over every op and direction (few runs make one cell's estimate loose).
+It is stored per machine type as results/<machine>/spread.csv (`write_spread`) with the runs
+it rests on and their oneDNN setting, which moves every ratio: a run of the other setting
+gets none. A run read from under that folder gets, beside each within-run interval, the
+interval a rerun's figure lands in (`with_repro`: speedup_repro_*, vs_fastest_repro_*, and
+rank_repro, the `*` / `=` rank from those intervals): this run's error, a rerun's, and
+`tau2` for each of the two runs. Where no spread is stored the repro columns stay empty and
+every table shows the within-run figures.
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ def log_variance(low: float, high: float) -> float:
     return ((math.log(high) - math.log(low)) / (2 * Z)) ** 2
 
 
-def size_classes(table: pd.DataFrame) -> pd.Series:
-    """Each row's size class in its run's table: LARGEST where its size is the largest of its
-    series (op, direction, dtype, device, setting) there, else SMALLER."""
-    largest = table.groupby(SERIES, sort=False)["size"].transform("max")
-    return pd.Series(np.where(table["size"] == largest, LARGEST, SMALLER), index=table.index)
+def largest_sizes(table: pd.DataFrame) -> dict:
+    """{series: its largest size} in a run's table (a series: op, direction, dtype, device, setting)."""
+    return table.groupby(SERIES)["size"].max().to_dict() if len(table) else {}
+
+
+def size_class(row, largest: dict) -> str:
+    """A row's size class in its run: LARGEST at its series' largest size there, else SMALLER."""
+    top = largest.get(tuple(row[c] for c in SERIES))
+    return LARGEST if top is not None and row["size"] >= top else SMALLER
 
 
 def _pair_ratios(run_dir) -> dict:
@@ -62,7 +67,7 @@ def _pair_ratios(run_dir) -> dict:
     from stratbench.measurement import Measurement
 
     table = results.load(run_dir, repro=False)
-    table = table.assign(size_class=size_classes(table))
+    largest = largest_sizes(table)
     table = table[table["status"] == status.OK]
     samples = results.read_samples(run_dir)
     if samples is None:
@@ -76,7 +81,7 @@ def _pair_ratios(run_dir) -> dict:
             ratio = m.ratio(keys[a], keys[b])
             if ratio.value > 0 and math.isfinite(ratio.value):
                 out[(group, a, b)] = (math.log(ratio.value), log_variance(ratio.low, ratio.high),
-                                      rows["size_class"].iloc[0])
+                                      size_class(rows.iloc[0], largest))
     return out
 
 
@@ -179,8 +184,7 @@ class Between:
     """The between-run variance of a pair's log ratio, looked up in a stored spread: the cell of
     its op, direction and size class, else the pair's over every op and direction in that class
     (a pair some op did not measure in the A/A runs), else nan.  A row's size class is taken
-    from `table`, the run it is in (size_classes); a spread stored before the classes holds
-    for every size."""
+    from `table`, the run it is in; a spread stored before the classes holds for every size."""
 
     def __init__(self, spread_table: pd.DataFrame | None, table: pd.DataFrame):
         spread_table = spread_table if spread_table is not None else pd.DataFrame(
@@ -190,13 +194,11 @@ class Between:
         keys = [tuple(r) for r in spread_table[PAIR + ["size_class"]].itertuples(index=False)]
         self.cell = dict(zip(keys, spread_table["between_var"]))
         self.pair = {k[2:]: v for k, v in zip(keys, spread_table["pair_var"])}
-        self.largest = table.groupby(SERIES)["size"].max().to_dict() if len(table) else {}
+        self.largest = largest_sizes(table)
 
     def __call__(self, row, other: str) -> float:
         a, b = sorted((row["strategy"], other))
-        largest = self.largest.get(tuple(row[c] for c in SERIES))
-        size_class = LARGEST if largest is not None and row["size"] >= largest else SMALLER
-        pair = (row["dtype"], row["device"], row["env"], a, b, size_class)
+        pair = (row["dtype"], row["device"], row["env"], a, b, size_class(row, self.largest))
         return self.cell.get((row["op"], row["direction"], *pair), self.pair.get(pair, math.nan))
 
 
