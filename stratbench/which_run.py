@@ -112,10 +112,11 @@ def pick_run(candidates, mine: dict, machine: str | None, command: str) -> tuple
     same = [(c, note) for c, note in same if note is not None]
     if same:  # oneDNN as this machine has it by default first (it changes rankings: softmax), then
         # the published reference run over newer ones committed beside it (A/A and held-out runs)
+        published = {c[0]: is_published_run(c[0]) for c, _ in same}
         (candidate, note), = sorted(same, key=lambda cn: (cn[0][3].get("onednn") != mine.get("onednn"),
-                                                          not is_published_run(cn[0][0])))[:1]
+                                                          not published[cn[0][0]]))[:1]
         onednn = {True: "on", False: "off"}.get(candidate[3].get("onednn"), "unrecorded")
-        which = "the published run" if is_published_run(candidate[0]) else "the newest run"
+        which = "the published run" if published[candidate[0]] else "the newest run"
         return (*candidate, f"{which} made on this machine's type that measured this case, with oneDNN "
                 f"{onednn}" + (" as here" if candidate[3].get("onednn") == mine.get("onednn") else
                                " (no run of this type with oneDNN as here)") + (f"; {note}" if note else ""))
