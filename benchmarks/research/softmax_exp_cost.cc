@@ -15,7 +15,7 @@
 
 #include "unsupported/Eigen/CXX11/Tensor"
 
-#include "../../impls/ops/softmax/kernels/softmax_exp.h"
+#include "../../impls/kernels/exp.h"
 
 using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
 

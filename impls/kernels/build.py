@@ -2,7 +2,7 @@
 
 One library per kernels folder: each op's (impls/ops/<op>/kernels/: *.cc for the CPU and
 the op registration, *.cu for CUDA), and this folder's own (floor.cc, the call floor's
-empty op), each compiled with the shared headers here (stratbench.h, stratbench.cuh,
+empty op), each compiled with the shared headers here (stratbench.h, exp.h, stratbench.cuh,
 gpu.h, and gpu_common.cu for CUDA).  An op whose kernels fail to build is unavailable
 under custom_op by its name, with the compiler's message; the others still load.  The
 sources spell no op name: each library is compiled with its spec's custom_op name and the
@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE_SUFFIXES = (".cc", ".cu", ".h", ".cuh")
-SHARED = [HERE / name for name in ("stratbench.h", "stratbench.cuh", "gpu.h", "gpu_common.cu")]  # in every library
+SHARED = [HERE / name for name in ("stratbench.h", "exp.h", "stratbench.cuh", "gpu.h", "gpu_common.cu")]  # in every library
 # -march=native breaks TF's Eigen headers with GCC 12 on AVX-512 machines (the avx512
 # target names its extensions instead); GCC
 # vectorises std::floor only with -fno-trapping-math; -DNDEBUG drops Eigen's bounds

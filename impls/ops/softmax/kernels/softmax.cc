@@ -2,7 +2,7 @@
 // along any axis (attr `axis`), CPU kernels sharded over TF's intra-op pool; CUDA kernels
 // in softmax.cu (STRATBENCH_CUDA), along the last axis only.
 #include "softmax_axis.h"
-#include "softmax_exp.h"
+#include "exp.h"
 #include "stratbench.h"
 
 namespace stratbench {

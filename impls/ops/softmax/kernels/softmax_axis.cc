@@ -4,7 +4,7 @@
 
 #include <limits>
 
-#include "softmax_exp.h"
+#include "exp.h"
 
 namespace stratbench {
 namespace {
