@@ -27,9 +27,11 @@ constexpr int64_t kChunk = 256;  // 16-bit elements converted at a time (1 KiB o
 constexpr int64_t kGeluCost = 40;  // cycles per element, for TF's sharder (a tanh, or an exp and a division)
 
 // GeluPacket over n elements of the arithmetic type S, a whole packet at a time; the last
-// few through one zero-padded packet, so every element gets the same arithmetic.
+// few through one zero-padded packet, so every element gets the same arithmetic.  Inlined
+// into the streaming loop's 128-byte blocks (GCC called it there): 16M elements, 2 threads,
+// the gradient 0.89-0.91x of a copy op's speed called, 0.95-0.96x inlined.
 template <typename S, bool kGrad>
-void GeluArithmetic(const S* x, const S* dy, S* out, int64_t n) {
+__attribute__((always_inline)) inline void GeluArithmetic(const S* x, const S* dy, S* out, int64_t n) {
   using namespace Eigen::internal;
   using P = std::conditional_t<packet_traits<S>::HasTanh && packet_traits<S>::HasExp, typename packet_traits<S>::type, S>;
   constexpr int64_t kSize = unpacket_traits<P>::size;
@@ -47,7 +49,7 @@ void GeluArithmetic(const S* x, const S* dy, S* out, int64_t n) {
 // y = gelu(x) (dy null) or dx = dy * gelu'(x) over [begin, end); 16-bit inputs go through
 // float buffers a chunk at a time.
 template <typename T, bool kGrad>
-void GeluRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
+__attribute__((always_inline)) inline void GeluRange(const T* x, const T* dy, T* out, int64_t begin, int64_t end) {
   using C = typename Math<T>::type;
   if constexpr (std::is_same_v<T, C>) {
     GeluArithmetic<C, kGrad>(x + begin, kGrad ? dy + begin : nullptr, out + begin, end - begin);
