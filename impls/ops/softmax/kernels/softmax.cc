@@ -39,75 +39,99 @@ using Row = Eigen::Map<Eigen::Array<C, Eigen::Dynamic, 1>>;
 template <typename C>
 using ConstRow = Eigen::Map<const Eigen::Array<C, Eigen::Dynamic, 1>>;
 
-// out = exp(x - m) for n elements (x and out apart).
+// A row's sums, in kLanes partial sums that GCC vectorises (a float sum is vectorised only
+// when its order is free): element j of the row goes to lane j % kLanes, so a row sums the
+// same whichever thread takes it.
 template <typename C>
-void ExpShifted(const C* __restrict x, C m, C* __restrict out, int64_t n) {
+struct RowSums {
+  static constexpr int kLanes = 16;
+  C exps[kLanes] = {}, dots[kLanes] = {};
+  C total(const C* lanes) const {
+    C t = 0;
+    for (int k = 0; k < kLanes; ++k) t += lanes[k];
+    return t;
+  }
+};
+
+// e = exp(x - m) for elements [start, start + n) of a row (x, dy and e point at its start),
+// adding e and (kDot) e * dy to the row's sums; start is a multiple of kLanes.
+template <typename C, bool kDot>
+void ExpSums(const C* __restrict x, C m, const C* __restrict dy, C* __restrict e, int64_t start, int64_t n,
+             RowSums<C>& sums) {
+  constexpr int kLanes = RowSums<C>::kLanes;
+  const int64_t end = start + n;
   if constexpr (kOwnExp<C>) {
-    for (int64_t j = 0; j < n; ++j) out[j] = ExpNonPositive(x[j] - m);
+    int64_t j = start;
+    for (; j + kLanes <= end; j += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const C v = ExpNonPositive(x[j + k] - m);
+        e[j + k] = v;
+        sums.exps[k] += v;
+        if constexpr (kDot) sums.dots[k] += v * dy[j + k];
+      }
+    }
+    for (; j < end; ++j) {
+      const C v = ExpNonPositive(x[j] - m);
+      e[j] = v;
+      sums.exps[j % kLanes] += v;
+      if constexpr (kDot) sums.dots[j % kLanes] += v * dy[j];
+    }
   } else {
-    Row<C>(out, n) = (ConstRow<C>(x, n) - m).exp();
+    Row<C>(e + start, n) = (ConstRow<C>(x + start, n) - m).exp();
+    for (int64_t j = start; j < end; ++j) {
+      sums.exps[j % kLanes] += e[j];
+      if constexpr (kDot) sums.dots[j % kLanes] += e[j] * dy[j];
+    }
   }
 }
 
-// Softmax rows, a row per unit of work, in three steps that keep DRAM traffic to one
-// read of each input and one write of the output (what a copy moves):
+// Softmax rows, a row per unit of work, in two steps that keep DRAM traffic to one read of
+// each input and one write of the output (what a copy moves):
 //   1. the row's max, reading it from memory (now in L1/L2);
-//   2. e = exp(x - max) into a per-shard scratch row, with its sums, all from cache;
-//   3. the scaled result written out once.
-// Past the private caches (`stream`), step 2 runs four cache lines at a time, and each
-// step also asks for the next row's lines (into L2) and streams out the previous row's
-// result, held in cache since its step 3: reads, arithmetic and writes overlap.  4096x2048
-// float32 on the Intel VM: 0.54 of the paired roofline, against 0.40 with each row's reads
-// and writes in its own steps, and 0.46 with this traffic spread over all three steps.
-// Streaming stores, since a plain store first reads the line it overwrites.
-// 16-bit types are converted to float a row at a time (Eigen's vectorised casts).
-template <typename T>
+//   2. e = exp(x - max) into a scratch row, with its sums (and sum(e dy)), all from cache;
+// then the result, e / sum (or its gradient), is written once.  Past the private caches
+// (`stream`), step 2 runs four cache lines at a time, and between them asks for the next
+// row's lines (into L2) and streams out the previous row's result, computed from its exps
+// as it goes: reads, arithmetic and writes overlap, with no pass of its own for the scale.
+// 4096x2048 float32 on the Intel VM: 0.54 of the paired roofline with the result scaled in a
+// pass of its own and held for streaming, 0.40 with each row's reads and writes in its own
+// steps, and 0.46 with this traffic spread over all the row's steps.  Streaming stores,
+// since a plain store first reads the line it overwrites.  16-bit types are converted to
+// float a row at a time (Eigen's vectorised casts).
+template <typename T, bool kGrad>
 class SoftmaxRows {
  public:
   using C = typename Math<T>::type;
-  SoftmaxRows(int64_t cols, int inputs, bool stream)
-      : cols_(cols), stream_(stream), scratch_((1 + (std::is_same_v<T, C> ? 0 : inputs)) * cols),
-        held_(stream ? cols : 0) {}
+  static constexpr bool kConvert = !std::is_same_v<T, C>;
+  static constexpr int kSlots = 1 + (kConvert ? (kGrad ? 2 : 1) : 0);  // exps, converted x and dy
+  SoftmaxRows(int64_t cols, bool stream) : cols_(cols), stream_(stream), scratch_(2 * kSlots * cols) {}
 
-  // Input `slot`'s row as C: the tensor's memory itself, or a converted copy.
-  ConstRow<C> in(const T* row, int slot) {
-    if constexpr (std::is_same_v<T, C>) {
-      return ConstRow<C>(row, cols_);
-    } else {
-      Row<C> to(scratch_.data() + (1 + slot) * cols_, cols_);
-      to = ConstRow<T>(row, cols_).template cast<C>();
-      return ConstRow<C>(to.data(), cols_);
+  // Computes row `r` (x and dy at its start) into `out`, or, when streaming, holds it to
+  // stream out during the next row's step 2 (`next`, `next_dy`: the next row, null at the
+  // last) or finish().
+  void row(int64_t r, const T* x, const T* dy, T* out, const T* next, const T* next_dy) {
+    C* e = slot(r, 0);
+    const C* xr = in(x, slot(r, 1));
+    const C* dyr = kGrad ? in(dy, slot(r, 2)) : nullptr;
+    const C m = ConstRow<C>(xr, cols_).maxCoeff();
+    RowSums<C> sums;
+    if (!stream_) {
+      ExpSums<C, kGrad>(xr, m, dyr, e, 0, cols_, sums);
+      hold(e, dyr, sums, out);
+      Emit(0, cols_, out);
+      held_ = {};
+      return;
     }
-  }
-  Row<C> exps() { return Row<C>(scratch_.data(), cols_); }
-  // exps() = exp(x - m): the row's largest cost.  When streaming, during it the next row's
-  // inputs (`next`, null at the last row) are fetched and the held row streams out.
-  void exp(const ConstRow<C>& x, C m, std::initializer_list<const T*> next) {
-    if (!stream_) return ExpShifted(x.data(), m, scratch_.data(), cols_);
     constexpr int64_t kLine = 64 / sizeof(C), kStep = 4 * kLine;
     for (int64_t start = 0; start < cols_; start += kStep) {
       const int64_t n = std::min(kStep, cols_ - start);
-      for (const T* row : next)
-        if (row) for (int64_t k = 0; k < kStep; k += kLine) __builtin_prefetch(row + start + k, 0, 2);
-      ExpShifted(x.data() + start, m, scratch_.data() + start, n);
+      for (const T* ahead : {next, next_dy})
+        if (ahead) for (int64_t k = 0; k < kStep; k += kLine) __builtin_prefetch(ahead + start + k, 0, 2);
+      ExpSums<C, kGrad>(xr, m, dyr, e, start, n, sums);
       StreamHeld((start + n) * sizeof(T));
     }
-  }
-  // Writes `result` (an expression over cached rows) to the output row: at once, or, when
-  // streaming, held in cache and streamed out during the next row's exp() or finish().
-  template <typename Expr>
-  void store(const Expr& result, T* row) {
-    if (!stream_) {
-      if constexpr (std::is_same_v<T, C>) {
-        Row<C>(row, cols_) = result;
-      } else {
-        Row<T>(row, cols_) = result.template cast<T>();
-      }
-      return;
-    }
     StreamHeld(cols_ * sizeof(T));
-    Row<T>(held_.data(), cols_) = result.template cast<T>();
-    held_row_ = reinterpret_cast<char*>(row), streamed_ = 0;
+    hold(e, dyr, sums, out);
   }
   // Streams out what is held, and fences the streaming stores.
   void finish() {
@@ -117,49 +141,77 @@ class SoftmaxRows {
   }
 
  private:
-  // Streams the held row's bytes up to `upto` (whole lines of its destination before the row's end).
+  // Scratch row `s` of row r's pair (rows alternate, so the held row's survive the next's).
+  C* slot(int64_t r, int s) { return scratch_.data() + ((r & 1) * kSlots + s) * cols_; }
+  // The row as C: the tensor's memory itself, or converted into `to`.
+  const C* in(const T* row, C* to) {
+    if constexpr (!kConvert) {
+      return row;
+    } else {
+      Row<C>(to, cols_) = ConstRow<T>(row, cols_).template cast<C>();
+      return to;
+    }
+  }
+  void hold(const C* e, const C* dy, const RowSums<C>& sums, T* out) {
+    const C inv = 1 / sums.total(sums.exps);
+    held_ = {e, dy, inv, kGrad ? sums.total(sums.dots) * inv : C(0), reinterpret_cast<char*>(out), 0};
+  }
+  // The held row's result for elements [begin, begin + n) into `to`: y = e / sum, or
+  // dx = y * (dy - sum(dy * y)).
+  void Emit(int64_t begin, int64_t n, T* to) const {
+    const ConstRow<C> e(held_.e + begin, n);
+    if constexpr (kGrad) {
+      const ConstRow<C> dy(held_.dy + begin, n);
+      Row<T>(to, n) = (e * held_.inv * (dy - held_.dot)).template cast<T>();
+    } else {
+      Row<T>(to, n) = (e * held_.inv).template cast<T>();
+    }
+  }
+  // Streams the held row's bytes up to `upto` (whole lines of its destination before the
+  // row's end), computing them a block at a time.
   void StreamHeld(size_t upto) {
-    if (!held_row_) return;
+    if (!held_.out) return;
     const size_t total = cols_ * sizeof(T);
-    const uintptr_t dst = reinterpret_cast<uintptr_t>(held_row_);
+    const uintptr_t dst = reinterpret_cast<uintptr_t>(held_.out);
     if (upto < total) {
       const uintptr_t line = (dst + upto) & ~uintptr_t{63};
-      upto = line > dst + streamed_ ? line - dst : streamed_;
+      upto = line > dst + held_.streamed ? line - dst : held_.streamed;
     }
-    if (upto > streamed_) StreamBytes(held_row_ + streamed_, reinterpret_cast<const char*>(held_.data()) + streamed_, upto - streamed_);
-    streamed_ = upto;
-    if (streamed_ == total) held_row_ = nullptr;
+    constexpr size_t kBlockBytes = 1024;
+    alignas(64) T block[kBlockBytes / sizeof(T)];
+    while (held_.streamed < upto) {
+      const size_t bytes = std::min(kBlockBytes, upto - held_.streamed);
+      Emit(held_.streamed / sizeof(T), bytes / sizeof(T), block);
+      StreamBytes(held_.out + held_.streamed, block, bytes);
+      held_.streamed += bytes;
+    }
+    if (held_.streamed == total) held_ = {};
   }
 
   int64_t cols_;
   bool stream_;
-  // 64-byte aligned, so that Eigen's vectorised sums start at the same element in every
-  // thread: from per-thread malloc arenas a row's sum could differ in its last bit
-  // between a concurrent call and one thread's (the capability matrix's threads check).
-  std::vector<C, Eigen::aligned_allocator<C>> scratch_;  // the exps, then each converted input
-  std::vector<T, Eigen::aligned_allocator<T>> held_;     // the result held for streaming out
-  char* held_row_ = nullptr;                             // where it goes, while some is not out
-  size_t streamed_ = 0;                                  // its bytes out so far
+  // 64-byte aligned, so that Eigen's vectorised max and casts start at the same element in
+  // every thread (the capability matrix's threads check compares a concurrent call's bits
+  // with one thread's).
+  std::vector<C, Eigen::aligned_allocator<C>> scratch_;
+  struct Held {
+    const C* e = nullptr;   // its exps
+    const C* dy = nullptr;  // its dy as C (kGrad)
+    C inv = 0, dot = 0;     // 1 / sum(e), sum(dy * y)
+    char* out = nullptr;    // where it goes, while some is not out
+    size_t streamed = 0;    // its bytes out so far
+  } held_;
 };
 
 // Along the last axis: rows[begin, end) of [rows, cols], a row per unit of work.
 // Forward (kGrad false): out = y; gradient: out = dx = y * (dy - sum(dy * y)).
 template <typename T, bool kGrad>
 void SoftmaxRowRange(const T* x, const T* dy, T* out, int64_t cols, bool stream, int64_t begin, int64_t end) {
-  SoftmaxRows<T> work(cols, kGrad ? 2 : 1, stream);
-  auto e = work.exps();
+  SoftmaxRows<T, kGrad> work(cols, stream);
   for (int64_t r = begin; r < end; ++r) {
-    const auto xr = work.in(x + r * cols, 0);
     const bool last = r + 1 == end;
-    work.exp(xr, xr.maxCoeff(), {last ? nullptr : x + (r + 1) * cols, kGrad && !last ? dy + (r + 1) * cols : nullptr});
-    const auto inv = 1 / e.sum();
-    if constexpr (kGrad) {
-      const auto dyr = work.in(dy + r * cols, 1);
-      const auto dot = (e * dyr).sum() * inv;  // sum(dy * y)
-      work.store(e * inv * (dyr - dot), out + r * cols);
-    } else {
-      work.store(e * inv, out + r * cols);
-    }
+    work.row(r, x + r * cols, kGrad ? dy + r * cols : nullptr, out + r * cols, last ? nullptr : x + (r + 1) * cols,
+             kGrad && !last ? dy + (r + 1) * cols : nullptr);
   }
   work.finish();
 }
