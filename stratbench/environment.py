@@ -37,7 +37,7 @@ ENV_HELP = {
 # Variables that change what TensorFlow does on CPU, recorded with every run.
 TF_CPU_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY",
-                    "ONEDNN_MAX_CPU_ISA", "LD_PRELOAD")
+                    "ONEDNN_MAX_CPU_ISA", "LD_PRELOAD", "GLIBC_TUNABLES")
 # Vector ISA levels, best last, by /proc/cpuinfo flag.
 ISA_LEVELS = (("sse4_2", "sse4_2"), ("avx", "avx"), ("avx2", "avx2"), ("avx512f", "avx512f"),
               ("avx512_vnni", "avx512_vnni"), ("amx", "amx_tile"))
@@ -61,6 +61,18 @@ def cpu_isa(flags: str) -> str:
     """The best vector ISA level in a /proc/cpuinfo flags line ('baseline' if none)."""
     have = set(flags.split())
     return next((name for name, flag in reversed(ISA_LEVELS) if flag in have), "baseline")
+
+
+def transparent_hugepages(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
+    """The kernel's transparent huge page mode (always, madvise or never; '' where unknown).
+    Under madvise TF's tensors sit on 4 KiB pages unless glibc's malloc is asked for huge
+    ones (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, recorded with the variables): a setting
+    that moves every large case (docs/kernels.md)."""
+    try:
+        with open(path) as f:
+            return next((word[1:-1] for word in f.read().split() if word.startswith("[")), "")
+    except OSError:
+        return ""
 
 
 def _truthy(value: str | None) -> bool:
@@ -260,6 +272,7 @@ def capture() -> dict:
         "cpu_isa": cpu_isa(cpu["cpu_flags"]),
         "cpu_count": os.cpu_count(),
         "memory_bytes": memory_bytes(),
+        "transparent_hugepages": transparent_hugepages(),
         **effective(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
         "custom_op_build": _custom_op_build(),

@@ -41,7 +41,7 @@ def machines_lines(base: pathlib.Path, rel, baseline: str = matrix.BASELINE, pub
 
 
 def _environment_table(env: dict) -> str:
-    keys = ["machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes", "gpus", "platform", "python", "tensorflow", "numpy",
+    keys = ["machine", "host", "cpu_model", "cpu_isa", "cpu_count", "memory_bytes", "transparent_hugepages", "gpus", "platform", "python", "tensorflow", "numpy",
             "tf_cuda_build", "onednn", "cpu_allocator", "tf_allocator_stats", "tf_intra_op_threads",
             "tf_inter_op_threads", "omp_num_threads", "variables", "custom_op_build", "commit", "dirty"]
     return pd.DataFrame({"value": [str(env.get(k, "")).replace("|", "/") for k in keys]},

@@ -79,6 +79,13 @@ def test_cpu_isa_names_the_best_vector_level():
     assert environment.cpu_isa("fpu sse2") == "baseline"
 
 
+def test_transparent_hugepages_reads_the_kernels_chosen_mode(tmp_path):
+    mode = tmp_path / "enabled"
+    mode.write_text("always [madvise] never\n")
+    assert environment.transparent_hugepages(str(mode)) == "madvise"
+    assert environment.transparent_hugepages(str(tmp_path / "absent")) == ""
+
+
 def test_unknown_setting_is_refused_with_the_accepted_ones(capsys):
     with pytest.raises(SystemExit) as exit_:
         commands.main(["run", "--env", "default,fast"])

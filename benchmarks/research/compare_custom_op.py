@@ -160,7 +160,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
     table = pd.DataFrame(rows)
     print(f"# {env['cpu_model']} ({env['cpu_isa']}), {env['cpu_count']} cores, TF {env['tensorflow']}, "
-          f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, commit {env['commit'][:10]}"
+          f"oneDNN {'on' if env['onednn'] else 'off'}, {env['cpu_allocator']} CPU allocator, transparent huge pages "
+          f"{env['transparent_hugepages'] or 'unknown'}, GLIBC_TUNABLES={env['variables'].get('GLIBC_TUNABLES', '')!r}, "
+          f"commit {env['commit'][:10]}"
           f"{' (dirty)' if env['dirty'] else ''}; ratio = rival time / custom_op time, median of "
           f"{args.rounds} paired rounds in a random order, with its 95% interval (vs floor: floor / custom_op); "
           "*_roofline_fraction: roofline time / its time, paired, in the same rounds")
@@ -170,7 +172,8 @@ def main(argv=None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.assign(machine=env["machine"], cpu_model=env["cpu_model"], cpu_isa=env["cpu_isa"],
                      tensorflow=env["tensorflow"], onednn=env["onednn"], cpu_allocator=env["cpu_allocator"],
-                     commit=env["commit"]).to_csv(args.out, index=False)
+                     transparent_hugepages=env["transparent_hugepages"],
+                     glibc_tunables=env["variables"].get("GLIBC_TUNABLES", ""), commit=env["commit"]).to_csv(args.out, index=False)
     return 0
 
 
