@@ -64,13 +64,16 @@ def cpu_isa(flags: str) -> str:
 
 
 def transparent_hugepages(path: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
-    """The kernel's transparent huge page mode (always, madvise or never; '' where unknown).
-    Under madvise TF's tensors sit on 4 KiB pages unless glibc's malloc is asked for huge
-    ones (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, recorded with the variables): a setting
-    that moves every large case (docs/kernels.md)."""
+    """The kernel's transparent huge page mode (always, madvise, never; '' if unknown): under
+    madvise TF's tensors sit on 4 KiB pages unless GLIBC_TUNABLES=glibc.malloc.hugetlb=1."""
+    mode = re.search(r"\[(\w+)\]", _read(path))
+    return mode.group(1) if mode else ""
+
+
+def _read(path: str) -> str:
     try:
         with open(path) as f:
-            return next((word[1:-1] for word in f.read().split() if word.startswith("[")), "")
+            return f.read()
     except OSError:
         return ""
 
@@ -81,11 +84,7 @@ def _truthy(value: str | None) -> bool:
 
 def _preloaded_malloc() -> str:
     """tcmalloc, jemalloc or mimalloc when one is mapped into this process (LD_PRELOAD), else ''."""
-    try:
-        with open("/proc/self/maps") as f:
-            maps = f.read()
-    except OSError:
-        return ""
+    maps = _read("/proc/self/maps")
     return next((name for name in ("tcmalloc", "jemalloc", "mimalloc") if f"lib{name}" in maps), "")
 
 
@@ -155,14 +154,8 @@ def git_state() -> dict:
 
 def memory_bytes() -> int | None:
     """Physical memory (Linux /proc/meminfo MemTotal), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    total = re.search(r"^MemTotal:\s+(\d+)", _read("/proc/meminfo"), re.M)
+    return int(total.group(1)) * 1024 if total else None
 
 
 def _slug(text: str) -> str:
@@ -221,17 +214,13 @@ def onednn_by_default(flags: str) -> bool:
 
 def _cpu() -> dict:
     info = {"cpu_model": platform.processor() or platform.machine(), "cpu_flags": ""}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and info["cpu_model"] in ("", platform.machine(), platform.processor()):
-                    info["cpu_model"] = value.strip()
-                elif key == "flags" and not info["cpu_flags"]:
-                    info["cpu_flags"] = value.strip()
-    except OSError:
-        pass
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and info["cpu_model"] in ("", platform.machine(), platform.processor()):
+            info["cpu_model"] = value.strip()
+        elif key == "flags" and not info["cpu_flags"]:
+            info["cpu_flags"] = value.strip()
     return info
 
 
