@@ -1,5 +1,5 @@
 // GELU (tanh approximation) as a compiled TensorFlow op: Gelu and GeluGrad, CPU kernels
-// sharded over TF's intra-op pool, in float arithmetic through Eigen's vectorised tanh and exp packets;
+// sharded over TF's intra-op pool, in float arithmetic on Eigen's packets (its tanh, the kernels' own exp);
 // CUDA kernels in gelu.cu (STRATBENCH_CUDA).  Named StratbenchGelu (its spec): TensorFlow has a Gelu.
 #include "gelu_math.h"
 #include "stratbench.h"

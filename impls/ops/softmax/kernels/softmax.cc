@@ -93,9 +93,10 @@ void ExpSums(const C* __restrict x, C m, const C* __restrict dy, C* __restrict e
 // (`stream`), step 2 runs four cache lines at a time, and between them asks for the next
 // row's lines (into L2) and streams out the previous row's result, computed from its exps
 // as it goes: reads, arithmetic and writes overlap, with no pass of its own for the scale.
-// 4096x2048 float32 on the Intel VM: 0.54 of the paired roofline with the result scaled in a
-// pass of its own and held for streaming, 0.40 with each row's reads and writes in its own
-// steps, and 0.46 with this traffic spread over all the row's steps.  Streaming stores,
+// 4096x2048 float32 on the Intel VM: 0.81-0.83x of a copy op's speed forward, against
+// 0.70-0.81x with the result scaled in a pass of its own and held for streaming (0.54 of the
+// paired roofline), 0.40 of it with each row's reads and writes in its own steps, and 0.46
+// with this traffic spread over all the row's steps.  Streaming stores,
 // since a plain store first reads the line it overwrites.  16-bit types are converted to
 // float a row at a time (Eigen's vectorised casts).
 template <typename T, bool kGrad>
@@ -115,7 +116,7 @@ class SoftmaxRows {
     const C* dyr = kGrad ? in(dy, slot(r, 2)) : nullptr;
     const C m = ConstRow<C>(xr, cols_).maxCoeff();
     RowSums<C> sums;
-    if (!stream_) {
+    if (!stream_) {  // the result at once, with ordinary stores
       ExpSums<C, kGrad>(xr, m, dyr, e, 0, cols_, sums);
       hold(e, dyr, sums, out);
       Emit(0, cols_, out);
