@@ -173,7 +173,8 @@ def main(argv=None) -> int:
         table.assign(machine=env["machine"], cpu_model=env["cpu_model"], cpu_isa=env["cpu_isa"],
                      tensorflow=env["tensorflow"], onednn=env["onednn"], cpu_allocator=env["cpu_allocator"],
                      transparent_hugepages=env["transparent_hugepages"],
-                     glibc_tunables=env["variables"].get("GLIBC_TUNABLES", ""), commit=env["commit"]).to_csv(args.out, index=False)
+                     glibc_tunables=env["variables"].get("GLIBC_TUNABLES", ""),
+                     commit=env["commit"]).to_csv(args.out, index=False)
     return 0
 
 

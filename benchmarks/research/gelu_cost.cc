@@ -7,25 +7,17 @@
 //   g++ -O3 -DNDEBUG -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma -mf16c -fno-trapping-math \
 //       -fno-math-errno -Wno-ignored-attributes -std=c++17 -I"$TFINC" -Iimpls/kernels benchmarks/research/gelu_cost.cc -o /tmp/gelu_cost
 //   /tmp/gelu_cost      (the avx2 build: drop the -mavx512 flags)
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "ns_per_element.h"
 #include "../../impls/ops/gelu/kernels/gelu_math.h"
 
 using namespace Eigen::internal;
 using P = packet_traits<float>::type;
 using stratbench::kA;
 using stratbench::kC;
-
-template <class F>
-double NsPerElement(F f, long n, int reps) {
-  f();
-  const auto start = std::chrono::steady_clock::now();
-  for (int r = 0; r < reps; ++r) f();
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / reps / n;
-}
 
 // Forward as x * sigmoid(2u) = x / (1 + exp(-2u)), with the kernel's exp.
 P ForwardFromExp(const P& x, const P&) {

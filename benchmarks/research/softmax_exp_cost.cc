@@ -6,7 +6,6 @@
 //   TFINC=$(.venv/bin/python -c "import tensorflow as tf; print(tf.sysconfig.get_include())")
 //   g++ -O3 -DNDEBUG -mavx2 -mfma -mf16c -fno-trapping-math -fno-math-errno -std=c++17 \
 //       -I"$TFINC" benchmarks/research/softmax_exp_cost.cc -o /tmp/softmax_exp_cost && /tmp/softmax_exp_cost
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -15,17 +14,10 @@
 
 #include "unsupported/Eigen/CXX11/Tensor"
 
+#include "ns_per_element.h"
 #include "../../impls/kernels/exp.h"
 
 using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
-
-template <class F>
-double NsPerElement(F f, int64_t n, int reps) {
-  f();
-  const auto start = std::chrono::steady_clock::now();
-  for (int r = 0; r < reps; ++r) f();
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / reps / n;
-}
 
 __attribute__((noinline)) void ExpLoop(const float* __restrict x, float m, float* __restrict e, int64_t n) {
   for (int64_t i = 0; i < n; ++i) e[i] = stratbench::ExpNonPositive(x[i] - m);
