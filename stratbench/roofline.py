@@ -177,9 +177,11 @@ class Paired:
     """A case's roofline as an entry of its comparison group, sampled in the group's rounds
     like a strategy (timing.Prepared's `run`): its arrays are allocated once, and the
     fastest of one thread and TF's threads, ordinary and streaming stores, is chosen
-    once, at its first call, from `trials` interleaved samples of about `trial_s` each."""
+    once, at its first call, from `trials` interleaved samples of about `trial_s` each,
+    unless given as `chosen` (run._sample_group: one worker chooses, alone, for all)."""
 
-    def __init__(self, traffic, threads: int | None = None, trials: int = 5, trial_s: float = 0.005):
+    def __init__(self, traffic, threads: int | None = None, trials: int = 5, trial_s: float = 0.005,
+                 chosen: tuple[int, str] | None = None):
         reads, writes, array_bytes = traffic
         threads = threads or tf_threads()
         self.lib = library()
@@ -189,6 +191,10 @@ class Paired:
         weakref.finalize(self, self.lib.stratbench_roofline_close, self.handle)  # the arrays go with the entry
         self.configs = [(t, store) for t in sorted({1, threads}) for store in (STORES if writes else STORES[:1])]
         self.trials, self.trial_s = trials, trial_s
+        if chosen is not None:
+            if tuple(chosen) not in self.configs:
+                raise ValueError(f"roofline config {chosen} is not one of {self.configs} (threads, store)")
+            self.chosen = tuple(chosen)
 
     def _seconds(self, config, passes: int) -> float:
         threads, store = config
@@ -200,7 +206,9 @@ class Paired:
         that a pause costs one trial, not a config: a group's workers warm up side by side, and
         with each config's trials in a row the other one's sweep took ordinary stores in 2 of 60
         choices (0 of 120 interleaved).  Published runs had one worker's roofline 1.3-1.9x
-        slower than the other's in 3-7 of 45 groups; a run with this choice, in 2."""
+        slower than the other's in 3-7 of 45 groups; a run with this choice, in 2: two workers
+        choosing at once on 2 cores still took ordinary stores (6.3 ms against 2.4 for 2 reads and
+        a write of 32 MB) in 1 of 8, so a run has one worker choose while the others wait."""
         passes = {c: max(1, round(self.trial_s / self._seconds(c, 1))) for c in self.configs}
         best = dict.fromkeys(self.configs, float("inf"))
         for _ in range(self.trials):

@@ -228,7 +228,13 @@ def _sample_group(cases, pool, options, floors: bool = False, with_roofline: boo
     if with_roofline and cases[0].traffic:
         entries.append((ROOFLINE_KEY, RooflineEntry(cases[0])))
     for key, case in entries:
-        said = ask_all("add", case, key)
+        if key == ROOFLINE_KEY:  # one worker chooses its kernel with the cores to itself; the others take its choice
+            first = answers([(pool[0], "add", case)], options.settings, options.case_timeout_s, key)
+            chosen = first[0][1][1].get("chosen") if first[0][0] == status.OK and first[0][1][0] == status.OK else None
+            rest = [(w, "add", dataclasses.replace(case, chosen=chosen)) for w in pool[1:]] if chosen else []
+            said = first + (answers(rest, options.settings, options.case_timeout_s, key) if rest else [])
+        else:
+            said = ask_all("add", case, key)
         failed = next((a for a in said if a[0] != status.OK), None)
         if failed:  # the worker answered with an error of its own (not the entry's)
             raise EntryFailed(key, *failed)

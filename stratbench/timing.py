@@ -11,6 +11,7 @@ pytest-benchmark suites, the capability checks and benchmarks/research.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import types
 
@@ -33,6 +34,7 @@ class Settings:
     rounds: Rounds = dataclasses.field(default_factory=Rounds)
     case_budget_s: float = 30.0  # a case whose warm-up and min_rounds samples cannot fit in this is too_slow
     input_sets: int = 2  # inputs allocated this many times, used in turn by the rounds (buffer placement varies)
+    warm_call_below: int = 4  # a sample of fewer calls, each under target_sample_s, starts with an untimed one (Group.sample)
 
     @property
     def min_rounds(self) -> int:
@@ -47,7 +49,8 @@ class Settings:
         """The measuring settings in words, as each row shows them (`measured_with`)."""
         r = self.rounds
         return (f"paired rounds of {self.target_sample_s:g} s samples, {r.min_rounds}-{r.max_rounds} rounds to "
-                f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, budget {self.case_budget_s:g} s, "
+                f"±{r.precision:.0%} or {r.group_budget_s:g} s, {self.input_sets} input sets, a warm call before samples "
+                f"under {self.warm_call_below} calls, budget {self.case_budget_s:g} s, "
                 f"{stats.RATIO_ESTIMATOR}")
 
 
@@ -94,9 +97,9 @@ def warm_up(prepared: Prepared, settings: Settings, memory_device: str | None = 
         raise TooSlow(f"the first call took {first_call_s:.2f} s (tracing and compiling included), more than the "
                       f"{settings.case_budget_s:g} s case budget (raise --case-budget to measure it)")
     with measure_memory(memory_device) as memory:
-        calls, start = 0, time.perf_counter()
+        calls, start, fastest_s = 0, time.perf_counter(), math.inf
         while calls < 1 or time.perf_counter() - start < settings.target_sample_s:
-            prepared.run(1, calls)
+            fastest_s = min(fastest_s, prepared.run(1, calls))
             calls += 1
             per_call = (time.perf_counter() - start) / calls
             if metrics.over_budget(per_call, calls, settings.min_rounds, settings.case_budget_s):
@@ -105,7 +108,10 @@ def warm_up(prepared: Prepared, settings: Settings, memory_device: str | None = 
                     f"would exceed the {settings.case_budget_s:g} s case budget (raise --case-budget to measure it)"
                 )
     per_call = (time.perf_counter() - start) / calls
-    return memory | {"calls": max(1, round(settings.target_sample_s / per_call)),
+    # Calls per sample from the fastest call: the first calls after a setup run slow (a
+    # 16M-element op's 11, 8.6, then 7.3 ms, settling at 6.3), and samples of one call
+    # each (as the average gave) carry a cold first call whole: 10-90% above the median.
+    return memory | {"calls": max(1, round(settings.target_sample_s / fastest_s)), "call_s": fastest_s,
                      "compile_s": max(0.0, first_call_s - per_call)}
 
 
@@ -166,9 +172,11 @@ ROOFLINE_KEY = "roofline"
 @dataclasses.dataclass(frozen=True)
 class RooflineEntry:
     """The roofline entry of `case`'s group: the memory roofline of its traffic, timed in
-    the group's rounds (roofline.Paired)."""
+    the group's rounds (roofline.Paired), with its (threads, store) `chosen` by another
+    worker, or None to choose."""
 
     case: object
+    chosen: tuple | None = None
     key = ROOFLINE_KEY
 
 
@@ -197,13 +205,15 @@ class Group:
             make = lambda: prepare_floor(case.case, self.settings.input_sets)  # noqa: E731
         elif isinstance(case, RooflineEntry):
             name, device = case.key, None
-            make = lambda: roofline.Paired(case.case.traffic)  # noqa: E731
+            make = lambda: roofline.Paired(case.case.traffic, chosen=case.chosen)  # noqa: E731
         else:
             name, device = case.key, case.device
             make = lambda: prepare(resolve(case.op, case.strategy), case, inputs=self._inputs_of(case))  # noqa: E731
         try:
             prepared = make()
             figures = warm_up(prepared, self.settings, device)
+            if isinstance(case, RooflineEntry):
+                figures["chosen"] = prepared.chosen
             if device and case.direction == "forward_backward":  # what training holds per op between its passes
                 figures["kept_for_backward_bytes"], why = kept_for_backward(resolve(case.op, case.strategy), case,
                                                                             *prepared.inputs[0])
@@ -225,7 +235,17 @@ class Group:
         return {name: self.info[name][1]["calls"] for name in self.entries}
 
     def sample(self, name: str, input_set: int) -> float:
-        return self.entries[name].run(self.info[name][1]["calls"], input_set)
+        """Seconds per call of one sample of entry `name`.  A sample of few calls, each shorter
+        than a sample, starts with one untimed call: the round's previous entry has evicted
+        this one's data from the caches, and the first call after it ran 1.3-1.8x its steady
+        time (16M elements on the Intel VM, 480 MB of L3), so a sample of one to three calls
+        timed the eviction.  custom_op's fraction of the roofline (whose samples hold 4-14
+        passes) moved 1.2-1.3x between runs minutes apart; with the call, 1.01-1.14x.  A
+        call longer than a sample (a py_func at 16M: seconds) is mostly work: none."""
+        figures = self.info[name][1]
+        if figures["calls"] < self.settings.warm_call_below and figures["call_s"] <= self.settings.target_sample_s:
+            self.entries[name].run(1, input_set)
+        return self.entries[name].run(figures["calls"], input_set)
 
 
 def measure_group(cases, resolve, settings: Settings, floors: bool = False,

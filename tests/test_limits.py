@@ -77,11 +77,19 @@ def test_the_paired_roofline_chooses_its_fastest_kernel_and_times_passes():
         roofline.Paired((3, 1, 64))
 
 
+def test_a_roofline_chosen_by_one_worker_is_taken_by_the_others():
+    given = roofline.Paired((2, 1, 1 << 20), threads=2, chosen=(1, "streaming"))
+    assert (given.threads, given.store) == (1, "streaming") and 0 < given.run(1) < 1
+    with pytest.raises(ValueError, match=r"\(3, 'ordinary'\) is not one of"):
+        roofline.Paired((2, 1, 1 << 20), threads=2, chosen=(3, "ordinary"))
+
+
 def test_a_group_times_its_roofline_in_its_rounds():
     cases = [Case("spiky", s, "forward", "float32", "CPU", (1 << 20,)) for s in ("native", "xla")]
     settings = timing.Settings(target_sample_s=0.005, rounds=Rounds(min_rounds=10, max_rounds=10))
     measurement, info = timing.measure_group(cases, impls.get, settings, with_roofline=True)
     assert info[timing.ROOFLINE_KEY][0] == "ok"
+    assert info[timing.ROOFLINE_KEY][1]["chosen"][1] in roofline.STORES  # what the other workers are given
     assert len(measurement.rounds(timing.ROOFLINE_KEY)) == len(measurement.rounds(cases[0].key))  # every round
     from stratbench.limits import roofline_figures
 
