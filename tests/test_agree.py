@@ -21,10 +21,12 @@ def key(strategy, size=1000):
     return f"spiky/{strategy}/forward/float32/CPU/default/{size}"
 
 
-def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000, onednn: bool | None = None):
+def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000, onednn: bool | None = None,
+             floor_s: float | None = None):
     """A run folder of one comparison group: `seconds` {strategy: seconds per call}, sampled in
     ROUNDS rounds over two processes; its rows' figures (speedup over native, rank) as a run
-    stores them (measurement.group_figures); `onednn`: the setting its environment.json records."""
+    stores them (measurement.group_figures); `onednn`: the setting its environment.json records;
+    `floor_s`: every strategy's call floor."""
     m = Measurement()
     for r in range(ROUNDS):
         for i, (strategy, s) in enumerate(seconds.items()):
@@ -35,7 +37,7 @@ def make_run(folder, seconds: dict, steal: float | None = None, size: int = 1000
     store.add(*[{"op": "spiky", "strategy": s, "direction": "forward", "device": "CPU", "dtype": "float32",
                  "size": size, "shape": str(size), "env": "default", "status": "ok", "key": key(s, size),
                  "median_s": m.median(key(s, size)), "baseline": "native", "cpu_steal": m.steal(key(s, size)),
-                 **figures[key(s, size)]} for s in seconds])
+                 "floor_s": floor_s, **figures[key(s, size)]} for s in seconds])
     store.add_samples(m.frame())
     return folder
 
@@ -208,6 +210,21 @@ def test_a_spread_holds_for_the_onednn_setting_of_its_runs(tmp_path):
     assert results.load(off)["rank_repro"].isna().all() and repro.read_spread(off) is None
     assert "no A/A spread is stored for this machine type with oneDNN off (only with oneDNN on)" in repro.describe(off)
     assert "A/A runs" in repro.describe(moving[0])
+
+
+def test_a_run_made_in_another_state_of_the_machine_says_so(tmp_path):
+    """A/A runs with call floors of 200 us: a run whose floors took 1.5x as long gets a caption that
+    says its machine was in another state; one within 1.25x, none; runs without floors, none."""
+    machine = tmp_path / "m"
+    moving = [make_run(machine / f"r{i}", {"native": 1e-3, "xla": 4.5e-4 * f}, floor_s=2e-4 * f)
+              for i, f in enumerate((1.0, 1.1, 0.9))]
+    repro.write_spread(moving, machine)
+    slow = make_run(machine / "slow", {"native": 1e-3, "xla": 4.5e-4}, floor_s=3e-4)
+    usual = make_run(machine / "usual", {"native": 1e-3, "xla": 4.5e-4}, floor_s=2.2e-4)
+    unfloored = make_run(machine / "unfloored", {"native": 1e-3, "xla": 4.5e-4})
+    assert "call floors ran 1.50x those of the A/A runs: the machine was in another state" in repro.describe(slow)
+    assert "another state" not in repro.describe(usual) and "another state" not in repro.describe(unfloored)
+    assert repro.floor_ratio(usual, repro.read_spread(usual)) == pytest.approx(1.1)
 
 
 def test_the_spread_of_a_series_largest_size_is_kept_apart_from_its_smaller_sizes(tmp_path):

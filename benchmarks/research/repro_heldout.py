@@ -19,6 +19,9 @@ def largest(run_dir):
     return pd.concat([g[g["size"] == g["size"].max()] for _, g in t.groupby(["op", "direction", "env"])])
 
 A, B = largest(a_dir), largest(b_dir)
+for name, run_dir in (("A", a_dir), ("B", b_dir)):  # the machine's state: beyond repro.STATE_BEYOND, another one
+    ratio = repro.floor_ratio(run_dir, spread, spread_csv.parent)
+    print(f"run {name}'s call floors over the A/A runs': " + (f"{ratio:.2f}x" if ratio else "not measured"))
 key = ["op", "direction", "dtype", "device", "shape", "env", "strategy"]
 m = A.merge(B, on=key, suffixes=("_a", "_b"))
 s = m[(m["strategy"] != m["baseline_a"]) & m[["speedup_a", "speedup_b", "speedup_repro_low_a"]].notna().all(axis=1)]
