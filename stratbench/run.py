@@ -215,6 +215,19 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
         store.add_samples(samples)
 
 
+def _add_roofline(entry, pool, options) -> list:
+    """Each worker's answer to adding the roofline `entry`: the first worker alone, which chooses
+    the kernel's threads and stores with the cores to itself, then the others, given its choice."""
+    def ask(workers, what):
+        return answers([(w, "add", what) for w in workers], options.settings, options.case_timeout_s, ROOFLINE_KEY)
+
+    said = ask(pool[:1], entry)
+    outcome, result = said[0]
+    if outcome != status.OK or result[0] != status.OK or len(pool) == 1:
+        return said  # a failed entry is not sampled: the others need not set it up
+    return said + ask(pool[1:], dataclasses.replace(entry, chosen=result[1]["chosen"]))
+
+
 def _sample_group(cases, pool, options, floors: bool = False, with_roofline: bool = False) -> tuple:
     """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
     with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the
@@ -228,13 +241,7 @@ def _sample_group(cases, pool, options, floors: bool = False, with_roofline: boo
     if with_roofline and cases[0].traffic:
         entries.append((ROOFLINE_KEY, RooflineEntry(cases[0])))
     for key, case in entries:
-        if key == ROOFLINE_KEY:  # one worker chooses its kernel with the cores to itself; the others take its choice
-            first = answers([(pool[0], "add", case)], options.settings, options.case_timeout_s, key)
-            chosen = first[0][1][1].get("chosen") if first[0][0] == status.OK and first[0][1][0] == status.OK else None
-            rest = [(w, "add", dataclasses.replace(case, chosen=chosen)) for w in pool[1:]] if chosen else []
-            said = first + (answers(rest, options.settings, options.case_timeout_s, key) if rest else [])
-        else:
-            said = ask_all("add", case, key)
+        said = _add_roofline(case, pool, options) if key == ROOFLINE_KEY else ask_all("add", case, key)
         failed = next((a for a in said if a[0] != status.OK), None)
         if failed:  # the worker answered with an error of its own (not the entry's)
             raise EntryFailed(key, *failed)
