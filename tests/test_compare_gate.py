@@ -89,7 +89,12 @@ def test_a_user_op_made_slower_in_their_own_repository_fails_the_gate(user_repo,
     assert f"ops/my_op.py: {first} = {first[:12]}, {second} = {second[:12]}" in printed.err
     assert set(pd.read_csv(out / "compare.csv")["verdict"]) == {"slower"}
 
-    status = commands.main(["compare", second, second, "--op-module", str(op), *QUICK, "--out", str(out), "--format", "json"])
+    # The same commit against itself: the exit status and reports of a case unchanged.  At these
+    # seconds-long budgets, one process a side and the other test process on the second core,
+    # an A/A ratio reached 1.17 in both passes (CI, 2026-12-07), so this plumbing check judges at
+    # 30%; the rule's false-alarm rate at its default budgets is measured in docs/methodology.md.
+    status = commands.main(["compare", second, second, "--op-module", str(op), *QUICK, "--threshold", "0.3",
+                            "--out", str(out), "--format", "json"])
     printed = capsys.readouterr()
     assert status == 0, printed.out + printed.err
     report = json.loads(printed.out)
