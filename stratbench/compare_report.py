@@ -37,7 +37,7 @@ import math
 
 import pandas as pd
 
-from stratbench import decision
+from stratbench import decision, environment
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "md", "json")
@@ -143,7 +143,7 @@ def _ratio(case: dict) -> str:
 def _machine_line(machine: dict) -> str:
     if not machine.get("machine"):
         return "Machine: not recorded."
-    onednn = {True: "on", False: "off"}.get(machine.get("onednn"), "?")
+    onednn = environment.onednn_words(machine.get("onednn"), "?")
     parts = [machine.get("cpu_model"), f"{machine.get('cpu_count')} logical CPUs" if machine.get("cpu_count") else None,
              f"oneDNN {onednn}", f"TensorFlow {machine['tensorflow']}" if machine.get("tensorflow") else None,
              f"host {machine['host']}" if machine.get("host") else None]

@@ -177,13 +177,18 @@ def machine_identity(env: dict) -> str:
                      "-".join(_slug(g) for g in gpus) if gpus else "nogpu"])
 
 
+def onednn_words(recorded, unknown: str = "unrecorded") -> str:
+    """A recorded oneDNN setting (True or False) in words: "on", "off", or `unknown`."""
+    return {True: "on", False: "off"}.get(recorded, unknown)
+
+
 def identity_parts(env: dict) -> dict:
     """What machine_identity is made of, and oneDNN, for saying how two machines differ."""
     return {"CPU": env.get("cpu_model"), "vector ISA": env.get("cpu_isa") or cpu_isa(env.get("cpu_flags") or ""),
             "logical CPUs": env.get("cpu_count"),
             "memory": f"{round(env['memory_bytes'] / 2**30)} GiB" if env.get("memory_bytes") else "unrecorded",
             "GPUs": ", ".join(g.get("name", "gpu") for g in env.get("gpus") or []) or "none",
-            "oneDNN": {True: "on", False: "off"}.get(env.get("onednn"), "unrecorded")}
+            "oneDNN": onednn_words(env.get("onednn"))}
 
 
 def this_machine() -> dict:

@@ -29,7 +29,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from stratbench import stats, status
+from stratbench import environment, stats, status
 
 SPREAD_FILE = "spread.csv"
 Z = 1.959963984540054  # the 95% normal quantile: intervals are read back as log-normal
@@ -123,7 +123,7 @@ def onednn(run_dir) -> str:
         value = env_of(pathlib.Path(run_dir)).get("onednn")
     except ValueError:  # a damaged environment.json: the setting is not known
         return ""
-    return {True: "on", False: "off"}.get(value, "")
+    return environment.onednn_words(value, "")
 
 
 def write_spread(run_dirs, machine_dir) -> pathlib.Path:

@@ -115,7 +115,7 @@ def pick_run(candidates, mine: dict, machine: str | None, command: str) -> tuple
         published = {c[0]: is_published_run(c[0]) for c, _ in same}
         (candidate, note), = sorted(same, key=lambda cn: (cn[0][3].get("onednn") != mine.get("onednn"),
                                                           not published[cn[0][0]]))[:1]
-        onednn = {True: "on", False: "off"}.get(candidate[3].get("onednn"), "unrecorded")
+        onednn = environment.onednn_words(candidate[3].get("onednn"))
         which = "the published run" if published[candidate[0]] else "the newest run"
         return (*candidate, f"{which} made on this machine's type that measured this case, with oneDNN "
                 f"{onednn}" + (" as here" if candidate[3].get("onednn") == mine.get("onednn") else
