@@ -98,11 +98,10 @@ def tf_allocator_stats(device: str = "CPU") -> str:
         tf.config.experimental.get_memory_info(f"{device}:0")
         return ""
     except (ValueError, tf.errors.OpError) as e:
-        reason = f"{type(e).__name__}: {e}"
-        if device == "CPU":
-            reason = ("TF's plain CPU allocator keeps no statistics (oneDNN off, TF_CPU_ALLOCATOR_USE_BFC "
-                      "unset): `--env bfc` or `--env onednn` measures TF peaks")
-        return reason
+        if device != "CPU":
+            return f"{type(e).__name__}: {e}"
+        return ("TF's plain CPU allocator keeps no statistics (oneDNN off, TF_CPU_ALLOCATOR_USE_BFC "
+                "unset): `--env bfc` or `--env onednn` measures TF peaks")
 
 
 def effective() -> dict:
@@ -193,13 +192,7 @@ def identity_parts(env: dict) -> dict:
 
 def this_machine() -> dict:
     """This machine's identity fields, read without TensorFlow (GPUs from nvidia-smi)."""
-    gpus = []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20)
-        gpus = [{"name": line.strip()} for line in out.stdout.splitlines() if line.strip()] if not out.returncode else []
-    except (OSError, subprocess.SubprocessError):
-        pass
+    gpus = [{"name": name} for name in _nvidia_smi("name")]
     cpu = _cpu()
     return {**cpu, "cpu_isa": cpu_isa(cpu["cpu_flags"]), "cpu_count": os.cpu_count(), "memory_bytes": memory_bytes(),
             "gpus": gpus, "onednn": _onednn_default(cpu["cpu_flags"])}
@@ -220,13 +213,22 @@ def onednn_by_default(flags: str) -> bool:
 def _cpu() -> dict:
     info = {"cpu_model": platform.processor() or platform.machine(), "cpu_flags": ""}
     for line in _read("/proc/cpuinfo").splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
+        key, _, value = (part.strip() for part in line.partition(":"))
         if key == "model name" and info["cpu_model"] in ("", platform.machine(), platform.processor()):
-            info["cpu_model"] = value.strip()
+            info["cpu_model"] = value
         elif key == "flags" and not info["cpu_flags"]:
-            info["cpu_flags"] = value.strip()
+            info["cpu_flags"] = value
     return info
+
+
+def _nvidia_smi(field: str) -> list[str]:
+    """`field` of each NVIDIA GPU as nvidia-smi reports it ([] where it cannot: no driver)."""
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if not out.returncode else []
 
 
 def _gpus(tf) -> list[dict]:
@@ -235,14 +237,8 @@ def _gpus(tf) -> list[dict]:
         details = tf.config.experimental.get_device_details(device)
         gpus.append({"name": details.get("device_name", device.name),
                      "compute_capability": details.get("compute_capability")})
-    if gpus:
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=20)
-            for gpu, driver in zip(gpus, out.stdout.split()):
-                gpu["driver"] = driver
-        except (OSError, subprocess.SubprocessError):
-            pass
+    for gpu, driver in zip(gpus, _nvidia_smi("driver_version") if gpus else []):
+        gpu["driver"] = driver
     return gpus
 
 
