@@ -215,33 +215,33 @@ def _measure_group(group, options, store, env, run_id, effective, workers, limit
         store.add_samples(samples)
 
 
+def _ask(workers, kind, payload, key, options) -> list:
+    """Each of `workers`' answer to `kind` with `payload`, asked of all at once."""
+    return answers([(w, kind, payload) for w in workers], options.settings, options.case_timeout_s, key)
+
+
 def _add_roofline(entry, pool, options) -> list:
     """Each worker's answer to adding the roofline `entry`: the first worker alone, which chooses
     the kernel's threads and stores with the cores to itself, then the others, given its choice."""
-    def ask(workers, what):
-        return answers([(w, "add", what) for w in workers], options.settings, options.case_timeout_s, ROOFLINE_KEY)
-
-    said = ask(pool[:1], entry)
+    said = _ask(pool[:1], "add", entry, ROOFLINE_KEY, options)
     outcome, result = said[0]
     if outcome != status.OK or result[0] != status.OK or len(pool) == 1:
         return said  # a failed entry is not sampled: the others need not set it up
-    return said + ask(pool[1:], dataclasses.replace(entry, chosen=result[1]["chosen"]))
+    return said + _ask(pool[1:], "add", dataclasses.replace(entry, chosen=result[1]["chosen"]), ROOFLINE_KEY, options)
 
 
 def _sample_group(cases, pool, options, floors: bool = False, with_roofline: bool = False) -> tuple:
     """(Measurement, {key: (status, warm-up figures or why)}) of one group in the pool's workers,
     with each strategy's call floor if `floors` (not for train_step, whose fixed costs are the
     model's) and the roofline of its traffic if `with_roofline` (train_step has none)."""
-    ask_all = lambda kind, payload, key: answers([(w, kind, payload) for w in pool], options.settings,  # noqa: E731
-                                                 options.case_timeout_s, key)
-    ask_all("group", cases[0], cases[0].key)
+    _ask(pool, "group", cases[0], cases[0].key, options)
     infos, calls = {}, {}
     entries = [(c.key, c) for c in cases] + [(floor_key(c.strategy), Floor(c))
                                              for c in cases if floors and c.direction != matrix.TRAIN_STEP]
     if with_roofline and cases[0].traffic:
         entries.append((ROOFLINE_KEY, RooflineEntry(cases[0])))
     for key, case in entries:
-        said = _add_roofline(case, pool, options) if key == ROOFLINE_KEY else ask_all("add", case, key)
+        said = _add_roofline(case, pool, options) if key == ROOFLINE_KEY else _ask(pool, "add", case, key, options)
         failed = next((a for a in said if a[0] != status.OK), None)
         if failed:  # the worker answered with an error of its own (not the entry's)
             raise EntryFailed(key, *failed)
