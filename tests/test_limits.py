@@ -100,6 +100,7 @@ def test_a_group_times_its_roofline_in_its_rounds():
 
 
 SHIPPED_LARGEST = [("spiky", (16_000_000,)), ("softmax", (4096, 2048)), ("gelu", (16_000_000,))]
+TRIES = 3  # measurements of a group over the roofline before the check fails
 
 
 def _shipped_cases(op, shape) -> list:
@@ -111,15 +112,25 @@ def _shipped_cases(op, shape) -> list:
 @pytest.mark.parametrize("op,shape", SHIPPED_LARGEST)
 def test_shipped_kernels_stay_under_the_roofline(op, shape):
     """The compiled kernels and XLA at the largest size, each against the roofline timed in
-    its group's rounds: a fraction above 1.05 means the roofline (or the timing) is wrong."""
+    its group's rounds: a fraction above 1.05 means the roofline (or the timing) is wrong.
+    A group over it is measured again, up to TRIES times: under the test suite's own load (two
+    xdist workers on two cores) the roofline's two threads, each given half the arrays, wait for
+    the slower one, and one CI run saw a fraction of 1.15 that measured 0.54 alone. A wrong
+    roofline model stays over it in every try."""
     cases = _shipped_cases(op, shape)
+    assert cases, f"neither custom_op nor xla is available for {op}"
     settings = timing.Settings(rounds=Rounds(min_rounds=6, max_rounds=6))
-    fractions = {}
+    tries = {}
     for direction in ("forward", "backward"):
         group = [c for c in cases if c.direction == direction]
-        measurement, _ = timing.measure_group(group, impls.get, settings, with_roofline=True)
-        fractions |= {c.key: measurement.ratio(timing.ROOFLINE_KEY, c.key).value for c in group}
-    assert fractions and max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED, pd.Series(fractions).to_string()
+        for attempt in range(TRIES):
+            measurement, _ = timing.measure_group(group, impls.get, settings, with_roofline=True)
+            fractions = {c.key: measurement.ratio(timing.ROOFLINE_KEY, c.key).value for c in group}
+            tries[f"{direction}, try {attempt + 1}"] = fractions
+            if max(fractions.values()) <= metrics.ROOFLINE_EXCEEDED:
+                break
+        else:
+            pytest.fail(f"over {metrics.ROOFLINE_EXCEEDED} in all {TRIES} tries:\n{pd.DataFrame(tries).to_string()}")
 
 
 @pytest.mark.parametrize("n", [1000, 1 << 21])  # in cache, and streamed past the private caches
