@@ -53,6 +53,12 @@ def machine_runs(root, published=None) -> dict:
     return out
 
 
+def _shown(path) -> str:
+    """A path as the reader can follow it: relative to where the command ran, where it is below it."""
+    path = pathlib.Path(path).resolve()
+    return str(path.relative_to(pathlib.Path.cwd())) if path.is_relative_to(pathlib.Path.cwd()) else str(path)
+
+
 def write_machines(root, out, baseline: str = matrix.BASELINE, log=print, published=None) -> dict:
     """machines.md, machines.csv and the machines figure for every machine type under root."""
     out = pathlib.Path(out)
@@ -62,9 +68,9 @@ def write_machines(root, out, baseline: str = matrix.BASELINE, log=print, publis
         raise ValueError(f"no `stratbench run` results with a recorded CPU under {root}")
     table = machines_table(runs, baseline)
     table.to_csv(out / "machines.csv")
-    lines = ["Each machine type's newest run under " + str(root) + ":", ""]
+    lines = [f"Each machine type's published run (else its newest) under {_shown(root)}:", ""]
     for identity, (run_dir, _, env) in runs.items():
-        lines.append(f"- **{identity}**: `{run_dir}` ({caption(env | {'setting': headline_setting(results.load(run_dir), env)})})")
+        lines.append(f"- **{identity}**: `{_shown(run_dir)}` ({caption(env | {'setting': headline_setting(results.load(run_dir), env)})})")
     lines += ["", f"Speedup over {baseline} and median time at each op's largest and smallest size. {metrics.MARKS_LEGEND}.",
               "", markdown(table), ""]
     (out / "machines.md").write_text("\n".join(lines))
