@@ -210,8 +210,8 @@ def machines_figure(runs: dict, out: pathlib.Path, baseline: str = matrix.BASELI
         ax.grid(True, axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"speedup over {baseline} (log scale)")
     legend(fig, axes)
-    note = ("Each machine's newest run, at the setting it gets by default; error bars: the 95% interval of the paired "
-            "speedup where the run kept one (runs before paired rounds: ratios of medians).")
+    note = ("Each machine type's published run (else its newest), at the setting it gets by default; error bars: "
+            "the 95% interval of the paired speedup where the run kept one (runs before paired rounds: ratios of medians).")
     return finish(fig, {}, out, "machines", note=note)
 
 
