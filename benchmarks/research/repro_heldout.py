@@ -4,7 +4,10 @@ inside run A's reproducibility interval (and its within-run one), run A's winner
 places behind, the median half-widths, the winners beyond 1.5x, and custom_op's roofline
 fractions in both.
 
-    python benchmarks/research/repro_heldout.py RUN_A RUN_B MACHINE/spread.csv
+    python benchmarks/research/repro_heldout.py RUN_A RUN_B MACHINE/spread.csv [SCALE]
+
+SCALE (default 1) multiplies the stored between-run variance: what a wider allowance for a
+spread estimated from few runs would do to the same pair (a what-if, not what ships).
 """
 import math, sys, pathlib
 import pandas as pd
@@ -12,6 +15,7 @@ from stratbench import repro, results
 
 a_dir, b_dir, spread_csv = map(pathlib.Path, sys.argv[1:4])
 spread = pd.read_csv(spread_csv)
+spread["between_var"] *= float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
 
 def largest(run_dir):
     t = repro.with_repro(results.load(run_dir, repro=False), spread)
